@@ -1,0 +1,152 @@
+//! The contract a framed RPC protocol implements.
+
+use crate::error::CodecError;
+use crate::frame::Frame;
+use crate::status::ReplyStatus;
+use bytes::BytesMut;
+use std::fmt;
+
+/// A detector's answer about a connection's first bytes (MOSN's
+/// MatchSuccess / MatchFailed / MatchAgain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Detect {
+    /// These bytes start this protocol.
+    Match,
+    /// These bytes cannot start this protocol.
+    NoMatch,
+    /// Not enough bytes to tell; read more.
+    NeedMore,
+}
+
+/// How upstream connections carry requests for a protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PoolMode {
+    /// Many requests in flight per connection, paired by request id.
+    Multiplex,
+    /// One request at a time per connection (no request id on the wire).
+    PingPong,
+}
+
+/// Bounds decode enforces before buffering or allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame accepted, in bytes (whole frame, headers included).
+    pub max_frame_len: usize,
+}
+
+impl Limits {
+    /// 16 MiB, the default frame limit.
+    pub const DEFAULT_MAX_FRAME_LEN: usize = 16 << 20;
+    /// The largest limit that can be configured (1 GiB): offsets inside a
+    /// frame then always fit the header view's 30-bit spans.
+    pub const CEILING: usize = 1 << 30;
+
+    /// Limits with `max_frame_len` clamped to [`Limits::CEILING`].
+    pub fn new(max_frame_len: usize) -> Limits {
+        Limits {
+            max_frame_len: max_frame_len.min(Limits::CEILING),
+        }
+    }
+
+    /// `Err(FrameTooLarge)` when a declared frame length is over the limit.
+    pub fn check(&self, protocol: &'static str, len: u64) -> Result<(), CodecError> {
+        if len > self.max_frame_len as u64 {
+            return Err(CodecError::FrameTooLarge {
+                protocol,
+                len,
+                max: self.max_frame_len,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::new(Limits::DEFAULT_MAX_FRAME_LEN)
+    }
+}
+
+/// One framed RPC protocol. Implementations are stateless values shared by
+/// every connection (`Arc<dyn FrameCodec>`); per-connection state, if a
+/// protocol ever needs it, belongs to the connection driver.
+///
+/// Adding a protocol is one type implementing this trait plus one
+/// [`crate::Registry::register`] call; nothing else in meshgate changes.
+pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
+    /// The protocol's configuration name (`bolt`, `dubbo`, a user name).
+    fn name(&self) -> &str;
+
+    /// Looks at a connection's first bytes. Pure: never consumes, and must
+    /// decide within a few dozen bytes (detection waits at most
+    /// [`crate::ProtocolSet::DETECT_MAX_BYTES`]).
+    fn detect(&self, prefix: &[u8]) -> Detect;
+
+    /// Takes one whole frame off the front of `src`.
+    ///
+    /// - `Ok(None)`: the frame is incomplete; nothing was consumed. Call again
+    ///   when more bytes arrived. The codec may `reserve` room in `src` for
+    ///   the rest of a frame whose length it already checked.
+    /// - `Ok(Some(frame))`: exactly the frame's bytes were consumed; they are
+    ///   now `frame.wire`, and header views and body borrow from them.
+    /// - `Err(_)`: the stream is corrupt. `src` is left as it was, so
+    ///   [`FrameCodec::decode_error_reply`] can address an error reply.
+    ///
+    /// A declared length over `limits.max_frame_len` is an error before any
+    /// byte of that frame is buffered.
+    fn decode(
+        &self,
+        src: &mut BytesMut,
+        limits: &crate::Limits,
+    ) -> Result<Option<Frame>, CodecError>;
+
+    /// Appends `frame` to `dst`. A frame with [`Frame::unchanged_wire`]
+    /// is written as those bytes (the zero-copy forward path); otherwise it
+    /// is encoded from its fields.
+    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError>;
+
+    /// Sets the request id, in `frame.request_id` and in the wire bytes
+    /// (recomputing any checksum), without re-encoding. Ids wider than the
+    /// wire (see [`FrameCodec::max_request_id`]) are truncated.
+    fn set_request_id(&self, frame: &mut Frame, id: u64);
+
+    /// The largest request id the wire can carry; connection pools wrap
+    /// their id counters here.
+    fn max_request_id(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// The pong for a received ping, answered by the connection driver
+    /// (MOSN `Heartbeater::Reply`). `None` when the protocol has none.
+    fn heartbeat_reply(&self, ping: &Frame) -> Option<Frame> {
+        let _ = ping;
+        None
+    }
+
+    /// A ping with id `id`, sent by pools to keep idle upstream connections
+    /// alive and by health checks (MOSN `Trigger`). `None` when the protocol
+    /// has none.
+    fn heartbeat_request(&self, id: u64) -> Option<Frame> {
+        let _ = id;
+        None
+    }
+
+    /// The protocol's own error response to `req` for `status`, with `msg`
+    /// where the protocol carries a message. `None` when `req` takes no
+    /// reply (oneway, events, responses).
+    fn error_reply(&self, req: &Frame, status: ReplyStatus, msg: &str) -> Option<Frame>;
+
+    /// An error reply for a stream that failed to decode with `err`, built
+    /// from the bytes still buffered (their fixed header, if complete, says
+    /// which request to answer). `None` when no request can be addressed;
+    /// the driver then just closes.
+    fn decode_error_reply(&self, buffered: &[u8], err: &CodecError) -> Option<Frame> {
+        let _ = (buffered, err);
+        None
+    }
+
+    /// How upstream connections carry this protocol.
+    fn pool_mode(&self) -> PoolMode {
+        PoolMode::Multiplex
+    }
+}

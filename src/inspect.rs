@@ -1,0 +1,1 @@
+//! Inspecting captures: detection plus every frame decoded.

@@ -1,0 +1,5 @@
+//! meshgate, the gateway: configuration, listeners with protocol detection,
+//! connection drivers, the proxy phases and the control plane. For now it
+//! holds the capture inspector behind `meshgate decode`.
+
+pub mod inspect;
