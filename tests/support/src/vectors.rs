@@ -132,6 +132,29 @@ fn encode(codec: &dyn FrameCodec, frame: &Frame) -> Vec<u8> {
     dst.to_vec()
 }
 
+/// Where a vector's request id (and checksum) sit, and which checks apply.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    /// Bytes `set_request_id` may change.
+    pub id_bytes: Range<usize>,
+    /// Checksum bytes `set_request_id` may change (bolt v2 CRC).
+    pub crc_bytes: Option<Range<usize>>,
+    /// Whether a decoded frame with its wire bytes dropped must re-encode to
+    /// the same bytes (true for codecs whose fields cover every header byte).
+    pub encode_from_fields: bool,
+}
+
+impl Checks {
+    /// Id at `id_bytes`, no checksum, every check on.
+    pub fn id_at(id_bytes: Range<usize>) -> Checks {
+        Checks {
+            id_bytes,
+            crc_bytes: None,
+            encode_from_fields: true,
+        }
+    }
+}
+
 /// Runs every generic check on a single-frame vector and returns the frame
 /// for protocol-specific assertions:
 ///
@@ -142,7 +165,8 @@ fn encode(codec: &dyn FrameCodec, frame: &Frame) -> Vec<u8> {
 /// - decode fed one byte at a time, and split at every point → `Ok(None)`
 ///   until the last byte, then the same frame;
 /// - two copies back to back → two equal frames;
-/// - re-encode from the wire bytes and from the fields alone → identical bytes;
+/// - re-encode from the wire bytes, and (when `checks.encode_from_fields`)
+///   from the fields alone → identical bytes;
 /// - `set_request_id` → the encoded bytes differ from the original only
 ///   inside `id_bytes` (and `crc_bytes`, when the frame has a checksum), and
 ///   decode back to the new id with the same headers and body.
