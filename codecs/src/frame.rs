@@ -57,6 +57,11 @@ pub struct Status {
 }
 
 impl Status {
+    /// A status with wire value `code` and neutral code `neutral`.
+    pub const fn new(code: u32, neutral: u16) -> Status {
+        Status { code, neutral }
+    }
+
     /// True when the neutral code says success.
     pub fn is_success(self) -> bool {
         self.neutral == 200
