@@ -76,6 +76,21 @@
 //! | `meta` | `version` = proto, `sub_version` = ver1, `serialization` = codec, `flags` = switch, `class` = class name |
 //! | `wire` | head = fixed header (id patched here), rest = class + headers + content, tail = CRC |
 //!
+//! # Forwarding and re-encoding
+//!
+//! A decoded frame is forwarded as its wire bytes: `set_request_id`
+//! rewrites the 4 id bytes in the wire head and, for a CRC frame, the CRC
+//! in the wire tail, with no allocation and no copy. A frame whose header
+//! view changed keeps its original fixed header and re-encodes class,
+//! header map and body. A frame without wire bytes is encoded from its
+//! fields, which reproduces the original bytes except for values the fields
+//! cannot hold: `ver2` is always written as 1, a negative timeout as -1, a
+//! v2 `ver1` of 0 as 1, and a timeout over `i32::MAX` ms as `i32::MAX`.
+//!
+//! Decoding allocates nothing beyond what `BytesMut::split_to` needs to
+//! share the read buffer: header entries are spans (inline up to twelve),
+//! and class and body are slices of the frame.
+//!
 //! Both codecs, [`BoltCodec::v1`] (`bolt`) and [`BoltCodec::v2`]
 //! (`boltv2`), decode and encode frames of either version (one connection
 //! may mix them, as MOSN allows: the version is byte 0 of every frame). They
