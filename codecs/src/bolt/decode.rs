@@ -1,0 +1,127 @@
+//! Decoding: fixed header, size check, CRC, header map, then one split of
+//! the read buffer into the frame's [`Wire`] (no copy of class, header map
+//! or content).
+
+use super::head::{self, Head};
+use super::header_map::{self, Pairs};
+use crate::codec::Limits;
+use crate::error::CodecError;
+use crate::frame::{Frame, FrameKind, Status, WireMeta};
+use crate::headers::Headers;
+use crate::wire::Wire;
+use bytes::{Bytes, BytesMut};
+
+/// The decode half of [`crate::FrameCodec::decode`] for both versions; see
+/// there for the `Ok(None)` / `Err` contract. Every check runs before
+/// `src` is split, so an error leaves `src` exactly as it was.
+pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
+    let Some(head) = Head::parse(src)? else {
+        return Ok(None);
+    };
+    let kind = head::kind_of(head.proto, head.cmd_type, head.cmd)?;
+    let protocol = head::protocol_name(head.proto);
+    let declared = head.frame_len();
+    limits.check(protocol, declared)?;
+    // The limit is at most 1 GiB, so the length fits usize.
+    let frame_len = usize::try_from(declared).map_err(|_| CodecError::FrameTooLarge {
+        protocol,
+        len: declared,
+        max: limits.max_frame_len,
+    })?;
+    if src.len() < frame_len {
+        reserve_exact(src, frame_len);
+        return Ok(None);
+    }
+
+    let frame = src.get(..frame_len).unwrap_or_default();
+    if head.has_crc() {
+        check_crc(frame, protocol)?;
+    }
+    let map_start = head.fixed_len() + usize::from(head.class_len);
+    let map = frame
+        .get(map_start..map_start + usize::from(head.header_len))
+        .unwrap_or_default();
+    Pairs::validate(map, protocol)?;
+
+    Ok(Some(assemble(head, kind, src.split_to(frame_len))))
+}
+
+/// Makes room for a whole frame of `frame_len` bytes (already checked
+/// against the limit) in `src`.
+///
+/// `BytesMut::reserve` grows by doubling, so a peer declaring a frame just
+/// over half the buffer could make the connection hold nearly twice the
+/// frame limit. Reuse space the buffer already owns when possible, and
+/// otherwise allocate exactly one frame's worth.
+fn reserve_exact(src: &mut BytesMut, frame_len: usize) {
+    if src.capacity() >= frame_len || src.try_reclaim(frame_len - src.len()) {
+        return;
+    }
+    let mut grown = BytesMut::with_capacity(frame_len);
+    grown.extend_from_slice(src);
+    *src = grown;
+}
+
+/// Compares the trailing big-endian CRC-32 with the CRC of every byte
+/// before it (proto to the end of the content).
+fn check_crc(frame: &[u8], protocol: &'static str) -> Result<(), CodecError> {
+    let (data, trailer) = frame.split_at(frame.len().saturating_sub(head::CRC_LEN));
+    let expected = <[u8; 4]>::try_from(trailer)
+        .map(u32::from_be_bytes)
+        .map_err(|_| CodecError::malformed(protocol, "frame too short for its CRC"))?;
+    let actual = crc32fast::hash(data);
+    if expected != actual {
+        return Err(CodecError::ChecksumMismatch {
+            protocol,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Builds the frame over its bytes: `buf` is exactly one frame whose
+/// fixed header is `head` and whose header map passed validation. Header
+/// values, class and body are slices of the wire's shared middle part.
+pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut) -> Frame {
+    let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
+    let rest = wire.rest().clone();
+    let class_len = usize::from(head.class_len);
+    let map_len = usize::from(head.header_len);
+    let body_start = class_len + map_len;
+    debug_assert!(body_start <= rest.len(), "lengths checked before split");
+
+    let mut headers = Headers::over(rest.clone());
+    header_map::push_pairs(&mut headers, class_len, map_len);
+    let slice = |from: usize, to: usize| {
+        if from <= to && to <= rest.len() {
+            rest.slice(from..to)
+        } else {
+            Bytes::new()
+        }
+    };
+    let response_side = head.cmd_type == super::TYPE_RESPONSE;
+    Frame {
+        kind,
+        request_id: u64::from(head.id),
+        headers,
+        body: slice(body_start, rest.len()),
+        trailers: None,
+        status: response_side.then(|| Status {
+            code: u32::from(head.status),
+            neutral: head::neutral_status(head.status),
+        }),
+        // Negative timeouts (Java's -1) mean "no timeout".
+        timeout_ms: (!response_side)
+            .then(|| u32::try_from(head.timeout).ok())
+            .flatten(),
+        meta: WireMeta {
+            version: head.proto,
+            serialization: head.codec,
+            flags: head.switch,
+            sub_version: head.ver1,
+            class: slice(0, class_len),
+        },
+        wire: Some(wire),
+    }
+}
