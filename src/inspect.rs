@@ -2,7 +2,9 @@
 //! listener would, then decode every frame in it. Behind `meshgate decode`.
 
 use bytes::BytesMut;
-use meshgate_codecs::{CodecError, Detection, Frame, FrameKind, Limits, Protocol, Registry, RegistryError};
+use meshgate_codecs::{
+    CodecError, Detection, Frame, FrameKind, Limits, Protocol, Registry, RegistryError,
+};
 use serde_json::{Value, json};
 use std::fmt::{self, Write as _};
 
@@ -106,7 +108,12 @@ pub fn inspect(
                 offset += len;
             }
             Ok(None) if buf.is_empty() => break End::Complete,
-            Ok(None) => break End::Incomplete { offset, have: buf.len() },
+            Ok(None) => {
+                break End::Incomplete {
+                    offset,
+                    have: buf.len(),
+                };
+            }
             Err(error) => break End::Corrupt { offset, error },
         }
     };
@@ -163,9 +170,14 @@ impl fmt::Display for Inspection {
         match &self.end {
             End::Complete => writeln!(f, "end: complete"),
             End::Incomplete { offset, have } => {
-                writeln!(f, "end: incomplete frame at @{offset} ({have} bytes present)")
+                writeln!(
+                    f,
+                    "end: incomplete frame at @{offset} ({have} bytes present)"
+                )
             }
-            End::Corrupt { offset, error } => writeln!(f, "end: corrupt frame at @{offset}: {error}"),
+            End::Corrupt { offset, error } => {
+                writeln!(f, "end: corrupt frame at @{offset}: {error}")
+            }
             End::NoMatch => writeln!(f, "end: nothing decoded"),
             End::NotFramed => writeln!(f, "end: served by the HTTP stack; detection only"),
         }
@@ -180,7 +192,11 @@ impl Inspection {
             .iter()
             .map(|d| {
                 let frame = &d.frame;
-                let headers: Vec<Value> = frame.headers.iter().map(|(k, v)| json!([lossy(k), lossy(v)])).collect();
+                let headers: Vec<Value> = frame
+                    .headers
+                    .iter()
+                    .map(|(k, v)| json!([lossy(k), lossy(v)]))
+                    .collect();
                 json!({
                     "offset": d.offset,
                     "len": d.len,
@@ -196,8 +212,12 @@ impl Inspection {
             .collect();
         let end = match &self.end {
             End::Complete => json!({"outcome": "complete"}),
-            End::Incomplete { offset, have } => json!({"outcome": "incomplete", "offset": offset, "have": have}),
-            End::Corrupt { offset, error } => json!({"outcome": "corrupt", "offset": offset, "error": error.to_string()}),
+            End::Incomplete { offset, have } => {
+                json!({"outcome": "incomplete", "offset": offset, "have": have})
+            }
+            End::Corrupt { offset, error } => {
+                json!({"outcome": "corrupt", "offset": offset, "error": error.to_string()})
+            }
             End::NoMatch => json!({"outcome": "no_match"}),
             End::NotFramed => json!({"outcome": "not_framed"}),
         };

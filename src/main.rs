@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "meshgate", version, about = "A multi-protocol RPC mesh gateway")]
+#[command(
+    name = "meshgate",
+    version,
+    about = "A multi-protocol RPC mesh gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,26 +57,49 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Decode { file, detect, protocol, generic, max_frame_len, json } => {
+        Command::Decode {
+            file,
+            detect,
+            protocol,
+            generic,
+            max_frame_len,
+            json,
+        } => {
             let bytes = if file.as_os_str() == "-" {
                 let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("reading standard input")?;
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                    .context("reading standard input")?;
                 bytes
             } else {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?
             };
             let mut registry = Registry::builtin();
-            for config in &generic {
-                meshgate::generic::register_from_file(&mut registry, config)?;
-            }
-            let inspection = inspect(&registry, &detect, protocol.as_deref(), &bytes, &Limits::new(max_frame_len))?;
+            anyhow::ensure!(
+                generic.is_empty(),
+                "--generic needs the generic codec (not merged yet)"
+            );
+            let inspection = inspect(
+                &registry,
+                &detect,
+                protocol.as_deref(),
+                &bytes,
+                &Limits::new(max_frame_len),
+            )?;
             let mut out = std::io::stdout().lock();
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&inspection.to_json())?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&inspection.to_json())?
+                )?;
             } else {
                 write!(out, "{inspection}")?;
             }
-            Ok(if inspection.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if inspection.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

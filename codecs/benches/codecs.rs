@@ -29,7 +29,10 @@ const BODY_LEN: usize = 1024;
 /// A bolt v1 request with the header map Java sofa-rpc sends and a 1 KiB
 /// body, built from the golden vector.
 fn bolt_request() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/vectors/bolt/v1_request_hessian2_java_style_header.bin");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/vectors/bolt/v1_request_hessian2_java_style_header.bin"
+    );
     let bytes = std::fs::read(path).expect("vector present");
     let codec = BoltCodec::v1();
     let mut frame = codec
@@ -60,7 +63,13 @@ fn hessian_str(out: &mut BytesMut, s: &str) {
 /// 1 KiB string, with the attachments dubbo-remoting sends.
 fn dubbo_request() -> Vec<u8> {
     let mut body = BytesMut::new();
-    for s in ["2.0.2", "org.apache.dubbo.samples.DemoService", "1.0.0", "sayHello", "Ljava/lang/String;"] {
+    for s in [
+        "2.0.2",
+        "org.apache.dubbo.samples.DemoService",
+        "1.0.0",
+        "sayHello",
+        "Ljava/lang/String;",
+    ] {
         hessian_str(&mut body, s);
     }
     hessian_str(&mut body, &"x".repeat(BODY_LEN));
@@ -163,7 +172,11 @@ fn bench_protocol(c: &mut Criterion, name: &str, codec: &dyn FrameCodec, frame: 
         )
     });
     group.bench_function("decode_and_route", |b| {
-        b.iter_batched_ref(|| source.clone(), |input| black_box(decode_and_route(codec, input)), BatchSize::SmallInput)
+        b.iter_batched_ref(
+            || source.clone(),
+            |input| black_box(decode_and_route(codec, input)),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

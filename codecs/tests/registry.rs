@@ -39,14 +39,24 @@ fn auto_tells_every_builtin_protocol_apart() {
     let registry = Registry::builtin();
     let auto = registry.select("Auto").unwrap();
     let mut checked = 0;
-    for v in vectors::all().iter().filter(|v| !v.file.starts_with("tricky/")) {
-        let Some(want) = registry_name(&v.protocol) else { continue };
+    for v in vectors::all()
+        .iter()
+        .filter(|v| !v.file.starts_with("tricky/"))
+    {
+        let Some(want) = registry_name(&v.protocol) else {
+            continue;
+        };
         if v.file == "http/http1_response_200_node.bin" {
             // A response is never the first thing a client sends.
             assert_eq!(detected(&auto, &v.bytes), None, "{}", v.file);
             continue;
         }
-        assert_eq!(detected(&auto, &v.bytes).as_deref(), Some(want), "{}", v.file);
+        assert_eq!(
+            detected(&auto, &v.bytes).as_deref(),
+            Some(want),
+            "{}",
+            v.file
+        );
         // Fed byte by byte, detection waits, then matches the same protocol;
         // it never commits to another one on the way.
         for len in 0..v.bytes.len() {
@@ -77,7 +87,11 @@ fn tricky_prefixes() {
     assert_eq!(outcome("tricky/http1_method_partial.bin"), "need_more");
     assert_eq!(outcome("tricky/h2_preface_lookalike.bin"), "no_match");
     assert_eq!(outcome("tricky/dubbo_bad_magic.bin"), "no_match");
-    assert_eq!(outcome("xprotocol/x_example_request.bin"), "no_match", "x_example is not built in");
+    assert_eq!(
+        outcome("xprotocol/x_example_request.bin"),
+        "no_match",
+        "x_example is not built in"
+    );
     assert!(matches!(auto.detect(&[0xff; 8]), Detection::NoMatch));
 }
 
@@ -85,7 +99,13 @@ fn tricky_prefixes() {
 fn selection_forms() {
     let registry = Registry::builtin();
     let names = |spec: &str| -> Vec<String> {
-        registry.select(spec).unwrap().protocols().iter().map(|p| p.name().to_owned()).collect()
+        registry
+            .select(spec)
+            .unwrap()
+            .protocols()
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
     };
     assert_eq!(names("Auto").len(), 5);
     assert_eq!(names("dubbo"), ["dubbo"]);
@@ -96,12 +116,29 @@ fn selection_forms() {
 
     let unknown = registry.select("bolt,thrift").unwrap_err();
     assert!(matches!(&unknown, RegistryError::Unknown { name, .. } if name == "thrift"));
-    assert!(unknown.to_string().contains("registered: bolt, boltv2, dubbo, Http1, Http2"), "{unknown}");
-    assert!(matches!(registry.select(" , "), Err(RegistryError::EmptySelection(_))));
-    assert!(registry.select("http1").is_err(), "names are case-sensitive, as in MOSN");
+    assert!(
+        unknown
+            .to_string()
+            .contains("registered: bolt, boltv2, dubbo, Http1, Http2"),
+        "{unknown}"
+    );
+    assert!(matches!(
+        registry.select(" , "),
+        Err(RegistryError::EmptySelection(_))
+    ));
+    assert!(
+        registry.select("http1").is_err(),
+        "names are case-sensitive, as in MOSN"
+    );
 
     let bolt_only = registry.select("bolt").unwrap();
-    assert_eq!(detected(&bolt_only, &vectors::read("dubbo/request_dubbo_remoting.bin")), None);
+    assert_eq!(
+        detected(
+            &bolt_only,
+            &vectors::read("dubbo/request_dubbo_remoting.bin")
+        ),
+        None
+    );
 }
 
 /// A user protocol whose detector claims anything starting with `first`.
@@ -162,12 +199,25 @@ impl FrameCodec for Undecided {
 #[test]
 fn configured_order_decides_between_two_matches() {
     let mut registry = Registry::builtin();
-    registry.register(Arc::new(Claims { name: "mine", first: 0x01 })).unwrap();
+    registry
+        .register(Arc::new(Claims {
+            name: "mine",
+            first: 0x01,
+        }))
+        .unwrap();
     let bolt_request = vectors::read("bolt/v1_request_hessian2.bin");
     let auto = registry.select("Auto").unwrap();
-    assert_eq!(detected(&auto, &bolt_request).as_deref(), Some("bolt"), "registry order: bolt first");
+    assert_eq!(
+        detected(&auto, &bolt_request).as_deref(),
+        Some("bolt"),
+        "registry order: bolt first"
+    );
     let mine_first = registry.select("mine,bolt").unwrap();
-    assert_eq!(detected(&mine_first, &bolt_request).as_deref(), Some("mine"), "listed order wins");
+    assert_eq!(
+        detected(&mine_first, &bolt_request).as_deref(),
+        Some("mine"),
+        "listed order wins"
+    );
 }
 
 #[test]
@@ -179,7 +229,10 @@ fn register_rejects_duplicates_and_reserved_names() {
         ("", RegistryError::InvalidName(String::new())),
         ("a,b", RegistryError::InvalidName("a,b".into())),
     ] {
-        assert_eq!(registry.register(Arc::new(Claims { name, first: 0 })), Err(want));
+        assert_eq!(
+            registry.register(Arc::new(Claims { name, first: 0 })),
+            Err(want)
+        );
     }
     assert_eq!(registry.names().count(), 5, "nothing was added");
 }

@@ -1,0 +1,15 @@
+//! Reading MOSN's configuration the way MOSN (Go) reads it.
+//!
+//! MOSN's JSON is decoded by Go's `encoding/json`, which differs from serde
+//! in ways a user's existing config file relies on. This crate holds what
+//! every config-owning crate (router, cluster, the gateway) needs to read
+//! such files unchanged:
+//!
+//! - [`GoDuration`]: Go duration strings (`"300ms"`, `"1.5s"`, `"1h2m"`).
+//!
+//! It deliberately knows nothing of MOSN's document shape; each crate owns
+//! the serde types of its own section.
+
+mod duration;
+
+pub use duration::{GoDuration, ParseDurationError, parse_go_duration};
