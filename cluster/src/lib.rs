@@ -9,4 +9,8 @@
 //! balancer sees only a small context (hash key, metadata match, hosts
 //! already tried), never the downstream connection.
 //!
-//! Empty for now: clusters land with the RPC gateway work.
+//! Being built with the RPC gateway work.
+
+mod stats;
+
+pub use stats::HostStats;
