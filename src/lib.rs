@@ -2,4 +2,5 @@
 //! connection drivers, the proxy phases and the control plane. For now it
 //! holds the capture inspector behind `meshgate decode`.
 
+pub mod generic;
 pub mod inspect;

@@ -74,10 +74,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?
             };
             let mut registry = Registry::builtin();
-            anyhow::ensure!(
-                generic.is_empty(),
-                "--generic needs the generic codec (not merged yet)"
-            );
+            for config in &generic {
+                meshgate::generic::register_from_file(&mut registry, config)?;
+            }
             let inspection = inspect(
                 &registry,
                 &detect,
