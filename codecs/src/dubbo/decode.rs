@@ -33,7 +33,7 @@ impl Header {
     }
 
     /// A request that is not an event: its body is an invocation.
-    pub(super) fn is_call(self) -> bool {
+    fn is_call(self) -> bool {
         self.flag & (FLAG_REQUEST | FLAG_EVENT) == FLAG_REQUEST
     }
 

@@ -177,11 +177,13 @@ impl FrameCodec for DubboCodec {
     }
 
     /// Status 40 (BAD_REQUEST) with the error text, when `buffered` starts
-    /// with the complete header of a two-way request that is not an event.
+    /// with the complete header of a two-way request. A two-way event (a
+    /// ping with an absurd length, `tricky/dubbo_absurd_length.bin`) is
+    /// answered too: its sender waits for that id like for any call.
     fn decode_error_reply(&self, buffered: &[u8], err: &CodecError) -> Option<Frame> {
         decode::check_magic(buffered).ok()?;
         let header = decode::Header::parse(buffered)?;
-        if !header.is_call() || header.flag & FLAG_TWO_WAY == 0 {
+        if header.flag & (FLAG_REQUEST | FLAG_TWO_WAY) != FLAG_REQUEST | FLAG_TWO_WAY {
             return None;
         }
         Some(encode::error_response(
