@@ -1,14 +1,13 @@
 //! Decoding: framing by the 16-byte header, then (for hessian2 calls only)
 //! the header view read from the body in one pass.
 
-use super::hessian::{self, StrSpan, Value, malformed};
+use super::hessian::{self, Reader, StrSpan, Value, malformed};
 use super::{
     FLAG_EVENT, FLAG_REQUEST, FLAG_TWO_WAY, HEADER_LEN, MAGIC, NAME, SERIALIZATION_HESSIAN2,
     SERIALIZATION_MASK,
 };
 use crate::{CodecError, Frame, FrameKind, Headers, Limits, Status, Wire, keys};
-use bytes::{Bytes, BytesMut};
-use smallvec::SmallVec;
+use bytes::BytesMut;
 
 /// The fixed header's fields.
 #[derive(Clone, Copy, Debug)]
@@ -72,23 +71,28 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
         src.reserve(frame_len - src.len());
         return Ok(None);
     }
-    // Read the body before consuming anything, so an error leaves `src` as
-    // it was for `decode_error_reply`.
-    let call = match src.get(HEADER_LEN..frame_len) {
-        Some(body) if header.is_hessian_call() => Some(read_call(body)?),
-        _ => None,
-    };
     let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
     let mut frame = frame_from(header, wire);
-    if let Some(call) = call {
-        frame.timeout_ms = call.timeout_ms;
-        frame.headers = call.headers(&frame.body);
+    if header.is_hessian_call()
+        && let Err(err) = read_call(&mut frame)
+    {
+        // Put the frame back in front of what follows it, so the error
+        // reply can be addressed from the buffer. Corrupt streams are
+        // closed next: this copy is not on any hot path.
+        if let Some(wire) = &frame.wire {
+            let mut restored = BytesMut::with_capacity(wire.len() + src.len());
+            wire.write_to(&mut restored);
+            restored.extend_from_slice(src);
+            *src = restored;
+        }
+        return Err(err);
     }
     Ok(Some(frame))
 }
 
-/// A frame from its wire bytes, without a header view: every response and
-/// event, non-hessian2 calls, and frames the codec builds.
+/// A frame from its wire bytes, with an empty header view (all a response,
+/// an event or a non-hessian2 call gets, and what frames the codec builds
+/// start from).
 pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
     let mut frame = Frame::new(kind_of(header.flag), header.id);
     frame.body = wire.rest().clone();
@@ -116,7 +120,7 @@ fn kind_of(flag: u8) -> FrameKind {
 }
 
 /// A Dubbo response status with MOSN's neutral code.
-pub(super) fn status_of(code: u8) -> Status {
+fn status_of(code: u8) -> Status {
     let neutral = match code {
         20 => 200,
         30 | 31 => 504,
@@ -132,24 +136,42 @@ pub(super) fn status_of(code: u8) -> Status {
     }
 }
 
-/// What the body of a hessian2 call gave, as body offsets (the header view
-/// is built from it once the frame owns its bytes).
-struct Call {
-    head: hessian::RequestHead,
-    /// String-valued attachments in wire order; twelve inline, like Headers.
-    pairs: SmallVec<[(StrSpan, StrSpan); 12]>,
-    interface: Option<StrSpan>,
-    timeout_ms: Option<u32>,
-}
+/// Fills the header view and timeout of a hessian2 call from its body:
+/// the head's routing keys, every string attachment, then `service` again
+/// from `interface` so it wins the last-wins lookup. Spans point into
+/// `frame.body` (the frame's `wire.rest()`), so nothing is copied unless a
+/// string was sent in chunks.
+fn read_call(frame: &mut Frame) -> Result<(), CodecError> {
+    let body = frame.body.clone();
+    let headers = &mut frame.headers;
+    *headers = Headers::over(body.clone());
+    let mut reader = Reader::new(&body);
+    let head = hessian::read_head(&mut reader)?;
+    derived(headers, &body, "dubbo", head.dubbo.as_ref());
+    derived(headers, &body, keys::SERVICE, head.service.as_ref());
+    match &head.version {
+        Some(version) => derived(headers, &body, keys::VERSION, Some(version)),
+        None => headers.push_derived(keys::VERSION, 0..0),
+    }
+    derived(headers, &body, keys::METHOD, head.method.as_ref());
 
-fn read_call(body: &[u8]) -> Result<Call, CodecError> {
-    let mut pairs = SmallVec::new();
     let mut interface = None;
     let mut timeout_ms = None;
-    let head = hessian::read_request(body, |att| {
-        let is_key = |key: &[u8]| matches!(&att.key, Value::Str(k) if k.eq_bytes(body, key));
+    hessian::read_attachments(&mut reader, |att| {
+        let is_key = |want: &[u8]| match &att.key {
+            Value::Str(k) if !k.chunked => body.get(k.range.clone()) == Some(want),
+            Value::Str(k) => k.eq_bytes(&body, want),
+            _ => false,
+        };
         if let Some((key, value)) = att.string_pair() {
-            pairs.push((key.clone(), value.clone()));
+            if key.chunked || value.chunked {
+                let (mut k, mut v) = (Vec::new(), Vec::new());
+                key.collect_into(&body, &mut k);
+                value.collect_into(&body, &mut v);
+                headers.push_owned(&k, &v);
+            } else {
+                headers.push_wire(key.range.clone(), value.range.clone());
+            }
             if is_key(b"interface") {
                 interface = Some(value.clone());
             }
@@ -157,7 +179,7 @@ fn read_call(body: &[u8]) -> Result<Call, CodecError> {
         if is_key(b"timeout") {
             // Java clients send a string, dubbo2.js a hessian int.
             let ms = match &att.value {
-                Value::Str(s) => s.contiguous(body).and_then(parse_ms),
+                Value::Str(s) => s.contiguous(&body).and_then(parse_ms),
                 Value::Int(n) => u32::try_from(*n).ok(),
                 _ => None,
             };
@@ -166,49 +188,13 @@ fn read_call(body: &[u8]) -> Result<Call, CodecError> {
             }
         }
     })?;
-    Ok(Call {
-        head,
-        pairs,
-        interface,
-        timeout_ms,
-    })
+    derived(headers, &body, keys::SERVICE, interface.as_ref());
+    frame.timeout_ms = timeout_ms;
+    Ok(())
 }
 
 fn parse_ms(digits: &[u8]) -> Option<u32> {
     std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-impl Call {
-    /// The header view over `body` (the frame's `wire.rest()`): the head's
-    /// routing keys, every string attachment, then `service` again from
-    /// `interface` so it wins the last-wins lookup.
-    fn headers(&self, body: &Bytes) -> Headers {
-        let mut headers = Headers::over(body.clone());
-        derived(&mut headers, body, "dubbo", self.head.dubbo.as_ref());
-        derived(
-            &mut headers,
-            body,
-            keys::SERVICE,
-            self.head.service.as_ref(),
-        );
-        match &self.head.version {
-            Some(version) => derived(&mut headers, body, keys::VERSION, Some(version)),
-            None => headers.push_derived(keys::VERSION, 0..0),
-        }
-        derived(&mut headers, body, keys::METHOD, self.head.method.as_ref());
-        for (key, value) in &self.pairs {
-            if key.chunked || value.chunked {
-                let (mut k, mut v) = (Vec::new(), Vec::new());
-                key.collect_into(body, &mut k);
-                value.collect_into(body, &mut v);
-                headers.push_owned(&k, &v);
-            } else {
-                headers.push_wire(key.range.clone(), value.range.clone());
-            }
-        }
-        derived(&mut headers, body, keys::SERVICE, self.interface.as_ref());
-        headers
-    }
 }
 
 fn derived(headers: &mut Headers, body: &[u8], key: &'static str, value: Option<&StrSpan>) {

@@ -15,6 +15,10 @@ use std::ops::Range;
 /// The hessian2 null: the body of every heartbeat.
 const HESSIAN_NULL: u8 = b'N';
 
+/// The longest error message a reply carries, in bytes: a consumer logs
+/// it, and a runaway message must not make a runaway frame.
+const MAX_MESSAGE: usize = 64 * 1024;
+
 /// The `encode` of the codec; see [`crate::FrameCodec::encode`].
 pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
     if let Some(wire) = frame.unchanged_wire() {
@@ -32,6 +36,7 @@ pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError
         0
     };
     let start = dst.len();
+    dst.reserve(HEADER_LEN + frame.body.len());
     put_header(dst, flag, status, frame.request_id);
     let written = if frame.headers.is_modified() {
         rewrite_attachments(flag, &frame.body, &frame.headers, dst)
@@ -106,19 +111,20 @@ fn rewrite_attachments(
         ));
     }
     let mut kept: SmallVec<[Range<usize>; 4]> = SmallVec::new();
-    let head = hessian::read_request(body, |att| {
+    let layout = hessian::read_request(body, |att| {
         if att.string_pair().is_none() {
             kept.push(att.raw.clone());
         }
-    })?;
+    })?
+    .attachments;
     let slice = |range: Range<usize>| {
         body.get(range)
             .ok_or_else(|| malformed("attachment range outside the body"))
     };
-    dst.extend_from_slice(slice(0..head.attachments.start)?);
-    match head.form {
+    dst.extend_from_slice(slice(0..layout.range.start)?);
+    match layout.form {
         hessian::AttachmentsForm::Map => {
-            dst.extend_from_slice(slice(head.attachments.start..head.pairs_at)?);
+            dst.extend_from_slice(slice(layout.range.start..layout.pairs_at)?);
         }
         _ => dst.put_u8(b'H'),
     }
@@ -130,7 +136,7 @@ fn rewrite_attachments(
         hessian::write_string_bytes(dst, value);
     }
     dst.put_u8(b'Z');
-    dst.extend_from_slice(slice(head.attachments.end..body.len())?);
+    dst.extend_from_slice(slice(layout.range.end..body.len())?);
     Ok(())
 }
 
@@ -139,10 +145,9 @@ pub(super) fn build(flag: u8, status: u8, id: u64, body: impl FnOnce(&mut BytesM
     let mut buf = BytesMut::with_capacity(HEADER_LEN + 32);
     put_header(&mut buf, flag, status, id);
     body(&mut buf);
-    let body_len = buf.len() - HEADER_LEN;
-    // Built bodies are a null or one message string; a message over 2 GiB
-    // is cut off at the length field rather than panicking.
-    let len = u32::try_from(body_len).unwrap_or(u32::MAX);
+    // Built bodies are a null or one message of at most MAX_MESSAGE bytes,
+    // so the length always fits.
+    let len = u32::try_from(buf.len() - HEADER_LEN).unwrap_or(u32::MAX);
     buf[12..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
     let header = Header {
         flag,
@@ -167,8 +172,13 @@ pub(super) fn heartbeat_request(id: u64) -> Frame {
 }
 
 /// An error response to request `id`: status `status`, body the message
-/// as one hessian2 string.
+/// as one hessian2 string, cut to [`MAX_MESSAGE`] bytes.
 pub(super) fn error_response(id: u64, status: u8, message: &str) -> Frame {
+    let mut end = message.len().min(MAX_MESSAGE);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let message = message.get(..end).unwrap_or_default();
     build(SERIALIZATION_HESSIAN2, status, id, |b| {
         write_string(b, message)
     })

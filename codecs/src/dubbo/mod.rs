@@ -38,6 +38,25 @@
 //!   (MOSN fails them instead; a gateway that cannot route them by header
 //!   can still route them by listener or default route).
 //! - Responses and events are never parsed beyond the header.
+//!
+//! How the header maps to [`Frame`] fields:
+//!
+//! | flag bits (request, two-way, event) | kind |
+//! |---|---|
+//! | 1 1 0 | `Request` |
+//! | 1 0 0 | `Oneway` |
+//! | 1 1 1 | `Heartbeat { reply: false }` |
+//! | 1 0 1 | `GoAway`: the read-only event (body `"R"`), the only one-way event Dubbo 2 sends; MOSN takes it for a heartbeat |
+//! | 0 x 1 | `Heartbeat { reply: true }` |
+//! | 0 x 0 | `Response` |
+//!
+//! `meta.flags` is the flag byte and `meta.serialization` its low five
+//! bits; responses carry `status` (`code` as on the wire, `neutral` 200 for
+//! 20, 504 for 30/31, 502 for 35, 400 for 40/90, 404 for 60, 503 for 100,
+//! 500 otherwise); `timeout_ms` comes from a positive `timeout` attachment.
+//! Encoding from these fields gives the original bytes back, except for a
+//! non-zero status byte in a request, which Dubbo ignores and which is
+//! written as 0.
 
 mod decode;
 mod encode;
@@ -117,8 +136,10 @@ impl FrameCodec for DubboCodec {
 
     /// Frames by the header (a length with the sign bit set is malformed,
     /// one over `limits` is too large, both before buffering), then reads
-    /// the header view of hessian2 calls from the complete frame before
-    /// consuming it. The body is `wire.rest()`: no copy.
+    /// the header view of hessian2 calls from the complete frame. The body
+    /// is `wire.rest()`: no copy. When the call's body is malformed, `src`
+    /// gets the frame's bytes back in front of the rest (same bytes, a new
+    /// buffer), so the error reply can still be addressed.
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
         decode::decode(src, limits)
     }
@@ -127,7 +148,8 @@ impl FrameCodec for DubboCodec {
     /// comes from the fields (`meta.flags`, or the kind's usual flag with
     /// hessian2 when it is 0; `status`, or 20 for responses) and the body
     /// is `frame.body`, with the attachments map rewritten from the header
-    /// view's wire fields when the headers were changed.
+    /// view's wire fields when the headers were changed (an error when the
+    /// body is not a hessian2 invocation the codec can read).
     fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         encode::encode(frame, dst)
     }

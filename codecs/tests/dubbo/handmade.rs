@@ -79,9 +79,9 @@ fn attachments_after_nested_and_chunked_arguments() {
     assert_eq!(wire_fields(&frame), pairs(&want));
 
     let head = read_request_head(&frame.body).expect("valid body");
-    assert_eq!(head.arg_count, 4);
-    assert_eq!(head.form, AttachmentsForm::Map);
-    assert_eq!(head.attachments.end, frame.body.len());
+    assert_eq!(head.head.arg_count, 4);
+    assert_eq!(head.attachments.form, AttachmentsForm::Map);
+    assert_eq!(head.attachments.range.end, frame.body.len());
     assert_eq!(encode(&frame), bytes);
 
     // A changed header keeps the typed map's opening (a type reference into
@@ -209,11 +209,17 @@ fn malformed_calls_fail_and_leave_the_buffer_for_the_reply() {
             .raw(b""), // fine
     ];
     for (i, body) in bodies.iter().enumerate() {
-        let bytes = frame_bytes(0xC2, 0, 40 + i as u64, body.bytes());
+        // A ping follows the call: it must stay buffered behind it.
+        let bytes = [
+            frame_bytes(0xC2, 0, 40 + i as u64, body.bytes()),
+            frame_bytes(0xE2, 0, 1, b"N"),
+        ]
+        .concat();
         let mut buf = BytesMut::from(&bytes[..]);
         let got = codec.decode(&mut buf, &Limits::default());
         if i == bodies.len() - 1 {
             assert!(got.expect("trailing bytes are tolerated").is_some());
+            assert_eq!(buf.len(), 17, "the ping is left");
             continue;
         }
         let err = got.expect_err("malformed");

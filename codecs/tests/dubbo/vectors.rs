@@ -322,3 +322,16 @@ fn error_reply_statuses_and_who_gets_none() {
             .is_none()
     );
 }
+
+#[test]
+fn a_runaway_error_message_is_cut_at_a_char_boundary() {
+    let req = Frame::new(FrameKind::Request, 1);
+    let long = "é".repeat(40_000);
+    let reply = DubboCodec::new()
+        .error_reply(&req, ReplyStatus::Internal, &long)
+        .expect("a reply");
+    let text = message(&reply.body);
+    assert_eq!(text.len(), 64 * 1024);
+    assert!(long.starts_with(&text));
+    assert_eq!(decode_one(&encode(&reply)), reply);
+}

@@ -21,7 +21,10 @@ mod skip;
 mod tests;
 mod write;
 
-pub use request::{Attachment, AttachmentsForm, RequestHead, read_request, read_request_head};
+pub use request::{
+    Attachment, Attachments, AttachmentsForm, Head, RequestHead, read_attachments, read_head,
+    read_request, read_request_head,
+};
 pub use write::write_string;
 pub(crate) use write::write_string_bytes;
 
@@ -281,24 +284,55 @@ impl<'a> Reader<'a> {
     /// The offset after `chars` UTF-16 units of UTF-8 starting at `pos`.
     ///
     /// Hessian counts characters, not bytes, so the end of a string is only
-    /// found by walking its lead bytes. Arguments are mostly ASCII, so eight
-    /// bytes at a time are checked for a set high bit first: a 1 KiB string
-    /// is 128 word tests.
+    /// found by walking its lead bytes. Most strings are ASCII, where a
+    /// character is a byte: an all-ASCII string is one `is_ascii` test, and
+    /// in the others runs of ASCII are measured sixteen bytes at a time and
+    /// only the other characters are walked one by one.
     fn skip_chars(&self, mut pos: usize, mut chars: usize) -> Result<usize, CodecError> {
         let body = self.body;
-        while chars >= 8 {
-            let word = body.get(pos..).and_then(|s| s.first_chunk::<8>());
-            if word.is_some_and(|w| u64::from_ne_bytes(*w) & 0x8080_8080_8080_8080 == 0) {
-                pos += 8;
-                chars -= 8;
-                continue;
+        // The common case first: the next `chars` bytes are all ASCII.
+        if let Some(end) = pos.checked_add(chars)
+            && body.get(pos..end).is_some_and(<[u8]>::is_ascii)
+        {
+            return Ok(end);
+        }
+        loop {
+            let window = body.get(pos..).unwrap_or_default();
+            let ascii = ascii_prefix(window.get(..chars).unwrap_or(window));
+            pos += ascii;
+            chars -= ascii;
+            if chars == 0 {
+                return Ok(pos);
             }
-            (pos, chars) = utf8_step(body, pos, chars)?;
+            // Non-ASCII text comes in runs too: walk the whole run.
+            loop {
+                (pos, chars) = utf8_step(body, pos, chars)?;
+                if chars == 0 || body.get(pos).is_none_or(u8::is_ascii) {
+                    break;
+                }
+            }
         }
-        while chars > 0 {
-            (pos, chars) = utf8_step(body, pos, chars)?;
+    }
+
+    /// The fast path for the strings heads and attachments are made of: a
+    /// compact string (up to 31 characters) of ASCII, read in one bounds
+    /// check and one `is_ascii`. `None` (nothing consumed) for anything
+    /// else, which takes the general path.
+    #[inline]
+    fn short_ascii(&mut self, tag: u8) -> Option<StrSpan> {
+        if tag > 0x1F {
+            return None;
         }
-        Ok(pos)
+        let start = self.pos + 1;
+        let end = start + usize::from(tag);
+        if !self.body.get(start..end)?.is_ascii() {
+            return None;
+        }
+        self.pos = end;
+        Some(StrSpan {
+            range: start..end,
+            chunked: false,
+        })
     }
 
     /// Reads one value for the head or attachment readers: strings, ints and
@@ -308,6 +342,9 @@ impl<'a> Reader<'a> {
         let tag = self
             .peek()
             .ok_or_else(|| malformed("hessian value past the body end"))?;
+        if let Some(span) = self.short_ascii(tag) {
+            return Ok(Value::Str(span));
+        }
         if is_string_tag(tag) {
             self.pos += 1;
             return self.string_after(start, tag).map(Value::Str);
@@ -321,6 +358,23 @@ impl<'a> Reader<'a> {
             _ => self.skip_value().map(|()| Value::Other),
         }
     }
+}
+
+/// The high bit of each of sixteen bytes.
+const HIGH_BITS: u128 = 0x8080_8080_8080_8080_8080_8080_8080_8080;
+
+/// How many bytes at the start of `bytes` are ASCII.
+fn ascii_prefix(bytes: &[u8]) -> usize {
+    let (blocks, _) = bytes.as_chunks::<16>();
+    let mut n = 0;
+    for block in blocks {
+        if u128::from_ne_bytes(*block) & HIGH_BITS != 0 {
+            break;
+        }
+        n += 16;
+    }
+    let rest = bytes.get(n..).unwrap_or_default();
+    n + rest.iter().take_while(|b| b.is_ascii()).count()
 }
 
 /// Moves past one UTF-8 character: `(new pos, chars left)`.

@@ -21,28 +21,42 @@ pub enum AttachmentsForm {
     Absent,
 }
 
-/// The routing-relevant layout of a request body. Offsets are body offsets.
+/// The head of a request body. Offsets are body offsets.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestHead {
-    /// Head value 1, the Dubbo protocol version (`None` for null).
+pub struct Head {
+    /// Value 1, the Dubbo protocol version (`None` for null).
     pub dubbo: Option<StrSpan>,
-    /// Head value 2, the service path.
+    /// Value 2, the service path.
     pub service: Option<StrSpan>,
-    /// Head value 3, the service version (`None` for null).
+    /// Value 3, the service version (`None` for null).
     pub version: Option<StrSpan>,
-    /// Head value 4, the method name.
+    /// Value 4, the method name.
     pub method: Option<StrSpan>,
-    /// Head value 5, the JVM parameter descriptor.
+    /// Value 5, the JVM parameter descriptor.
     pub descriptor: Option<StrSpan>,
     /// How many arguments the descriptor declares.
     pub arg_count: usize,
-    /// The attachments value: the map (from `H`/`M` to `Z`), the `N`, or an
-    /// empty range at the body end when absent.
-    pub attachments: Range<usize>,
+}
+
+/// Where the attachments are. Offsets are body offsets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachments {
+    /// The whole value: the map (from `H`/`M` to `Z`), the `N`, or an empty
+    /// range at the body end when absent.
+    pub range: Range<usize>,
     /// Where the map's first pair starts (after `H`, or `M` and its type).
     pub pairs_at: usize,
     /// Which form the attachments took.
     pub form: AttachmentsForm,
+}
+
+/// The routing-relevant layout of a whole request body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The five head values and the argument count.
+    pub head: Head,
+    /// The attachments after the arguments.
+    pub attachments: Attachments,
 }
 
 /// One attachment pair as found in the map.
@@ -73,20 +87,49 @@ impl Attachment {
 /// are). Allocates nothing unless the body defines more than eight classes.
 pub fn read_request(
     body: &[u8],
-    mut on_attachment: impl FnMut(&Attachment),
+    on_attachment: impl FnMut(&Attachment),
 ) -> Result<RequestHead, CodecError> {
     let mut reader = Reader::new(body);
-    let dubbo = head_string(&mut reader)?;
-    let service = head_string(&mut reader)?;
-    let version = head_string(&mut reader)?;
-    let method = head_string(&mut reader)?;
-    let descriptor = head_string(&mut reader)?;
+    let head = read_head(&mut reader)?;
+    let attachments = read_attachments(&mut reader, on_attachment)?;
+    Ok(RequestHead { head, attachments })
+}
+
+/// [`read_request`] without looking at the attachments: validates the
+/// whole body and returns its layout (the fuzz target's entry point).
+pub fn read_request_head(body: &[u8]) -> Result<RequestHead, CodecError> {
+    read_request(body, |_| {})
+}
+
+/// Reads the five head values from the start of a body and skips the
+/// arguments the descriptor declares, leaving `reader` at the attachments.
+pub fn read_head(reader: &mut Reader<'_>) -> Result<Head, CodecError> {
+    let dubbo = head_string(reader)?;
+    let service = head_string(reader)?;
+    let version = head_string(reader)?;
+    let method = head_string(reader)?;
+    let descriptor = head_string(reader)?;
     let arg_count = match &descriptor {
-        Some(desc) => count_args(body, desc)?,
+        Some(desc) => count_args(reader.body, desc)?,
         None => 0,
     };
     reader.skip_values(arg_count)?;
+    Ok(Head {
+        dubbo,
+        service,
+        version,
+        method,
+        descriptor,
+        arg_count,
+    })
+}
 
+/// Reads the attachments at `reader` (a map, `N`, or nothing at the body
+/// end), handing each pair to `on_attachment` in wire order.
+pub fn read_attachments(
+    reader: &mut Reader<'_>,
+    mut on_attachment: impl FnMut(&Attachment),
+) -> Result<Attachments, CodecError> {
     let start = reader.pos();
     let form = match reader.peek() {
         None => AttachmentsForm::Absent,
@@ -126,23 +169,11 @@ pub fn read_request(
             });
         }
     }
-    Ok(RequestHead {
-        dubbo,
-        service,
-        version,
-        method,
-        descriptor,
-        arg_count,
-        attachments: start..reader.pos(),
+    Ok(Attachments {
+        range: start..reader.pos(),
         pairs_at,
         form,
     })
-}
-
-/// [`read_request`] without looking at the attachments: validates the
-/// whole body and returns its layout (the fuzz target's entry point).
-pub fn read_request_head(body: &[u8]) -> Result<RequestHead, CodecError> {
-    read_request(body, |_| {})
 }
 
 fn head_string(reader: &mut Reader<'_>) -> Result<Option<StrSpan>, CodecError> {

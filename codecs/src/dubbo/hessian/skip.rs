@@ -28,8 +28,19 @@ impl Reader<'_> {
         if count > self.remaining() {
             return Err(malformed("more hessian values than body bytes"));
         }
+        for _ in 0..count {
+            if let Some(open) = self.skip_one()? {
+                self.skip_contents(open)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves past the contents of a container just opened, and of every
+    /// container inside it, keeping the open ones on a fixed array.
+    fn skip_contents(&mut self, open: Pending) -> Result<(), CodecError> {
         let mut stack = [Pending::Values(0); MAX_DEPTH];
-        stack[0] = Pending::Values(count);
+        stack[0] = open;
         let mut depth: usize = 1;
         while let Some(top) = depth.checked_sub(1).and_then(|i| stack.get_mut(i)) {
             match *top {

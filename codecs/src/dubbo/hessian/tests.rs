@@ -184,8 +184,10 @@ fn counts_and_lengths_cannot_run_past_the_body() {
 
 #[test]
 fn nesting_is_bounded_without_recursion() {
-    let ok = [vec![0x79; MAX_DEPTH - 2], vec![0x90]].concat();
+    let ok = [vec![0x79; MAX_DEPTH], vec![0x90]].concat();
     assert!(Reader::new(&ok).skip_value().is_ok());
+    let over = [vec![0x79; MAX_DEPTH + 1], vec![0x90]].concat();
+    assert!(Reader::new(&over).skip_value().is_err());
     for tag in [0x79, b'W', b'H'] {
         let deep = vec![tag; 100_000];
         let err = Reader::new(&deep).skip_value().expect_err("too deep");
