@@ -23,7 +23,7 @@
 //! 100 thread pool exhausted, ...). A hessian2 request body is the
 //! invocation: five strings (Dubbo version, service path, service version,
 //! method, parameter descriptor), the arguments, then the attachments map
-//! ([`hessian::read_request`] has the layout).
+//! ([`hessian::read_request`] walks it).
 //!
 //! What this codec reads, and what it leaves alone:
 //! - Framing needs the header only; the body stays opaque and is forwarded
