@@ -17,18 +17,22 @@ fi
 # pinned stable toolchain accept them.
 export RUSTC_BOOTSTRAP=1
 vectors=../codecs/testdata/vectors
-seed() { # seed TARGET GLOB...
-  local dir="corpus/$1"; shift
+# seed TARGET PREFIX FILE...: copies each vector into the target's corpus
+# behind PREFIX (the control bytes the target reads first, as printf escapes).
+seed() {
+  local dir="corpus/$1" prefix="$2"; shift 2
   mkdir -p "$dir"
   for f in "$@"; do
     [ -f "$f" ] || continue
-    # decode targets read a chunk-size byte first.
-    { printf '\x40'; cat "$f"; } > "$dir/seed-$(basename "$f")"
+    { printf "$prefix"; cat "$f"; } > "$dir/seed-$(basename "$f")"
   done
 }
-seed decode_bolt "$vectors"/bolt/*.bin "$vectors"/tricky/bolt*.bin
-seed decode_dubbo "$vectors"/dubbo/*.bin "$vectors"/tricky/dubbo*.bin
-seed decode_generic "$vectors"/xprotocol/*.bin "$vectors"/tricky/x_example*.bin
+# Decode targets read a chunk-size byte first; decode_generic reads a layout
+# byte before it (0 x_example, 1 Dubbo's header).
+seed decode_bolt '\x40' "$vectors"/bolt/*.bin "$vectors"/tricky/bolt*.bin
+seed decode_dubbo '\x40' "$vectors"/dubbo/*.bin "$vectors"/tricky/dubbo*.bin
+seed decode_generic '\x00\x40' "$vectors"/xprotocol/*.bin "$vectors"/tricky/x_example*.bin
+seed decode_generic '\x01\x40' "$vectors"/dubbo/*.bin
 mkdir -p corpus/hessian_head corpus/detect corpus/roundtrip
 for f in "$vectors"/dubbo/request_*.bin; do tail -c +17 "$f" > "corpus/hessian_head/seed-$(basename "$f")"; done
 for f in "$vectors"/*/*.bin; do cp "$f" "corpus/detect/seed-$(basename "$f")"; done

@@ -1,0 +1,400 @@
+//! The hessian2 subset the Dubbo codec reads: strings and ints where the
+//! request head and the attachments need values, and a structural skipper
+//! for everything else (the arguments between the head and the attachments).
+//!
+//! Nothing here builds values or copies bytes: strings come back as byte
+//! ranges of the body ([`StrSpan`]), the skipper only moves a cursor. The
+//! only state is what hessian2 scopes to one body: the field counts of the
+//! class definitions seen so far (a small inline table, bounded by
+//! [`MAX_CLASS_DEFS`] and by the body length) and the number of type names
+//! seen so far (a counter). Errors are [`CodecError::Malformed`] with a
+//! static message, so a hostile body costs no allocation either.
+//!
+//! Bounds enforced on any input: no read past the body, nesting depth
+//! ([`MAX_DEPTH`]), class-definition and type references that exist, counts
+//! no larger than the bytes left (every value takes at least one byte), and
+//! UTF-8 lead bytes that hessian2 allows. Work is linear in the body length.
+
+mod request;
+mod skip;
+#[cfg(test)]
+mod tests;
+mod write;
+
+pub use request::{
+    Attachment, Attachments, AttachmentsForm, Head, RequestHead, read_attachments, read_head,
+    read_request, read_request_head,
+};
+pub use write::write_string;
+pub(crate) use write::write_string_bytes;
+
+use crate::CodecError;
+use smallvec::SmallVec;
+use std::ops::Range;
+
+/// How many containers (lists, maps, objects) may be open at once while
+/// skipping. Deeper input is rejected instead of exhausting anything.
+pub const MAX_DEPTH: usize = 64;
+
+/// How many class definitions one body may carry.
+pub const MAX_CLASS_DEFS: usize = 4096;
+
+/// The largest chunk hessian2 writers emit, in UTF-16 units.
+pub(crate) const CHUNK_CHARS: usize = 0x8000;
+
+/// Where a hessian string's characters are in the body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrSpan {
+    /// Unchunked: the UTF-8 bytes of the characters. Chunked: every chunk,
+    /// tags included (see [`StrSpan::for_each_chunk`]).
+    pub range: Range<usize>,
+    /// True when the string was sent in `R` chunks, so its characters are
+    /// not contiguous in the body.
+    pub chunked: bool,
+}
+
+impl StrSpan {
+    /// The string's bytes when they are contiguous in `body`.
+    pub fn contiguous<'a>(&self, body: &'a [u8]) -> Option<&'a [u8]> {
+        if self.chunked {
+            None
+        } else {
+            body.get(self.range.clone())
+        }
+    }
+
+    /// Calls `f` with the UTF-8 bytes of every chunk, in order.
+    pub fn for_each_chunk(&self, body: &[u8], mut f: impl FnMut(&[u8])) {
+        if !self.chunked {
+            f(body.get(self.range.clone()).unwrap_or_default());
+            return;
+        }
+        // The span was validated when it was read, so re-reading it cannot
+        // fail; an error here would only cut the value short.
+        let mut reader = Reader::new(body.get(..self.range.end).unwrap_or_default());
+        reader.pos = self.range.start;
+        while let Ok(tag) = reader.byte() {
+            match reader.string_chunk(tag) {
+                Ok((data, last)) => {
+                    f(body.get(data).unwrap_or_default());
+                    if last {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The string's bytes appended to `out` (copies; for chunked strings).
+    pub fn collect_into(&self, body: &[u8], out: &mut Vec<u8>) {
+        self.for_each_chunk(body, |chunk| out.extend_from_slice(chunk));
+    }
+
+    /// True when the string's bytes equal `want`.
+    pub fn eq_bytes(&self, body: &[u8], want: &[u8]) -> bool {
+        if let Some(bytes) = self.contiguous(body) {
+            return bytes == want;
+        }
+        let mut rest = want;
+        let mut equal = true;
+        self.for_each_chunk(body, |chunk| {
+            equal &= rest.starts_with(chunk);
+            rest = rest.get(chunk.len()..).unwrap_or_default();
+        });
+        equal && rest.is_empty()
+    }
+}
+
+/// A value as the head and attachment readers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// `N`.
+    Null,
+    /// Any string form.
+    Str(StrSpan),
+    /// Any 32-bit int form.
+    Int(i32),
+    /// Anything else; skipped.
+    Other,
+}
+
+/// A cursor over one hessian2 body, with the body's class and type tables.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    body: &'a [u8],
+    pos: usize,
+    /// Field count of each class definition, in definition order.
+    classes: SmallVec<[u32; 8]>,
+    /// How many type names (`M`, `U`, `V`, `70`-`77`) were defined.
+    types: u32,
+}
+
+/// A [`CodecError::Malformed`] for the dubbo codec with a static message.
+pub(crate) fn malformed(what: &'static str) -> CodecError {
+    CodecError::malformed(super::NAME, what)
+}
+
+/// True for the tags that start a string (or its first chunk).
+pub(crate) fn is_string_tag(tag: u8) -> bool {
+    matches!(tag, 0x00..=0x1F | 0x30..=0x33 | b'R' | b'S')
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `body`, with empty tables.
+    pub fn new(body: &'a [u8]) -> Reader<'a> {
+        Reader {
+            body,
+            pos: 0,
+            classes: SmallVec::new(),
+            types: 0,
+        }
+    }
+
+    /// The offset of the next unread byte.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// True when every byte was read.
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.body.len()
+    }
+
+    /// The next byte, not consumed.
+    pub fn peek(&self) -> Option<u8> {
+        self.body.get(self.pos).copied()
+    }
+
+    fn remaining(&self) -> usize {
+        self.body.len().saturating_sub(self.pos)
+    }
+
+    fn byte(&mut self) -> Result<u8, CodecError> {
+        let byte = self
+            .peek()
+            .ok_or_else(|| malformed("hessian value past the body end"))?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    /// Moves past `n` bytes, which must exist.
+    fn advance(&mut self, n: usize) -> Result<Range<usize>, CodecError> {
+        if n > self.remaining() {
+            return Err(malformed("hessian value past the body end"));
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(start..self.pos)
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let range = self.advance(N)?;
+        self.body
+            .get(range)
+            .and_then(|s| s.first_chunk::<N>())
+            .copied()
+            .ok_or_else(|| malformed("hessian value past the body end"))
+    }
+
+    fn u16(&mut self) -> Result<usize, CodecError> {
+        Ok(usize::from(u16::from_be_bytes(self.bytes::<2>()?)))
+    }
+
+    /// Reads an int in any of its four forms.
+    pub fn read_int(&mut self) -> Result<i32, CodecError> {
+        let tag = self.byte()?;
+        self.int_after(tag)
+    }
+
+    fn int_after(&mut self, tag: u8) -> Result<i32, CodecError> {
+        Ok(match tag {
+            0x80..=0xBF => i32::from(tag) - 0x90,
+            0xC0..=0xCF => ((i32::from(tag) - 0xC8) << 8) | i32::from(self.byte()?),
+            0xD0..=0xD7 => {
+                let [b1, b2] = self.bytes::<2>()?;
+                ((i32::from(tag) - 0xD4) << 16) | (i32::from(b1) << 8) | i32::from(b2)
+            }
+            b'I' => i32::from_be_bytes(self.bytes::<4>()?),
+            _ => return Err(malformed("hessian int expected")),
+        })
+    }
+
+    /// Reads a non-negative int that counts values or fields: each of them
+    /// takes at least one byte, so a count over the bytes left is malformed
+    /// (and never makes anyone loop or allocate for it).
+    fn count(&mut self) -> Result<usize, CodecError> {
+        let n =
+            usize::try_from(self.read_int()?).map_err(|_| malformed("negative hessian length"))?;
+        if n > self.remaining() {
+            return Err(malformed("hessian length past the body end"));
+        }
+        Ok(n)
+    }
+
+    /// Reads a string in any form, following `R` chunks to the final one.
+    pub fn read_string(&mut self) -> Result<StrSpan, CodecError> {
+        let start = self.pos;
+        let tag = self.byte()?;
+        if !is_string_tag(tag) {
+            return Err(malformed("hessian string expected"));
+        }
+        self.string_after(start, tag)
+    }
+
+    fn string_after(&mut self, start: usize, tag: u8) -> Result<StrSpan, CodecError> {
+        let (data, mut last) = self.string_chunk(tag)?;
+        if last {
+            return Ok(StrSpan {
+                range: data,
+                chunked: false,
+            });
+        }
+        while !last {
+            let tag = self.byte()?;
+            if !is_string_tag(tag) {
+                return Err(malformed("hessian string chunk expected"));
+            }
+            (_, last) = self.string_chunk(tag)?;
+        }
+        Ok(StrSpan {
+            range: start..self.pos,
+            chunked: true,
+        })
+    }
+
+    /// One string chunk after its tag: the bytes of its characters, and
+    /// whether it is the final chunk.
+    fn string_chunk(&mut self, tag: u8) -> Result<(Range<usize>, bool), CodecError> {
+        let (chars, last) = match tag {
+            0x00..=0x1F => (usize::from(tag), true),
+            0x30..=0x33 => (
+                (usize::from(tag - 0x30) << 8) | usize::from(self.byte()?),
+                true,
+            ),
+            b'S' => (self.u16()?, true),
+            b'R' => (self.u16()?, false),
+            _ => return Err(malformed("hessian string expected")),
+        };
+        let start = self.pos;
+        self.pos = self.skip_chars(start, chars)?;
+        Ok((start..self.pos, last))
+    }
+
+    /// The offset after `chars` UTF-16 units of UTF-8 starting at `pos`.
+    ///
+    /// Hessian counts characters, not bytes, so the end of a string is only
+    /// found by walking its lead bytes. Most strings are ASCII, where a
+    /// character is a byte: an all-ASCII string is one `is_ascii` test, and
+    /// in the others runs of ASCII are measured sixteen bytes at a time and
+    /// only the other characters are walked one by one.
+    fn skip_chars(&self, mut pos: usize, mut chars: usize) -> Result<usize, CodecError> {
+        let body = self.body;
+        // The common case first: the next `chars` bytes are all ASCII.
+        if let Some(end) = pos.checked_add(chars)
+            && body.get(pos..end).is_some_and(<[u8]>::is_ascii)
+        {
+            return Ok(end);
+        }
+        loop {
+            let window = body.get(pos..).unwrap_or_default();
+            let ascii = ascii_prefix(window.get(..chars).unwrap_or(window));
+            pos += ascii;
+            chars -= ascii;
+            if chars == 0 {
+                return Ok(pos);
+            }
+            // Non-ASCII text comes in runs too: walk the whole run.
+            loop {
+                (pos, chars) = utf8_step(body, pos, chars)?;
+                if chars == 0 || body.get(pos).is_none_or(u8::is_ascii) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The fast path for the strings heads and attachments are made of: a
+    /// compact string (up to 31 characters) of ASCII, read in one bounds
+    /// check and one `is_ascii`. `None` (nothing consumed) for anything
+    /// else, which takes the general path.
+    #[inline]
+    fn short_ascii(&mut self, tag: u8) -> Option<StrSpan> {
+        if tag > 0x1F {
+            return None;
+        }
+        let start = self.pos + 1;
+        let end = start + usize::from(tag);
+        if !self.body.get(start..end)?.is_ascii() {
+            return None;
+        }
+        self.pos = end;
+        Some(StrSpan {
+            range: start..end,
+            chunked: false,
+        })
+    }
+
+    /// Reads one value for the head or attachment readers: strings, ints and
+    /// null are returned, anything else is skipped.
+    pub fn read_value(&mut self) -> Result<Value, CodecError> {
+        let start = self.pos;
+        let tag = self
+            .peek()
+            .ok_or_else(|| malformed("hessian value past the body end"))?;
+        if let Some(span) = self.short_ascii(tag) {
+            return Ok(Value::Str(span));
+        }
+        if is_string_tag(tag) {
+            self.pos += 1;
+            return self.string_after(start, tag).map(Value::Str);
+        }
+        match tag {
+            b'N' => {
+                self.pos += 1;
+                Ok(Value::Null)
+            }
+            0x80..=0xD7 | b'I' => self.read_int().map(Value::Int),
+            _ => self.skip_value().map(|()| Value::Other),
+        }
+    }
+}
+
+/// The high bit of each of sixteen bytes.
+const HIGH_BITS: u128 = 0x8080_8080_8080_8080_8080_8080_8080_8080;
+
+/// How many bytes at the start of `bytes` are ASCII.
+fn ascii_prefix(bytes: &[u8]) -> usize {
+    let (blocks, _) = bytes.as_chunks::<16>();
+    let mut n = 0;
+    for block in blocks {
+        if u128::from_ne_bytes(*block) & HIGH_BITS != 0 {
+            break;
+        }
+        n += 16;
+    }
+    let rest = bytes.get(n..).unwrap_or_default();
+    n + rest.iter().take_while(|b| b.is_ascii()).count()
+}
+
+/// Moves past one UTF-8 character: `(new pos, chars left)`.
+fn utf8_step(body: &[u8], pos: usize, chars: usize) -> Result<(usize, usize), CodecError> {
+    let lead = *body
+        .get(pos)
+        .ok_or_else(|| malformed("hessian string past the body end"))?;
+    // A 4-byte sequence is a supplementary character: two UTF-16 units.
+    let (len, units) = match lead {
+        0x00..=0x7F => (1, 1),
+        0xC0..=0xDF => (2, 1),
+        0xE0..=0xEF => (3, 1),
+        0xF0..=0xF7 => (4, 2),
+        _ => return Err(malformed("bad UTF-8 lead byte in hessian string")),
+    };
+    if units > chars {
+        return Err(malformed("surrogate pair split by a hessian string length"));
+    }
+    if len > body.len() - pos {
+        return Err(malformed("hessian string past the body end"));
+    }
+    Ok((pos + len, chars - units))
+}
