@@ -116,10 +116,19 @@ impl Headers {
         &self.wire
     }
 
+    /// Sets the buffer wire spans index into. Lets a decoder record spans
+    /// while it validates a frame still sitting in the read buffer, and bind
+    /// them to the frame's bytes once it splits them off (one pass, and
+    /// nothing split on error).
+    pub fn bind(&mut self, wire: Bytes) {
+        self.wire = wire;
+    }
+
     /// Appends a wire field whose key and value are byte ranges of the
-    /// buffer given to [`Headers::over`]. Used while decoding: no copy, and
-    /// no allocation until more than twelve entries.
-    /// Out-of-range spans are a codec bug; they are copied as empty strings.
+    /// buffer given to [`Headers::over`] or [`Headers::bind`]. Used while
+    /// decoding: no copy, and no allocation until more than twelve entries.
+    /// Spans are checked when read: one outside the buffer (a codec bug)
+    /// reads as an empty string, never as a panic.
     pub fn push_wire(&mut self, key: Range<usize>, value: Range<usize>) {
         self.push_spans(key, value, false);
     }
@@ -256,12 +265,12 @@ impl Headers {
                 derived,
             });
         } else {
-            debug_assert!(false, "header span outside the wire buffer");
+            debug_assert!(false, "header span reversed or over 1 GiB");
         }
     }
 
     fn wire_span(&self, range: Range<usize>) -> Option<Span> {
-        if range.start > range.end || range.end > self.wire.len() {
+        if range.start > range.end {
             return None;
         }
         Span::new(SRC_WIRE, range.start, range.end - range.start)

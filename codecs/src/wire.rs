@@ -40,8 +40,12 @@ impl Wire {
         );
         let head_len = head_len.min(frame.len());
         let head = frame.split_to(head_len);
-        let tail_at = frame.len().saturating_sub(tail_len);
-        let tail = frame.split_off(tail_at);
+        // An empty tail needs no handle on the shared buffer (one less
+        // reference count to bump and drop per frame).
+        let tail = match tail_len {
+            0 => BytesMut::new(),
+            _ => frame.split_off(frame.len().saturating_sub(tail_len)),
+        };
         Wire {
             head,
             rest: frame.freeze(),
