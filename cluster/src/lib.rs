@@ -14,3 +14,9 @@
 mod stats;
 
 pub use stats::HostStats;
+
+pub mod config;
+mod error;
+
+pub use config::ClusterConfig;
+pub use error::{ClusterConfigErrors, ConfigIssue};
