@@ -313,16 +313,26 @@ fn parse_address(text: &str) -> Result<SocketAddr, ConfigIssue> {
         }
         return Ok(addr);
     }
-    let no_port = text.parse::<IpAddr>().is_ok();
-    let Some((name, port)) = text.rsplit_once(':').filter(|_| !no_port) else {
+    if text.parse::<Ipv6Addr>().is_ok() {
+        // "::1:8080" is a whole IPv6 address; the port may have been meant.
+        let hint = match text.rsplit_once(':') {
+            Some((ip, port)) if ip.parse::<Ipv6Addr>().is_ok() && !port.is_empty() => {
+                format!("if {port} is the port, write [{ip}]:{port}")
+            }
+            _ => "write [address]:port, such as [::1]:12200".to_owned(),
+        };
+        return Err(ConfigIssue::new(
+            "",
+            format!("no port in {text:?}: an IPv6 address with a port needs brackets"),
+        )
+        .hint(hint));
+    }
+    let Some((name, port)) = text
+        .rsplit_once(':')
+        .filter(|_| text.parse::<IpAddr>().is_err())
+    else {
         return fail(format!("no port in {text:?}"));
     };
-    if name.parse::<Ipv6Addr>().is_ok() {
-        return Err(
-            ConfigIssue::new("", format!("{text:?}: an IPv6 address needs brackets"))
-                .hint(format!("write [{name}]:{port}")),
-        );
-    }
     if port.parse::<u16>().map_or(true, |p| p == 0) {
         return fail(format!("{port:?} is not a port (1 to 65535)"));
     }
