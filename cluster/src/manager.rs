@@ -8,6 +8,31 @@
 //! would silently get wrong (an unknown `lb_type` falling back to round
 //! robin, a duplicate name replacing a cluster) is an error here.
 //!
+//! # Where this reads MOSN's config differently
+//!
+//! Kept as MOSN does it (`configmanager/parser.go`, `upstream/cluster/*.go`):
+//! weights clamped into 1..=128 (0 → 1); `max_request_per_conn` 0 → 1024,
+//! `conn_buffer_limit_bytes` 0 → 16 KiB, no or zero `connect_timeout` → 10 s;
+//! `fall_back_policy` above 2 → 0; only the first `circuit_breakers` entry
+//! counts and 0 is no limit; non-string metadata values dropped; an unknown
+//! or empty `type` is `SIMPLE`; an empty `lb_type` is round robin; duplicate
+//! selectors merged; subsets on only with `subset_selectors`.
+//!
+//! Changed, each reported at its path:
+//! - an unknown `lb_type` is an error (MOSN silently uses round robin);
+//! - a duplicate cluster name is an error (MOSN lets the last one win);
+//! - `EDS`, `STRICT_DNS`, `ORIGINAL_DST` and `LB_ORIGINAL_DST` are errors
+//!   until they are implemented; `DYNAMIC` serves its listed hosts, warned;
+//! - upstream TLS (`tls_context.status`, `cluster_manager_tls`) is an error
+//!   until it is implemented, rather than a silent downgrade to clear text;
+//! - a host address that does not parse or resolve is an error (MOSN logs
+//!   it and keeps a host it can never reach);
+//! - `lbconfig` zero values mean the defaults (`choice_count` 2,
+//!   `active_request_bias` 1.0) where MOSN would use 0 (no candidate at
+//!   all, or load ignored).
+//!
+//! The balancers' own differences are in their module docs ([`crate::lb`]).
+//!
 //! The manager is immutable once built, so reads need no lock: the gateway
 //! keeps it in an `ArcSwap` and replaces it whole on reload.
 //! [`ClusterManager::rebuild`] builds the replacement from the current one
@@ -145,10 +170,16 @@ fn build_cluster(
         cluster_type: cluster_type.unwrap_or(ClusterType::Simple),
         lb_type: lb_type.unwrap_or(LbType::RoundRobin),
         lb_options: lb_options(c, path, issues),
-        connect_timeout: connect_timeout(c, path, issues),
+        connect_timeout: connect_timeout(c),
         idle_timeout: c.idle_timeout.map(|d| d.get()).filter(|d| !d.is_zero()),
-        max_request_per_conn: nonzero_or(c.max_request_per_conn, 1024),
-        conn_buffer_limit_bytes: nonzero_or(c.conn_buffer_limit_bytes, 16 * 1024),
+        max_request_per_conn: nonzero_or(
+            c.max_request_per_conn,
+            ClusterSettings::DEFAULT_MAX_REQUEST_PER_CONN,
+        ),
+        conn_buffer_limit_bytes: nonzero_or(
+            c.conn_buffer_limit_bytes,
+            ClusterSettings::DEFAULT_CONN_BUFFER_LIMIT_BYTES,
+        ),
         circuit_breakers: circuit_breakers(c, path, issues),
         subset: subset_settings(&c.lb_subset_config, &hosts, path, issues),
         health_check: Some(c.health_check.clone()).filter(|h| *h != Default::default()),
@@ -254,21 +285,12 @@ fn lb_options(c: &ClusterConfig, path: &str, issues: &mut Issues) -> LbOptions {
     options
 }
 
-fn connect_timeout(c: &ClusterConfig, path: &str, issues: &mut Issues) -> Duration {
-    match c.connect_timeout.map(|d| d.get()) {
-        None => ClusterSettings::DEFAULT_CONNECT_TIMEOUT,
-        Some(d) if d.is_zero() => {
-            issues.warn(
-                ConfigIssue::new(
-                    format!("{path}.connect_timeout"),
-                    "a zero connect timeout would fail every connect; using 10s",
-                )
-                .hint("write a Go duration such as \"3s\""),
-            );
-            ClusterSettings::DEFAULT_CONNECT_TIMEOUT
-        }
-        Some(d) => d,
-    }
+/// MOSN's dialer reads 0 as "the default" too (`network/connection.go`).
+fn connect_timeout(c: &ClusterConfig) -> Duration {
+    c.connect_timeout
+        .map(|d| d.get())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(ClusterSettings::DEFAULT_CONNECT_TIMEOUT)
 }
 
 fn circuit_breakers(c: &ClusterConfig, path: &str, issues: &mut Issues) -> CircuitBreakerLimits {
@@ -287,5 +309,18 @@ fn circuit_breakers(c: &ClusterConfig, path: &str, issues: &mut Issues) -> Circu
         max_pending_requests: limit(t.max_pending_requests),
         max_requests: limit(t.max_requests),
         max_retries: limit(t.max_retries),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<ClusterManager>();
+        check::<Cluster>();
+        check::<crate::Host>();
     }
 }

@@ -240,3 +240,21 @@ fn weighted_round_robin_keeps_weights_among_the_healthy_hosts() {
         "{n:?}"
     );
 }
+
+#[test]
+fn concurrent_picks_keep_round_robin_counts_exact() {
+    let c = cluster("LB_ROUNDROBIN", 4, &[]);
+    let per_thread = 2_500;
+    let counts: Vec<Vec<usize>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| counts(&c, per_thread, &LbContext::default())))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let total: Vec<usize> = (0..4).map(|i| counts.iter().map(|c| c[i]).sum()).collect();
+    // No lock, yet no pick is lost or doubled: one atomic counter.
+    assert_eq!(total, [2500; 4]);
+}
