@@ -114,9 +114,14 @@ fn build(
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
     for (i, config) in configs.iter().enumerate() {
         let path = format!("clusters[{i}]");
-        if !config.name.is_empty()
-            && let Some(first) = first_seen.insert(&config.name, i)
-        {
+        let duplicate_of = match first_seen.get(config.name.as_str()) {
+            Some(&first) if !config.name.is_empty() => Some(first),
+            _ => {
+                first_seen.insert(&config.name, i);
+                None
+            }
+        };
+        if let Some(first) = duplicate_of {
             issues.error(
                 ConfigIssue::new(
                     format!("{path}.name"),
@@ -127,11 +132,11 @@ fn build(
                 )
                 .hint("cluster names must be unique: rename one of them"),
             );
-            first_seen.insert(&config.name, first);
-            continue;
         }
+        // A duplicate is still checked, so its own problems are reported too.
         let old = previous.and_then(|p| p.cluster(&config.name));
-        if let Some(cluster) = build_cluster(config, &path, old.map(|c| &**c), &mut issues) {
+        let built = build_cluster(config, &path, old.map(|c| &**c), &mut issues);
+        if let Some(cluster) = built.filter(|_| duplicate_of.is_none()) {
             manager
                 .by_name
                 .insert(config.name.clone(), manager.clusters.len());

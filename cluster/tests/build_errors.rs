@@ -34,8 +34,12 @@ fn error_cases() -> Vec<Case> {
         ),
         (
             "duplicate name",
-            json!([{ "name": "a", "hosts": ok() }, { "name": "b", "hosts": ok() }, { "name": "a", "hosts": ok() }]),
-            vec![("clusters[2].name", "first defined at clusters[0]", "unique")],
+            json!([{ "name": "a", "hosts": ok() }, { "name": "b", "hosts": ok() },
+                   { "name": "a", "hosts": [host("bad")] }]),
+            vec![
+                ("clusters[2].name", "first defined at clusters[0]", "unique"),
+                ("clusters[2].hosts[0].address", "no port", "ip:port"),
+            ],
         ),
         (
             "unknown lb_type",
