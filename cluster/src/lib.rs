@@ -10,7 +10,31 @@
 //! already tried), never the downstream connection.
 //!
 //! Being built with the RPC gateway work.
+//!
+//! Built so far: the cluster manager. [`ClusterManager::build`] turns the
+//! raw MOSN configs of [`config`] into immutable [`Cluster`]s (every problem
+//! reported with its JSON path), and [`Cluster::choose_host`] picks a
+//! [`Host`] for a request through the cluster's [`lb`] balancer and subsets,
+//! lock-free. Health checks and outlier detection only have their hook so
+//! far (host health flags that every balancer honours); nothing here opens
+//! a connection, resolves DNS after build, or reads a route.
 
 mod stats;
 
 pub use stats::HostStats;
+
+mod cluster;
+pub mod config;
+mod error;
+mod host;
+pub mod lb;
+mod manager;
+mod subset;
+
+pub use cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
+pub use config::ClusterConfig;
+pub use error::{ClusterConfigErrors, ConfigIssue};
+pub use host::{HealthFlag, Host, HostSet};
+pub use lb::{LbContext, LbOptions, LbType, LoadBalancer};
+pub use manager::ClusterManager;
+pub use subset::{FallbackPolicy, SubsetSettings};
