@@ -15,13 +15,27 @@
 //! only for the RPC header view it matches ([`RouteRequest`] is implemented
 //! for [`meshgate_codecs::Headers`]).
 //!
-//! This first step holds the raw configuration, the error types and the
-//! request view; matching and the built route table follow.
+//! This step adds the matchers and the policies a route carries; the
+//! route table and its build follow.
 
 mod config;
 mod error;
+mod hash_policy;
+mod header_mutation;
+mod matchers;
+mod metadata;
+mod redirect;
 mod request;
+mod retry_policy;
+mod rewrite;
 
 pub use config::*;
 pub use error::{RouterConfigError, RouterConfigErrors, RouterConfigWarning};
+pub use hash_policy::{HashPolicy, stable_hash};
+pub use header_mutation::{HeaderMutations, HeaderToAdd, HeaderValueSource};
+pub use matchers::{HeaderMatcher, PathMatcher, RouteMatch, ValueMatch, VariableMatcher};
+pub use metadata::{MOSN_LB, MetadataMatch};
+pub use redirect::{DirectResponse, Redirect, RedirectPath};
 pub use request::{MapRequest, RouteRequest};
+pub use retry_policy::{FailureKind, RetryOn, RetryPolicy};
+pub use rewrite::{HostRewrite, PathRewrite};
