@@ -332,3 +332,15 @@ mod tests {
         assert!(text.contains("b: the weights"));
     }
 }
+
+impl BuildCx {
+    /// Ends a stand-alone build: the value with its warnings, or every
+    /// error found.
+    pub(crate) fn finish<T>(self, value: T) -> Result<(T, Vec<RouterConfigWarning>), RouterConfigErrors> {
+        if self.errors.is_empty() {
+            Ok((value, self.warnings))
+        } else {
+            Err(RouterConfigErrors { errors: self.errors, warnings: self.warnings })
+        }
+    }
+}

@@ -10,7 +10,7 @@
 //! `headerformatter.go` does.
 
 use crate::config::HeaderValueOption;
-use crate::error::{BuildCx, RouterConfigError};
+use crate::error::{BuildCx, RouterConfigError, RouterConfigErrors, RouterConfigWarning};
 
 /// Where an added header's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,20 @@ impl HeaderMutations {
             && self.request_remove.is_empty()
             && self.response_add.is_empty()
             && self.response_remove.is_empty()
+    }
+
+    /// Builds the four lists outside a route table, for the gateway's
+    /// header-mutation stream filter. Paths in errors and warnings are
+    /// relative to the object holding the four fields.
+    pub fn from_config(
+        request_add: &[HeaderValueOption],
+        request_remove: &[String],
+        response_add: &[HeaderValueOption],
+        response_remove: &[String],
+    ) -> Result<(HeaderMutations, Vec<RouterConfigWarning>), RouterConfigErrors> {
+        let mut cx = BuildCx::default();
+        let built = HeaderMutations::build(request_add, request_remove, response_add, response_remove, &mut cx);
+        cx.finish(built)
     }
 
     /// Builds the four lists from the current node's fields.

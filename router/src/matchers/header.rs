@@ -16,7 +16,7 @@
 //!   routes it is the RPC `method` header.
 
 use crate::config::HeaderMatcherConfig;
-use crate::error::{BuildCx, RouterConfigError};
+use crate::error::{BuildCx, RouterConfigError, RouterConfigErrors, RouterConfigWarning};
 use crate::request::RouteRequest;
 use regex::Regex;
 
@@ -81,6 +81,17 @@ impl HeaderMatcher {
             Source::Authority => req.authority().or_else(|| req.header(&self.name)),
         };
         value.is_some_and(|v| self.value.matches(v))
+    }
+
+    /// Builds a `headers` matcher list outside a route, for stream filters
+    /// that match requests the way routes do (MOSN's fault filter). Paths
+    /// in errors and warnings are relative to the list (`[0].value`).
+    pub fn build_list(
+        cfgs: &[HeaderMatcherConfig],
+    ) -> Result<(Vec<HeaderMatcher>, Vec<RouterConfigWarning>), RouterConfigErrors> {
+        let mut cx = BuildCx::default();
+        let matchers = HeaderMatcher::build_all(cfgs, false, &mut cx);
+        cx.finish(matchers)
     }
 
     /// Builds every entry of `match.headers` (the caller has entered the

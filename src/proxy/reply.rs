@@ -1,0 +1,19 @@
+//! The one place that turns "the gateway answers this itself" into a
+//! protocol frame: the request's codec builds its own error response.
+
+use meshgate_codecs::ReplyStatus;
+
+/// The reply reason for one of MOSN's neutral (HTTP-like) codes, as used by
+/// `fault` aborts and direct responses.
+pub fn status_for_code(code: u16) -> ReplyStatus {
+    match code {
+        404 => ReplyStatus::NoRoute,
+        403 => ReplyStatus::PermissionDenied,
+        429 | 509 => ReplyStatus::RateLimited,
+        502 => ReplyStatus::NoHealthyUpstream,
+        503 => ReplyStatus::Overloaded,
+        504 => ReplyStatus::Timeout,
+        400 => ReplyStatus::CodecError,
+        _ => ReplyStatus::Internal,
+    }
+}
