@@ -3,7 +3,7 @@
 //! or content).
 
 use super::head::{self, Head};
-use super::header_map::{self, Pairs};
+use super::header_map;
 use crate::codec::Limits;
 use crate::error::CodecError;
 use crate::frame::{Frame, FrameKind, Status, WireMeta};
@@ -37,13 +37,18 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
     if head.has_crc() {
         check_crc(frame, protocol)?;
     }
-    let map_start = head.fixed_len() + usize::from(head.class_len);
+    // One pass over the header map while the frame is still in `src`: the
+    // spans index the wire's middle part (class, map, content), which
+    // starts after the fixed header. On error nothing is split off.
+    let class_len = usize::from(head.class_len);
+    let map_start = head.fixed_len() + class_len;
     let map = frame
         .get(map_start..map_start + usize::from(head.header_len))
         .unwrap_or_default();
-    Pairs::validate(map, protocol)?;
+    let mut headers = Headers::new();
+    header_map::read(map, class_len, protocol, &mut headers)?;
 
-    Ok(Some(assemble(head, kind, src.split_to(frame_len))))
+    Ok(Some(assemble(head, kind, src.split_to(frame_len), headers)))
 }
 
 /// Makes room for a whole frame of `frame_len` bytes (already checked
@@ -81,25 +86,27 @@ fn check_crc(frame: &[u8], protocol: &'static str) -> Result<(), CodecError> {
 }
 
 /// Builds the frame over its bytes: `buf` is exactly one frame whose
-/// fixed header is `head` and whose header map passed validation. Header
-/// values, class and body are slices of the wire's shared middle part.
-pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut) -> Frame {
+/// fixed header is `head`, and `headers` holds its header map as spans
+/// relative to the wire's middle part (class, map, content). Header values,
+/// class and body are slices of that shared part.
+pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut, mut headers: Headers) -> Frame {
     let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
-    let rest = wire.rest().clone();
+    let rest = wire.rest();
     let class_len = usize::from(head.class_len);
-    let map_len = usize::from(head.header_len);
-    let body_start = class_len + map_len;
+    let body_start = class_len + usize::from(head.header_len);
     debug_assert!(body_start <= rest.len(), "lengths checked before split");
-
-    let mut headers = Headers::over(rest.clone());
-    header_map::push_pairs(&mut headers, class_len, map_len);
+    // Each slice is one more handle on the shared buffer; empty parts need
+    // none.
     let slice = |from: usize, to: usize| {
-        if from <= to && to <= rest.len() {
+        if from < to && to <= rest.len() {
             rest.slice(from..to)
         } else {
             Bytes::new()
         }
     };
+    if !headers.is_empty() {
+        headers.bind(rest.clone());
+    }
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
     Frame {
         kind,

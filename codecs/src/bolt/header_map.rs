@@ -6,132 +6,100 @@
 use crate::error::CodecError;
 use crate::headers::Headers;
 use bytes::{BufMut, BytesMut};
-use std::ops::Range;
 
-/// One pair of the map, as byte ranges relative to the map's first byte;
-/// `None` for a null string.
-pub(super) type Pair = (Option<Range<usize>>, Option<Range<usize>>);
-
-/// Walks a header map without copying. Yields `Err` once at the first
-/// malformed string, then stops.
-pub(super) struct Pairs<'a> {
-    map: &'a [u8],
-    at: usize,
+/// Reads a whole header map in one pass, appending every non-null pair to
+/// `headers` as a wire span, then the derived routing keys: `method` from
+/// the last `sofa_head_method_name`, and `service` from the last
+/// `sofa_head_target_service` when the map has no `service` field.
+///
+/// `map` is the `header_len` bytes after the class name; spans are pushed
+/// relative to the buffer `headers` will be bound to, in which the map
+/// starts at `offset`. On `Err` (the first malformed string) `headers` may
+/// hold the pairs before it; the caller drops it.
+pub(super) fn read(
+    map: &[u8],
+    offset: usize,
     protocol: &'static str,
-}
-
-impl<'a> Pairs<'a> {
-    /// A walker over `map`, the `header_len` bytes after the class name.
-    pub(super) fn new(map: &'a [u8], protocol: &'static str) -> Pairs<'a> {
-        Pairs {
-            map,
-            at: 0,
-            protocol,
-        }
-    }
-
-    /// Checks the whole map; `Ok` means every later walk yields no error.
-    pub(super) fn validate(map: &[u8], protocol: &'static str) -> Result<(), CodecError> {
-        Pairs::new(map, protocol).try_for_each(|pair| pair.map(drop))
-    }
-
-    fn string(&mut self, what: &str) -> Result<Option<Range<usize>>, CodecError> {
-        let len_bytes = self
-            .map
-            .get(self.at..self.at + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .ok_or_else(|| {
-                CodecError::malformed(
-                    self.protocol,
-                    format!(
-                        "header map: {what} length at byte {} runs past header_len {}",
-                        self.at,
-                        self.map.len()
-                    ),
-                )
-            })?;
-        let len = i32::from_be_bytes(len_bytes);
-        let start = self.at + 4;
-        if len == -1 {
-            self.at = start;
-            return Ok(None);
-        }
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|len| start.checked_add(len))
-            .filter(|end| *end <= self.map.len())
-            .ok_or_else(|| {
-                CodecError::malformed(
-                    self.protocol,
-                    format!(
-                        "header map: {what} of length {len} at byte {} does not fit header_len {}",
-                        self.at,
-                        self.map.len()
-                    ),
-                )
-            })?;
-        self.at = end;
-        Ok(Some(start..end))
-    }
-}
-
-impl Iterator for Pairs<'_> {
-    type Item = Result<Pair, CodecError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.at >= self.map.len() {
-            return None;
-        }
-        let pair = self
-            .string("key")
-            .and_then(|key| Ok((key, self.string("value")?)));
-        if pair.is_err() {
-            // Stop after the first error: the rest cannot be framed.
-            self.at = self.map.len();
-        }
-        Some(pair)
-    }
-}
-
-/// Pushes every non-null pair of a map that starts at `offset` in
-/// `headers.wire()` as a wire span (no copy), then the derived routing keys:
-/// `method` from `sofa_head_method_name`, and `service` from
-/// `sofa_head_target_service` when the map has no `service` field. The map
-/// must have passed [`Pairs::validate`].
-pub(super) fn push_pairs(headers: &mut Headers, offset: usize, map_len: usize) {
-    // A second handle on the same buffer (a reference-count bump), so the
-    // map can be read while `headers` is extended.
-    let wire = headers.wire().clone();
-    let Some(map) = wire.get(offset..offset + map_len) else {
-        debug_assert!(false, "header map outside the wire");
-        return;
-    };
+    headers: &mut Headers,
+) -> Result<(), CodecError> {
+    let mut at = 0;
     let mut method = None;
     let mut target_service = None;
     let mut has_service = false;
-    for pair in Pairs::new(map, "bolt") {
-        let Ok((Some(key), Some(value))) = pair else {
-            debug_assert!(pair.is_ok(), "header map not validated");
+    while at < map.len() {
+        let key = string(map, &mut at).ok_or_else(|| bad_string(map, at, "key", protocol))?;
+        let value = string(map, &mut at).ok_or_else(|| bad_string(map, at, "value", protocol))?;
+        // A pair with a null key or value is dropped, as Java does.
+        let (Some((key_start, key_end)), Some((value_start, value_end))) = (key, value) else {
             continue;
         };
-        match map.get(key.clone()).unwrap_or_default() {
-            b"service" => has_service = true,
-            b"sofa_head_method_name" => method = Some(value.clone()),
-            b"sofa_head_target_service" => target_service = Some(value.clone()),
+        let key_bytes = map.get(key_start..key_end).unwrap_or_default();
+        // Lengths first: most keys are none of the three.
+        match key_bytes.len() {
+            7 => has_service |= key_bytes == b"service",
+            21 if *key_bytes == *b"sofa_head_method_name" => {
+                method = Some((value_start, value_end));
+            }
+            24 if *key_bytes == *b"sofa_head_target_service" => {
+                target_service = Some((value_start, value_end));
+            }
             _ => {}
         }
-        headers.push_wire(shift(key, offset), shift(value, offset));
+        headers.push_wire(
+            offset + key_start..offset + key_end,
+            offset + value_start..offset + value_end,
+        );
     }
-    if let Some(value) = method {
-        headers.push_derived(crate::keys::METHOD, shift(value, offset));
+    if let Some((start, end)) = method {
+        headers.push_derived(crate::keys::METHOD, offset + start..offset + end);
     }
-    if let (false, Some(value)) = (has_service, target_service) {
-        headers.push_derived(crate::keys::SERVICE, shift(value, offset));
+    if let (false, Some((start, end))) = (has_service, target_service) {
+        headers.push_derived(crate::keys::SERVICE, offset + start..offset + end);
     }
+    Ok(())
 }
 
-fn shift(range: Range<usize>, by: usize) -> Range<usize> {
-    range.start + by..range.end + by
+/// One string at `*at`: `Some(None)` for a null, `Some(Some((start, end)))`
+/// (bounds of its bytes in `map`) otherwise, and `None` when its length is
+/// cut off, negative (other than -1) or runs past the map. Moves `*at` past
+/// the string only on success.
+#[inline(always)]
+fn string(map: &[u8], at: &mut usize) -> Option<Option<(usize, usize)>> {
+    let tail = map.get(*at..)?;
+    let (len, bytes) = tail.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*len);
+    let start = *at + 4;
+    if len == u32::MAX {
+        // -1: a null string.
+        *at = start;
+        return Some(None);
+    }
+    // Negative lengths are over 2^31 as u32, so one comparison rejects
+    // them and lengths past the map alike.
+    if len as usize > bytes.len() {
+        return None;
+    }
+    let end = start + len as usize;
+    *at = end;
+    Some(Some((start, end)))
+}
+
+/// The error for the string at `at` that [`string`] rejected.
+#[cold]
+#[inline(never)]
+fn bad_string(map: &[u8], at: usize, what: &str, protocol: &'static str) -> CodecError {
+    let header_len = map.len();
+    let len = map
+        .get(at..)
+        .and_then(|tail| tail.first_chunk::<4>())
+        .map(|len| i32::from_be_bytes(*len));
+    let what = match len {
+        None => format!("header map: {what} length at byte {at} runs past header_len {header_len}"),
+        Some(len) => format!(
+            "header map: {what} of length {len} at byte {at} does not fit header_len {header_len}"
+        ),
+    };
+    CodecError::malformed(protocol, what)
 }
 
 /// The encoded size of `headers`' wire fields, if it fits bolt's u16
