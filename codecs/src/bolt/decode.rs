@@ -15,10 +15,9 @@ use bytes::{Bytes, BytesMut};
 /// there for the `Ok(None)` / `Err` contract. Every check runs before
 /// `src` is split, so an error leaves `src` exactly as it was.
 pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
-    let Some(head) = Head::parse(src)? else {
+    let Some((head, kind)) = Head::parse_kind(src)? else {
         return Ok(None);
     };
-    let kind = head::kind_of(head.proto, head.cmd_type, head.cmd)?;
     let protocol = head::protocol_name(head.proto);
     let declared = head.frame_len();
     limits.check(protocol, declared)?;
@@ -33,22 +32,42 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
         return Ok(None);
     }
 
-    let frame = src.get(..frame_len).unwrap_or_default();
     if head.has_crc() {
-        check_crc(frame, protocol)?;
+        check_crc(src.get(..frame_len).unwrap_or_default(), protocol)?;
     }
-    // One pass over the header map while the frame is still in `src`: the
-    // spans index the wire's middle part (class, map, content), which
-    // starts after the fixed header. On error nothing is split off.
+    split_frame(src, &head, kind, frame_len)
+}
+
+/// Reads the header map of the whole frame at the front of `src` and, if
+/// it is well formed, splits the frame off.
+///
+/// One pass over the map while the frame is still in `src`: the spans
+/// index the wire's middle part (class, map, content), which starts after
+/// the fixed header. On error nothing is split off. The frame is built in
+/// the returned value and filled in place (it is large: each move is a
+/// copy), which needs every path to return that one value, hence a
+/// function of its own.
+#[inline(never)]
+fn split_frame(
+    src: &mut BytesMut,
+    head: &Head,
+    kind: FrameKind,
+    frame_len: usize,
+) -> Result<Option<Frame>, CodecError> {
     let class_len = usize::from(head.class_len);
     let map_start = head.fixed_len() + class_len;
-    let map = frame
+    let map = src
         .get(map_start..map_start + usize::from(head.header_len))
         .unwrap_or_default();
-    let mut headers = Headers::new();
-    header_map::read(map, class_len, protocol, &mut headers)?;
-
-    Ok(Some(assemble(head, kind, src.split_to(frame_len), headers)))
+    let mut out = Ok(Some(fields(head, kind)));
+    if let Ok(Some(frame)) = &mut out {
+        let protocol = head::protocol_name(head.proto);
+        match header_map::read(map, class_len, protocol, &mut frame.headers) {
+            Ok(()) => attach(frame, head, src.split_to(frame_len)),
+            Err(err) => out = Err(err),
+        }
+    }
+    out
 }
 
 /// Makes room for a whole frame of `frame_len` bytes (already checked
@@ -86,33 +105,21 @@ fn check_crc(frame: &[u8], protocol: &'static str) -> Result<(), CodecError> {
 }
 
 /// Builds the frame over its bytes: `buf` is exactly one frame whose
-/// fixed header is `head`, and `headers` holds its header map as spans
-/// relative to the wire's middle part (class, map, content). Header values,
-/// class and body are slices of that shared part.
-pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut, mut headers: Headers) -> Frame {
-    let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
-    let rest = wire.rest();
-    let class_len = usize::from(head.class_len);
-    let body_start = class_len + usize::from(head.header_len);
-    debug_assert!(body_start <= rest.len(), "lengths checked before split");
-    // Each slice is one more handle on the shared buffer; empty parts need
-    // none.
-    let slice = |from: usize, to: usize| {
-        if from < to && to <= rest.len() {
-            rest.slice(from..to)
-        } else {
-            Bytes::new()
-        }
-    };
-    if !headers.is_empty() {
-        headers.bind(rest.clone());
-    }
+/// fixed header is `head` and whose header map is empty.
+pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut) -> Frame {
+    let mut frame = fields(&head, kind);
+    attach(&mut frame, &head, buf);
+    frame
+}
+
+/// A frame with `head`'s fields and nothing yet from the bytes after it.
+fn fields(head: &Head, kind: FrameKind) -> Frame {
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
     Frame {
         kind,
         request_id: u64::from(head.id),
-        headers,
-        body: slice(body_start, rest.len()),
+        headers: Headers::new(),
+        body: Bytes::new(),
         trailers: None,
         status: response_side.then(|| Status {
             code: u32::from(head.status),
@@ -127,8 +134,35 @@ pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut, mut headers: 
             serialization: head.codec,
             flags: head.switch,
             sub_version: head.ver1,
-            class: slice(0, class_len),
+            class: Bytes::new(),
         },
-        wire: Some(wire),
+        wire: None,
     }
+}
+
+/// Gives `frame` its bytes: `buf` is exactly one frame whose fixed header
+/// is `head`, and `frame.headers` holds its header map as spans relative to
+/// the wire's middle part (class, map, content). Header values, class and
+/// body are slices of that shared part.
+fn attach(frame: &mut Frame, head: &Head, buf: BytesMut) {
+    let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
+    let rest = wire.rest();
+    let class_len = usize::from(head.class_len);
+    let body_start = class_len + usize::from(head.header_len);
+    debug_assert!(body_start <= rest.len(), "lengths checked before split");
+    // Each slice is one more handle on the shared buffer; empty parts need
+    // none.
+    let slice = |from: usize, to: usize| {
+        if from < to && to <= rest.len() {
+            rest.slice(from..to)
+        } else {
+            Bytes::new()
+        }
+    };
+    if !frame.headers.is_empty() {
+        frame.headers.bind(rest.clone());
+    }
+    frame.body = slice(body_start, rest.len());
+    frame.meta.class = slice(0, class_len);
+    frame.wire = Some(wire);
 }

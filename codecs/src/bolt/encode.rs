@@ -7,7 +7,6 @@ use super::header_map;
 use super::{CMD_HEARTBEAT, CMD_RESPONSE, PROTO_V1, PROTO_V2, TYPE_REQUEST, TYPE_RESPONSE};
 use crate::error::CodecError;
 use crate::frame::{Frame, FrameKind};
-use crate::headers::Headers;
 use crate::status::ReplyStatus;
 use crate::wire::Wire;
 use bytes::{BufMut, BytesMut};
@@ -169,7 +168,7 @@ fn build(head: Head) -> Option<Frame> {
     let kind = head::kind_of(head.proto, head.cmd_type, head.cmd).ok()?;
     let mut buf = BytesMut::with_capacity(head.fixed_len());
     head.write(&mut buf);
-    Some(assemble(head, kind, buf, Headers::new()))
+    Some(assemble(head, kind, buf))
 }
 
 /// A header-only frame of `proto` (v2: `ver1` 1, switch 0, no CRC).
