@@ -59,15 +59,19 @@ fn split_frame(
     let map = src
         .get(map_start..map_start + usize::from(head.header_len))
         .unwrap_or_default();
-    let mut out = Ok(Some(fields(head, kind)));
-    if let Ok(Some(frame)) = &mut out {
-        let protocol = head::protocol_name(head.proto);
-        match header_map::read(map, class_len, protocol, &mut frame.headers) {
-            Ok(()) => attach(frame, head, src.split_to(frame_len)),
-            Err(err) => out = Err(err),
-        }
-    }
-    out
+    let mut headers = Headers::new();
+    header_map::read(
+        map,
+        class_len,
+        head::protocol_name(head.proto),
+        &mut headers,
+    )?;
+    Ok(Some(assemble_with(
+        head,
+        kind,
+        src.split_to(frame_len),
+        headers,
+    )))
 }
 
 /// Makes room for a whole frame of `frame_len` bytes (already checked
@@ -107,44 +111,15 @@ fn check_crc(frame: &[u8], protocol: &'static str) -> Result<(), CodecError> {
 /// Builds the frame over its bytes: `buf` is exactly one frame whose
 /// fixed header is `head` and whose header map is empty.
 pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut) -> Frame {
-    let mut frame = fields(&head, kind);
-    attach(&mut frame, &head, buf);
-    frame
+    assemble_with(&head, kind, buf, Headers::new())
 }
 
-/// A frame with `head`'s fields and nothing yet from the bytes after it.
-fn fields(head: &Head, kind: FrameKind) -> Frame {
-    let response_side = head.cmd_type == super::TYPE_RESPONSE;
-    Frame {
-        kind,
-        request_id: u64::from(head.id),
-        headers: Headers::new(),
-        body: Bytes::new(),
-        trailers: None,
-        status: response_side.then(|| Status {
-            code: u32::from(head.status),
-            neutral: head::neutral_status(head.status),
-        }),
-        // Negative timeouts (Java's -1) mean "no timeout".
-        timeout_ms: (!response_side)
-            .then(|| u32::try_from(head.timeout).ok())
-            .flatten(),
-        meta: WireMeta {
-            version: head.proto,
-            serialization: head.codec,
-            flags: head.switch,
-            sub_version: head.ver1,
-            class: Bytes::new(),
-        },
-        wire: None,
-    }
-}
-
-/// Gives `frame` its bytes: `buf` is exactly one frame whose fixed header
-/// is `head`, and `frame.headers` holds its header map as spans relative to
-/// the wire's middle part (class, map, content). Header values, class and
-/// body are slices of that shared part.
-fn attach(frame: &mut Frame, head: &Head, buf: BytesMut) {
+/// Builds the frame over its bytes: `buf` is exactly one frame whose fixed
+/// header is `head`, and `headers` holds its header map as spans relative
+/// to the wire's middle part (class, map, content). Header values, class
+/// and body are slices of that shared part.
+#[inline(always)]
+fn assemble_with(head: &Head, kind: FrameKind, buf: BytesMut, mut headers: Headers) -> Frame {
     let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
     let rest = wire.rest();
     let class_len = usize::from(head.class_len);
@@ -159,10 +134,31 @@ fn attach(frame: &mut Frame, head: &Head, buf: BytesMut) {
             Bytes::new()
         }
     };
-    if !frame.headers.is_empty() {
-        frame.headers.bind(rest.clone());
+    if !headers.is_empty() {
+        headers.bind(rest.clone());
     }
-    frame.body = slice(body_start, rest.len());
-    frame.meta.class = slice(0, class_len);
-    frame.wire = Some(wire);
+    let response_side = head.cmd_type == super::TYPE_RESPONSE;
+    Frame {
+        kind,
+        request_id: u64::from(head.id),
+        headers,
+        body: slice(body_start, rest.len()),
+        trailers: None,
+        status: response_side.then(|| Status {
+            code: u32::from(head.status),
+            neutral: head::neutral_status(head.status),
+        }),
+        // Negative timeouts (Java's -1) mean "no timeout".
+        timeout_ms: (!response_side)
+            .then(|| u32::try_from(head.timeout).ok())
+            .flatten(),
+        meta: WireMeta {
+            version: head.proto,
+            serialization: head.codec,
+            flags: head.switch,
+            sub_version: head.ver1,
+            class: slice(0, class_len),
+        },
+        wire: Some(wire),
+    }
 }
