@@ -43,11 +43,7 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
 ///
 /// One pass over the map while the frame is still in `src`: the spans
 /// index the wire's middle part (class, map, content), which starts after
-/// the fixed header. On error nothing is split off. The frame is built in
-/// the returned value and filled in place (it is large: each move is a
-/// copy), which needs every path to return that one value, hence a
-/// function of its own.
-#[inline(never)]
+/// the fixed header. On error nothing is split off.
 fn split_frame(
     src: &mut BytesMut,
     head: &Head,
