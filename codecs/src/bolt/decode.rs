@@ -3,7 +3,7 @@
 //! or content).
 
 use super::head::{self, Head};
-use super::header_map::{self, Pairs};
+use super::header_map;
 use crate::codec::Limits;
 use crate::error::CodecError;
 use crate::frame::{Frame, FrameKind, Status, WireMeta};
@@ -15,10 +15,9 @@ use bytes::{Bytes, BytesMut};
 /// there for the `Ok(None)` / `Err` contract. Every check runs before
 /// `src` is split, so an error leaves `src` exactly as it was.
 pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
-    let Some(head) = Head::parse(src)? else {
+    let Some((head, kind)) = Head::parse_kind(src)? else {
         return Ok(None);
     };
-    let kind = head::kind_of(head.proto, head.cmd_type, head.cmd)?;
     let protocol = head::protocol_name(head.proto);
     let declared = head.frame_len();
     limits.check(protocol, declared)?;
@@ -33,17 +32,42 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
         return Ok(None);
     }
 
-    let frame = src.get(..frame_len).unwrap_or_default();
     if head.has_crc() {
-        check_crc(frame, protocol)?;
+        check_crc(src.get(..frame_len).unwrap_or_default(), protocol)?;
     }
-    let map_start = head.fixed_len() + usize::from(head.class_len);
-    let map = frame
+    split_frame(src, &head, kind, frame_len)
+}
+
+/// Reads the header map of the whole frame at the front of `src` and, if
+/// it is well formed, splits the frame off.
+///
+/// One pass over the map while the frame is still in `src`: the spans
+/// index the wire's middle part (class, map, content), which starts after
+/// the fixed header. On error nothing is split off.
+fn split_frame(
+    src: &mut BytesMut,
+    head: &Head,
+    kind: FrameKind,
+    frame_len: usize,
+) -> Result<Option<Frame>, CodecError> {
+    let class_len = usize::from(head.class_len);
+    let map_start = head.fixed_len() + class_len;
+    let map = src
         .get(map_start..map_start + usize::from(head.header_len))
         .unwrap_or_default();
-    Pairs::validate(map, protocol)?;
-
-    Ok(Some(assemble(head, kind, src.split_to(frame_len))))
+    let mut headers = Headers::new();
+    header_map::read(
+        map,
+        class_len,
+        head::protocol_name(head.proto),
+        &mut headers,
+    )?;
+    Ok(Some(assemble_with(
+        head,
+        kind,
+        src.split_to(frame_len),
+        headers,
+    )))
 }
 
 /// Makes room for a whole frame of `frame_len` bytes (already checked
@@ -81,25 +105,34 @@ fn check_crc(frame: &[u8], protocol: &'static str) -> Result<(), CodecError> {
 }
 
 /// Builds the frame over its bytes: `buf` is exactly one frame whose
-/// fixed header is `head` and whose header map passed validation. Header
-/// values, class and body are slices of the wire's shared middle part.
+/// fixed header is `head` and whose header map is empty.
 pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut) -> Frame {
-    let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
-    let rest = wire.rest().clone();
-    let class_len = usize::from(head.class_len);
-    let map_len = usize::from(head.header_len);
-    let body_start = class_len + map_len;
-    debug_assert!(body_start <= rest.len(), "lengths checked before split");
+    assemble_with(&head, kind, buf, Headers::new())
+}
 
-    let mut headers = Headers::over(rest.clone());
-    header_map::push_pairs(&mut headers, class_len, map_len);
+/// Builds the frame over its bytes: `buf` is exactly one frame whose fixed
+/// header is `head`, and `headers` holds its header map as spans relative
+/// to the wire's middle part (class, map, content). Header values, class
+/// and body are slices of that shared part.
+#[inline(always)]
+fn assemble_with(head: &Head, kind: FrameKind, buf: BytesMut, mut headers: Headers) -> Frame {
+    let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
+    let rest = wire.rest();
+    let class_len = usize::from(head.class_len);
+    let body_start = class_len + usize::from(head.header_len);
+    debug_assert!(body_start <= rest.len(), "lengths checked before split");
+    // Each slice is one more handle on the shared buffer; empty parts need
+    // none.
     let slice = |from: usize, to: usize| {
-        if from <= to && to <= rest.len() {
+        if from < to && to <= rest.len() {
             rest.slice(from..to)
         } else {
             Bytes::new()
         }
     };
+    if !headers.is_empty() {
+        headers.bind(rest.clone());
+    }
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
     Frame {
         kind,

@@ -27,7 +27,15 @@ pub(super) fn encode(
     dst: &mut BytesMut,
 ) -> Result<(), CodecError> {
     if let Some(wire) = frame.unchanged_wire() {
-        wire.write_to(dst);
+        // `Wire::write_to`, without a copy call for the empty tail of a
+        // frame without CRC.
+        let [head, rest, tail] = wire.chunks();
+        dst.reserve(wire.len());
+        dst.extend_from_slice(head);
+        dst.extend_from_slice(rest);
+        if !tail.is_empty() {
+            dst.extend_from_slice(tail);
+        }
         return Ok(());
     }
     let original = frame

@@ -10,6 +10,9 @@ use bytes::{BufMut, BytesMut};
 /// Length of the CRC-32 trailer of a checksummed v2 frame.
 pub(super) const CRC_LEN: usize = 4;
 
+/// The longest fixed header (a v2 request).
+const MAX_FIXED_LEN: usize = 24;
+
 /// The config name a frame of this protocol byte belongs to, for errors.
 pub(super) fn protocol_name(proto: u8) -> &'static str {
     if proto == PROTO_V2 { "boltv2" } else { "bolt" }
@@ -40,11 +43,17 @@ pub(super) fn check_proto(proto: u8) -> Result<(), CodecError> {
     if proto == PROTO_V1 || proto == PROTO_V2 {
         Ok(())
     } else {
-        Err(CodecError::malformed(
-            "bolt",
-            format!("unknown protocol code {proto:#04x} (valid: 0x01 bolt v1, 0x02 bolt v2)"),
-        ))
+        Err(unknown_proto(proto))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_proto(proto: u8) -> CodecError {
+    CodecError::malformed(
+        "bolt",
+        format!("unknown protocol code {proto:#04x} (valid: 0x01 bolt v1, 0x02 bolt v2)"),
+    )
 }
 
 /// True for the `type` bytes bolt defines (0 response, 1 request, 2 oneway).
@@ -62,11 +71,17 @@ pub(super) fn check_type(proto: u8, cmd_type: u8) -> Result<(), CodecError> {
     if is_valid_type(cmd_type) {
         Ok(())
     } else {
-        Err(CodecError::malformed(
-            protocol_name(proto),
-            format!("unknown cmd type {cmd_type} (valid: 0 response, 1 request, 2 oneway)"),
-        ))
+        Err(unknown_type(proto, cmd_type))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_type(proto: u8, cmd_type: u8) -> CodecError {
+    CodecError::malformed(
+        protocol_name(proto),
+        format!("unknown cmd type {cmd_type} (valid: 0 response, 1 request, 2 oneway)"),
+    )
 }
 
 /// Rejects a `cmd_code` outside {0, 1, 2, 100}.
@@ -74,13 +89,17 @@ pub(super) fn check_cmd(proto: u8, cmd: u16) -> Result<(), CodecError> {
     if is_valid_cmd(cmd) {
         Ok(())
     } else {
-        Err(CodecError::malformed(
-            protocol_name(proto),
-            format!(
-                "unknown cmd code {cmd} (valid: 0 heartbeat, 1 request, 2 response, 100 goaway)"
-            ),
-        ))
+        Err(unknown_cmd(proto, cmd))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_cmd(proto: u8, cmd: u16) -> CodecError {
+    CodecError::malformed(
+        protocol_name(proto),
+        format!("unknown cmd code {cmd} (valid: 0 heartbeat, 1 request, 2 response, 100 goaway)"),
+    )
 }
 
 /// The frame kind of a `type` / `cmd_code` pair. Only the pairs the
@@ -94,13 +113,17 @@ pub(super) fn kind_of(proto: u8, cmd_type: u8, cmd: u16) -> Result<FrameKind, Co
         (TYPE_REQUEST, CMD_HEARTBEAT) => FrameKind::Heartbeat { reply: false },
         (TYPE_RESPONSE, CMD_HEARTBEAT) => FrameKind::Heartbeat { reply: true },
         (TYPE_REQUEST, CMD_GOAWAY) => FrameKind::GoAway,
-        _ => {
-            return Err(CodecError::malformed(
-                protocol_name(proto),
-                format!("cmd code {cmd} cannot travel in a frame of cmd type {cmd_type}"),
-            ));
-        }
+        _ => return Err(impossible_pair(proto, cmd_type, cmd)),
     })
+}
+
+#[cold]
+#[inline(never)]
+fn impossible_pair(proto: u8, cmd_type: u8, cmd: u16) -> CodecError {
+    CodecError::malformed(
+        protocol_name(proto),
+        format!("cmd code {cmd} cannot travel in a frame of cmd type {cmd_type}"),
+    )
 }
 
 /// The `type` / `cmd_code` pair that carries `kind` (inverse of [`kind_of`]).
@@ -199,19 +222,72 @@ impl Head {
     /// Parses the fixed header at the start of `buf`: `Ok(None)` until it is
     /// all there, `Err` for an impossible protocol, type, cmd code or pair.
     pub(super) fn parse(buf: &[u8]) -> Result<Option<Head>, CodecError> {
-        Head::check_prefix(buf)?;
-        let Some(&proto) = buf.first() else {
-            return Ok(None);
+        Ok(Head::parse_kind(buf)?.map(|(head, _)| head))
+    }
+
+    /// [`Head::parse`], with the frame kind its `type` / `cmd_code` pair
+    /// names.
+    pub(super) fn parse_kind(buf: &[u8]) -> Result<Option<(Head, FrameKind)>, CodecError> {
+        let head = match buf.first_chunk::<MAX_FIXED_LEN>() {
+            // The usual case: the whole header is buffered, whatever its
+            // layout.
+            Some(whole) => Head::read_whole(whole)?,
+            None => {
+                Head::check_prefix(buf)?;
+                let Some(&proto) = buf.first() else {
+                    return Ok(None);
+                };
+                let Some(&cmd_type) = buf.get(type_offset(proto)) else {
+                    return Ok(None);
+                };
+                // `read` is `None` exactly when the fixed header is incomplete.
+                let Some(head) = Head::read(buf, proto, cmd_type) else {
+                    return Ok(None);
+                };
+                head
+            }
         };
-        let Some(&cmd_type) = buf.get(type_offset(proto)) else {
-            return Ok(None);
+        let kind = kind_of(head.proto, head.cmd_type, head.cmd)?;
+        Ok(Some((head, kind)))
+    }
+
+    /// Parses a fixed header from bytes that hold the longest layout, with
+    /// the checks of [`Head::check_prefix`] in the same order. Every offset
+    /// is a constant plus `v2` (0 or 1) or a few such terms, so all stay
+    /// below `MAX_FIXED_LEN`.
+    fn read_whole(b: &[u8; MAX_FIXED_LEN]) -> Result<Head, CodecError> {
+        let proto = b[0];
+        check_proto(proto)?;
+        let v2 = proto == PROTO_V2;
+        let o = usize::from(v2);
+        let cmd_type = b[1 + o];
+        check_type(proto, cmd_type)?;
+        let cmd = u16::from_be_bytes([b[2 + o], b[3 + o]]);
+        check_cmd(proto, cmd)?;
+        let u16_at = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+        let u32_at = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        // Status or timeout follows codec (and the v2 switch byte).
+        let after_codec = 10 + 2 * o;
+        let (timeout, status, lens) = if cmd_type == TYPE_RESPONSE {
+            (-1, u16_at(after_codec), after_codec + 2)
+        } else {
+            (u32_at(after_codec) as i32, 0, after_codec + 4)
         };
-        // `read` is `None` exactly when the fixed header is incomplete.
-        let Some(head) = Head::read(buf, proto, cmd_type) else {
-            return Ok(None);
-        };
-        kind_of(proto, cmd_type, head.cmd)?;
-        Ok(Some(head))
+        Ok(Head {
+            proto,
+            ver1: if v2 { b[1] } else { 0 },
+            cmd_type,
+            cmd,
+            ver2: b[4 + o],
+            id: u32_at(5 + o),
+            codec: b[9 + o],
+            switch: if v2 { b[11] } else { 0 },
+            timeout,
+            status,
+            class_len: u16_at(lens),
+            header_len: u16_at(lens + 2),
+            content_len: u32_at(lens + 4),
+        })
     }
 
     fn read(buf: &[u8], proto: u8, cmd_type: u8) -> Option<Head> {
@@ -357,6 +433,39 @@ mod tests {
             assert_eq!(buf.len(), head.fixed_len());
             assert_eq!(Head::parse(&buf), Ok(Some(head)));
             assert_eq!(Head::parse(&buf[..buf.len() - 1]), Ok(None));
+            // Followed by more bytes, the header is read the fast way.
+            buf.extend_from_slice(&[0xAB; MAX_FIXED_LEN]);
+            assert_eq!(Head::parse(&buf), Ok(Some(head)));
+        }
+    }
+
+    /// The whole-header fast path and the incremental path agree on any
+    /// bytes, errors included.
+    #[test]
+    fn fast_and_incremental_reads_agree() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let mut b = [0u8; MAX_FIXED_LEN];
+            for byte in &mut b {
+                *byte = next() as u8;
+            }
+            // Mostly plausible headers, so every layout and error is hit.
+            b[0] = [PROTO_V1, PROTO_V2, 3][round % 3];
+            let at = type_offset(b[0]);
+            b[at] = (next() % 4) as u8;
+            b[at + 1] = if round % 5 == 0 { b[at + 1] } else { 0 };
+            b[at + 2] = [0, 1, 2, 100, 7][round % 5];
+            let incremental = Head::check_prefix(&b).and_then(|()| {
+                let head = Head::read(&b, b[0], b[at]).expect("whole header");
+                kind_of(head.proto, head.cmd_type, head.cmd).map(|kind| (head, kind))
+            });
+            assert_eq!(Head::parse_kind(&b), incremental.map(Some), "{b:?}");
         }
     }
 }
