@@ -97,8 +97,9 @@ pub struct Frame {
     pub headers: Headers,
     /// The body, opaque (a slice of the wire bytes for decoded frames).
     pub body: Bytes,
-    /// Trailing header fields, where the protocol has them.
-    pub trailers: Option<Headers>,
+    /// Trailing header fields, where the protocol has them. Boxed: framed
+    /// RPC protocols have none, and a `Frame` is moved on every hop.
+    pub trailers: Option<Box<Headers>>,
     /// Responses: the status, raw and neutral.
     pub status: Option<Status>,
     /// How long the caller waits, if the frame says (bolt `timeout`, Dubbo

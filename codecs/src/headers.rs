@@ -45,6 +45,23 @@ const STATIC_KEYS: &[&str] = &[
     "timeout",
 ];
 
+/// The index of `key` in [`STATIC_KEYS`]; a `match` the compiler resolves
+/// at the call site for the literal keys codecs pass.
+#[inline]
+fn static_key_index(key: &str) -> Option<usize> {
+    Some(match key {
+        "service" => 0,
+        "method" => 1,
+        "version" => 2,
+        "group" => 3,
+        "dubbo" => 4,
+        "interface" => 5,
+        "path" => 6,
+        "timeout" => 7,
+        _ => return None,
+    })
+}
+
 /// How many entries fit without a heap allocation.
 pub(crate) const INLINE_ENTRIES: usize = 12;
 
@@ -62,6 +79,7 @@ struct Span {
 }
 
 impl Span {
+    #[inline]
     fn new(src: u32, start: usize, len: usize) -> Option<Span> {
         let start = u32::try_from(start).ok()?;
         let len = u32::try_from(len).ok().filter(|len| *len <= LEN_MASK)?;
@@ -71,10 +89,12 @@ impl Span {
         })
     }
 
+    #[inline]
     fn src(self) -> u32 {
         self.len_src >> SRC_SHIFT
     }
 
+    #[inline]
     fn len(self) -> usize {
         (self.len_src & LEN_MASK) as usize
     }
@@ -129,6 +149,7 @@ impl Headers {
     /// decoding: no copy, and no allocation until more than twelve entries.
     /// Spans are checked when read: one outside the buffer (a codec bug)
     /// reads as an empty string, never as a panic.
+    #[inline]
     pub fn push_wire(&mut self, key: Range<usize>, value: Range<usize>) {
         self.push_spans(key, value, false);
     }
@@ -137,8 +158,9 @@ impl Headers {
     /// elsewhere in the frame. `key` must be one of the well-known names
     /// (see [`keys`], plus `dubbo`, `interface`, `path`, `timeout`); any
     /// other name is stored in the owned buffer.
+    #[inline]
     pub fn push_derived(&mut self, key: &'static str, value: Range<usize>) {
-        let key_span = match STATIC_KEYS.iter().position(|k| *k == key) {
+        let key_span = match static_key_index(key) {
             Some(index) => Span::new(SRC_STATIC, index, key.len()),
             None => self.own(key.as_bytes()),
         };
@@ -155,7 +177,7 @@ impl Headers {
     /// Appends a derived routing key whose value is not in the wire buffer
     /// (copied into the owned buffer).
     pub fn push_derived_owned(&mut self, key: &'static str, value: &[u8]) {
-        let key_span = match STATIC_KEYS.iter().position(|k| *k == key) {
+        let key_span = match static_key_index(key) {
             Some(index) => Span::new(SRC_STATIC, index, key.len()),
             None => self.own(key.as_bytes()),
         };
@@ -203,6 +225,7 @@ impl Headers {
     }
 
     /// The value of the last entry for `key`, if any.
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.entries
             .iter()
@@ -212,6 +235,7 @@ impl Headers {
     }
 
     /// [`Headers::get`] as UTF-8; `None` when absent or not valid UTF-8.
+    #[inline]
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(|v| std::str::from_utf8(v).ok())
     }
@@ -257,6 +281,7 @@ impl Headers {
         self.entries.spilled()
     }
 
+    #[inline]
     fn push_spans(&mut self, key: Range<usize>, value: Range<usize>, derived: bool) {
         if let (Some(key), Some(value)) = (self.wire_span(key), self.wire_span(value)) {
             self.entries.push(Entry {
@@ -269,6 +294,7 @@ impl Headers {
         }
     }
 
+    #[inline]
     fn wire_span(&self, range: Range<usize>) -> Option<Span> {
         if range.start > range.end {
             return None;
@@ -282,6 +308,7 @@ impl Headers {
         Some(span)
     }
 
+    #[inline]
     fn resolve(&self, span: Span) -> &[u8] {
         let start = span.start as usize;
         let end = start + span.len();
@@ -380,6 +407,14 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(owned, wire_headers());
+    }
+
+    #[test]
+    fn static_key_indexes_agree_with_the_table() {
+        for (i, key) in STATIC_KEYS.iter().enumerate() {
+            assert_eq!(static_key_index(key), Some(i));
+        }
+        assert_eq!(static_key_index("other"), None);
     }
 
     #[test]

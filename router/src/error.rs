@@ -336,11 +336,17 @@ mod tests {
 impl BuildCx {
     /// Ends a stand-alone build: the value with its warnings, or every
     /// error found.
-    pub(crate) fn finish<T>(self, value: T) -> Result<(T, Vec<RouterConfigWarning>), RouterConfigErrors> {
+    pub(crate) fn finish<T>(
+        self,
+        value: T,
+    ) -> Result<(T, Vec<RouterConfigWarning>), RouterConfigErrors> {
         if self.errors.is_empty() {
             Ok((value, self.warnings))
         } else {
-            Err(RouterConfigErrors { errors: self.errors, warnings: self.warnings })
+            Err(RouterConfigErrors {
+                errors: self.errors,
+                warnings: self.warnings,
+            })
         }
     }
 }

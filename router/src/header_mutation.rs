@@ -64,7 +64,13 @@ impl HeaderMutations {
         response_remove: &[String],
     ) -> Result<(HeaderMutations, Vec<RouterConfigWarning>), RouterConfigErrors> {
         let mut cx = BuildCx::default();
-        let built = HeaderMutations::build(request_add, request_remove, response_add, response_remove, &mut cx);
+        let built = HeaderMutations::build(
+            request_add,
+            request_remove,
+            response_add,
+            response_remove,
+            &mut cx,
+        );
         cx.finish(built)
     }
 

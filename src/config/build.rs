@@ -5,7 +5,9 @@
 //! what MOSN accepts that meshgate ignores or reads differently.
 
 use super::issues::{Collector, ConfigErrors, Issue};
-use super::raw::{ExtendConfig, FilterChainConfig, ListenerConfig, MosnConfig, ProxyConfig, TypedConfig};
+use super::raw::{
+    ExtendConfig, FilterChainConfig, ListenerConfig, MosnConfig, ProxyConfig, TypedConfig,
+};
 use crate::proxy::StreamFilter;
 use crate::proxy::filters::{self, Built};
 use meshgate_cluster::{ClusterConfig, ClusterManager};
@@ -96,7 +98,10 @@ pub fn build(
     mut warnings: Vec<Issue>,
     previous: Option<&ClusterManager>,
 ) -> Result<GatewayConfig, ConfigErrors> {
-    let mut cx = Collector { warnings: std::mem::take(&mut warnings), ..Collector::default() };
+    let mut cx = Collector {
+        warnings: std::mem::take(&mut warnings),
+        ..Collector::default()
+    };
     warn_unsupported_sections(&raw, &mut cx);
     let registry = build_registry(&raw.extends, &mut cx);
 
@@ -105,12 +110,25 @@ pub fn build(
     let mut routers = BTreeMap::new();
     for (i, server) in raw.servers.iter().enumerate() {
         for (j, router) in server.routers.iter().enumerate() {
-            add_router(router, &format!("servers[{i}].routers[{j}]"), &mut routers, &mut cx);
+            add_router(
+                router,
+                &format!("servers[{i}].routers[{j}]"),
+                &mut routers,
+                &mut cx,
+            );
         }
         for (j, listener) in server.listeners.iter().enumerate() {
-            for (k, filter) in listener.filter_chains.first().map(|c| c.filters.as_slice()).unwrap_or_default().iter().enumerate() {
+            for (k, filter) in listener
+                .filter_chains
+                .first()
+                .map(|c| c.filters.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
                 if filter.kind == "connection_manager" {
-                    let path = format!("servers[{i}].listeners[{j}].filter_chains[0].filters[{k}].config");
+                    let path =
+                        format!("servers[{i}].listeners[{j}].filter_chains[0].filters[{k}].config");
                     if let Some(router) = read::<RouterConfig>(&filter.config, &path, &mut cx) {
                         add_router(&router, &path, &mut routers, &mut cx);
                     }
@@ -141,40 +159,67 @@ pub fn build(
     for (i, server) in raw.servers.iter().enumerate() {
         if i == 0 {
             worker_threads = server.processor as usize;
-            graceful_timeout = server.graceful_timeout.map_or(DEFAULT_GRACEFUL_TIMEOUT, |d| d.get());
+            graceful_timeout = server
+                .graceful_timeout
+                .map_or(DEFAULT_GRACEFUL_TIMEOUT, |d| d.get());
             log_level = Some(server.default_log_level.clone()).filter(|l| !l.is_empty());
         }
         for (j, listener) in server.listeners.iter().enumerate() {
             let path = format!("servers[{i}].listeners[{j}]");
             if let Some(spec) = build_listener(listener, &path, &registry, &routers, &mut cx) {
                 if let Some(first) = names.insert(spec.name.clone(), path.clone()) {
-                    cx.error(Issue::new(format!("{path}.name"), format!("listener name {:?} is already used at {first}", spec.name)).hint("give every listener a unique name"));
+                    cx.error(
+                        Issue::new(
+                            format!("{path}.name"),
+                            format!("listener name {:?} is already used at {first}", spec.name),
+                        )
+                        .hint("give every listener a unique name"),
+                    );
                 }
                 listeners.push(spec);
             }
         }
     }
     if raw.servers.len() > 1 {
-        cx.warn(Issue::new("servers", "only the first server's processor, graceful_timeout and log level are used"));
+        cx.warn(Issue::new(
+            "servers",
+            "only the first server's processor, graceful_timeout and log level are used",
+        ));
     }
     if listeners.is_empty() && cx.errors.is_empty() {
-        cx.warn(Issue::new("servers", "no listener to bind: the gateway will accept no traffic"));
+        cx.warn(Issue::new(
+            "servers",
+            "no listener to bind: the gateway will accept no traffic",
+        ));
     }
 
     let admin = raw.admin.as_ref().and_then(|admin| {
         let socket = &admin.address.socket_address;
-        let ip = if socket.address.is_empty() { "127.0.0.1" } else { socket.address.as_str() };
+        let ip = if socket.address.is_empty() {
+            "127.0.0.1"
+        } else {
+            socket.address.as_str()
+        };
         match ip.parse::<std::net::IpAddr>() {
             Ok(ip) => Some(SocketAddr::new(ip, socket.port_value)),
             Err(_) => {
-                cx.error(Issue::new("admin.address.socket_address.address", format!("{ip:?} is not an IP address")).hint("use an IP such as \"127.0.0.1\""));
+                cx.error(
+                    Issue::new(
+                        "admin.address.socket_address.address",
+                        format!("{ip:?} is not an IP address"),
+                    )
+                    .hint("use an IP such as \"127.0.0.1\""),
+                );
                 None
             }
         }
     });
 
     let Some(clusters) = clusters.filter(|_| cx.errors.is_empty()) else {
-        return Err(ConfigErrors { errors: cx.errors, warnings: cx.warnings });
+        return Err(ConfigErrors {
+            errors: cx.errors,
+            warnings: cx.warnings,
+        });
     };
     Ok(GatewayConfig {
         registry,
@@ -191,8 +236,16 @@ pub fn build(
 }
 
 /// Reads a JSON blob Go-style at `path`, recording warnings and errors.
-fn read<T: serde::de::DeserializeOwned>(value: &serde_json::Value, path: &str, cx: &mut Collector) -> Option<T> {
-    let value = if value.is_null() { serde_json::Value::Object(Default::default()) } else { value.clone() };
+fn read<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    path: &str,
+    cx: &mut Collector,
+) -> Option<T> {
+    let value = if value.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        value.clone()
+    };
     match meshgate_gocompat::from_value_at::<T>(value, path) {
         Ok(parsed) => {
             for w in parsed.warnings {
@@ -217,11 +270,17 @@ fn warn_unsupported_sections(raw: &MosnConfig, cx: &mut Collector) {
         ("static_resources", raw.static_resources.is_some()),
         ("third_part_codec", raw.third_part_codec.is_some()),
         ("wasm_global_plugins", raw.wasm_global_plugins.is_some()),
-        ("cluster_manager.tls_context", raw.cluster_manager.tls_context.is_some()),
+        (
+            "cluster_manager.tls_context",
+            raw.cluster_manager.tls_context.is_some(),
+        ),
     ];
     for (path, present) in sections {
         if present {
-            cx.warn(Issue::new(path, "MOSN section not supported by meshgate yet; ignored"));
+            cx.warn(Issue::new(
+                path,
+                "MOSN section not supported by meshgate yet; ignored",
+            ));
         }
     }
 }
@@ -232,55 +291,100 @@ fn build_registry(extends: &[TypedConfig], cx: &mut Collector) -> Registry {
     for (i, extend) in extends.iter().enumerate() {
         let path = format!("extends[{i}]");
         if extend.kind != "generic_protocol" {
-            cx.warn(Issue::new(format!("{path}.type"), format!("unknown extension {:?}; skipped", extend.kind)).hint("meshgate reads \"generic_protocol\" extensions"));
+            cx.warn(
+                Issue::new(
+                    format!("{path}.type"),
+                    format!("unknown extension {:?}; skipped", extend.kind),
+                )
+                .hint("meshgate reads \"generic_protocol\" extensions"),
+            );
             continue;
         }
-        let Some(config) = read::<GenericConfig>(&extend.config, &format!("{path}.config"), cx) else { continue };
+        let Some(config) = read::<GenericConfig>(&extend.config, &format!("{path}.config"), cx)
+        else {
+            continue;
+        };
         match GenericCodec::new(config) {
             Ok(codec) => {
                 if let Err(e) = registry.register(Arc::new(codec)) {
-                    cx.error(Issue::new(format!("{path}.config.name"), e.to_string()).hint("choose a name no other protocol uses"));
+                    cx.error(
+                        Issue::new(format!("{path}.config.name"), e.to_string())
+                            .hint("choose a name no other protocol uses"),
+                    );
                 }
             }
-            Err(e) => cx.error(Issue::new(Collector::prefixed(&format!("{path}.config"), e.path()), e.to_string())),
+            Err(e) => cx.error(Issue::new(
+                Collector::prefixed(&format!("{path}.config"), e.path()),
+                e.to_string(),
+            )),
         }
     }
     registry
 }
 
-fn add_router(config: &RouterConfig, path: &str, routers: &mut BTreeMap<String, Arc<RouteTable>>, cx: &mut Collector) {
+fn add_router(
+    config: &RouterConfig,
+    path: &str,
+    routers: &mut BTreeMap<String, Arc<RouteTable>>,
+    cx: &mut Collector,
+) {
     let name = &config.router_config_name;
     if name.is_empty() {
-        cx.error(Issue::new(format!("{path}.router_config_name"), "missing").hint("name the router; proxy filters refer to it by router_config_name"));
+        cx.error(
+            Issue::new(format!("{path}.router_config_name"), "missing")
+                .hint("name the router; proxy filters refer to it by router_config_name"),
+        );
         return;
     }
     match RouteTable::build(config) {
         Ok(table) => {
             for w in table.warnings() {
-                cx.warn(Issue::new(Collector::prefixed(path, &w.path), w.message.clone()));
+                cx.warn(Issue::new(
+                    Collector::prefixed(path, &w.path),
+                    w.message.clone(),
+                ));
             }
             if routers.insert(name.clone(), Arc::new(table)).is_some() {
-                cx.error(Issue::new(format!("{path}.router_config_name"), format!("router {name:?} is defined twice")).hint("router_config_name must be unique"));
+                cx.error(
+                    Issue::new(
+                        format!("{path}.router_config_name"),
+                        format!("router {name:?} is defined twice"),
+                    )
+                    .hint("router_config_name must be unique"),
+                );
             }
         }
         Err(errors) => {
             for e in &errors.errors {
-                cx.error(Issue::new(Collector::prefixed(path, e.path()), e.to_string()).hint(e.hint().into_owned()));
+                cx.error(
+                    Issue::new(Collector::prefixed(path, e.path()), e.to_string())
+                        .hint(e.hint().into_owned()),
+                );
             }
             for w in &errors.warnings {
-                cx.warn(Issue::new(Collector::prefixed(path, &w.path), w.message.clone()));
+                cx.warn(Issue::new(
+                    Collector::prefixed(path, &w.path),
+                    w.message.clone(),
+                ));
             }
         }
     }
 }
 
-fn build_clusters(configs: &[ClusterConfig], previous: Option<&ClusterManager>, cx: &mut Collector) -> Option<ClusterManager> {
+fn build_clusters(
+    configs: &[ClusterConfig],
+    previous: Option<&ClusterManager>,
+    cx: &mut Collector,
+) -> Option<ClusterManager> {
     let built = match previous {
         Some(previous) => previous.rebuild(configs),
         None => ClusterManager::build(configs),
     };
     let issue = |i: &meshgate_cluster::ConfigIssue| {
-        let issue = Issue::new(Collector::prefixed("cluster_manager", &i.path), i.message.clone());
+        let issue = Issue::new(
+            Collector::prefixed("cluster_manager", &i.path),
+            i.message.clone(),
+        );
         match &i.hint {
             Some(h) => issue.hint(h.clone()),
             None => issue,
@@ -313,7 +417,10 @@ fn build_listener(
     cx: &mut Collector,
 ) -> Option<ListenerSpec> {
     if listener.name.is_empty() {
-        cx.error(Issue::new(format!("{path}.name"), "missing").hint("every listener needs a unique name"));
+        cx.error(
+            Issue::new(format!("{path}.name"), "missing")
+                .hint("every listener needs a unique name"),
+        );
     }
     if !listener.bind_port {
         cx.warn(Issue::new(format!("{path}.bind_port"), "false: MOSN does not bind such (original-destination) listeners, so neither does meshgate").hint("set \"bind_port\": true to serve this listener"));
@@ -322,18 +429,30 @@ fn build_listener(
     let addr = match listener.address.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
         Err(_) => {
-            cx.error(Issue::new(format!("{path}.address"), format!("{:?} is not an ip:port address", listener.address)).hint("write it like \"127.0.0.1:2045\" (port 0 picks a free port)"));
+            cx.error(
+                Issue::new(
+                    format!("{path}.address"),
+                    format!("{:?} is not an ip:port address", listener.address),
+                )
+                .hint("write it like \"127.0.0.1:2045\" (port 0 picks a free port)"),
+            );
             None
         }
     };
     let chain = match listener.filter_chains.as_slice() {
         [] => {
-            cx.error(Issue::new(format!("{path}.filter_chains"), "no filter chain").hint("add a filter chain with a \"proxy\" filter"));
+            cx.error(
+                Issue::new(format!("{path}.filter_chains"), "no filter chain")
+                    .hint("add a filter chain with a \"proxy\" filter"),
+            );
             return None;
         }
         [first, rest @ ..] => {
             if !rest.is_empty() {
-                cx.warn(Issue::new(format!("{path}.filter_chains"), "only the first filter chain is used"));
+                cx.warn(Issue::new(
+                    format!("{path}.filter_chains"),
+                    "only the first filter chain is used",
+                ));
             }
             first
         }
@@ -343,33 +462,77 @@ fn build_listener(
     for (k, filter) in chain.filters.iter().enumerate() {
         let fpath = format!("{path}.filter_chains[0].filters[{k}]");
         match filter.kind.as_str() {
-            "proxy" if proxy.is_some() => cx.error(Issue::new(format!("{fpath}.type"), "a second proxy filter").hint("one proxy filter per listener")),
-            "proxy" => proxy = read::<ProxyConfig>(&filter.config, &format!("{fpath}.config"), cx).map(|p| (p, fpath)),
+            "proxy" if proxy.is_some() => cx.error(
+                Issue::new(format!("{fpath}.type"), "a second proxy filter")
+                    .hint("one proxy filter per listener"),
+            ),
+            "proxy" => {
+                proxy = read::<ProxyConfig>(&filter.config, &format!("{fpath}.config"), cx)
+                    .map(|p| (p, fpath))
+            }
             "connection_manager" => {} // read with the routers
-            other => cx.warn(Issue::new(format!("{fpath}.type"), format!("network filter {other:?} is not supported; skipped"))),
+            other => cx.warn(Issue::new(
+                format!("{fpath}.type"),
+                format!("network filter {other:?} is not supported; skipped"),
+            )),
         }
     }
     let Some((proxy, ppath)) = proxy else {
         cx.error(Issue::new(format!("{path}.filter_chains[0].filters"), "no \"proxy\" filter").hint("add {\"type\": \"proxy\", \"config\": {\"downstream_protocol\": \"Auto\", \"router_config_name\": \"...\"}}"));
         return None;
     };
-    let extend = read::<ExtendConfig>(&proxy.extend_config, &format!("{ppath}.config.extend_config"), cx).unwrap_or_default();
+    let extend = read::<ExtendConfig>(
+        &proxy.extend_config,
+        &format!("{ppath}.config.extend_config"),
+        cx,
+    )
+    .unwrap_or_default();
     let (protocols, protocol_spec) = select_protocols(&proxy, &extend, registry, &ppath, cx)?;
     check_upstream_protocol(&proxy, &extend, &protocols, &ppath, cx);
     if proxy.fallback_for_unknown_protocol {
-        cx.warn(Issue::new(format!("{ppath}.config.fallback_for_unknown_protocol"), "not supported yet: undetected connections are closed"));
+        cx.warn(Issue::new(
+            format!("{ppath}.config.fallback_for_unknown_protocol"),
+            "not supported yet: undetected connections are closed",
+        ));
     }
     if !routers.contains_key(&proxy.router_config_name) {
-        let known = routers.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
-        cx.error(Issue::new(format!("{ppath}.config.router_config_name"), format!("no router named {:?}", proxy.router_config_name)).hint(format!("defined routers: {}", if known.is_empty() { "none" } else { &known })));
+        let known = routers
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        cx.error(
+            Issue::new(
+                format!("{ppath}.config.router_config_name"),
+                format!("no router named {:?}", proxy.router_config_name),
+            )
+            .hint(format!(
+                "defined routers: {}",
+                if known.is_empty() { "none" } else { &known }
+            )),
+        );
     }
-    let filters = build_stream_filters(&listener.stream_filters, &format!("{path}.stream_filters"), cx);
+    let filters = build_stream_filters(
+        &listener.stream_filters,
+        &format!("{path}.stream_filters"),
+        cx,
+    );
     let defaults = ListenerLimits::default();
     let limits = ListenerLimits {
-        max_frame_len: extend.max_frame_len.map_or(defaults.max_frame_len, |n| n.min(Limits::CEILING)),
-        max_in_flight_per_conn: extend.max_in_flight_per_conn.filter(|n| *n > 0).unwrap_or(defaults.max_in_flight_per_conn),
-        idle_timeout: listener.connection_idle_timeout.map(|d| d.get()).filter(|d| !d.is_zero()),
-        detect_timeout: extend.detect_timeout.map_or(defaults.detect_timeout, |d| d.get()),
+        max_frame_len: extend
+            .max_frame_len
+            .map_or(defaults.max_frame_len, |n| n.min(Limits::CEILING)),
+        max_in_flight_per_conn: extend
+            .max_in_flight_per_conn
+            .filter(|n| *n > 0)
+            .unwrap_or(defaults.max_in_flight_per_conn),
+        idle_timeout: listener
+            .connection_idle_timeout
+            .map(|d| d.get())
+            .filter(|d| !d.is_zero()),
+        detect_timeout: extend
+            .detect_timeout
+            .map_or(defaults.detect_timeout, |d| d.get()),
     };
     Some(ListenerSpec {
         name: listener.name.clone(),
@@ -383,9 +546,16 @@ fn build_listener(
 }
 
 fn check_tls(chain: &FilterChainConfig, path: &str, cx: &mut Collector) {
-    let on = |v: &serde_json::Value| v.get("status").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let on = |v: &serde_json::Value| {
+        v.get("status")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    };
     if on(&chain.tls_context) || chain.tls_context_set.iter().any(on) {
-        cx.error(Issue::new(format!("{path}.tls_context"), "TLS is not supported yet").hint("terminate TLS in front of meshgate, or set \"status\": false"));
+        cx.error(
+            Issue::new(format!("{path}.tls_context"), "TLS is not supported yet")
+                .hint("terminate TLS in front of meshgate, or set \"status\": false"),
+        );
     }
 }
 
@@ -405,7 +575,11 @@ fn select_protocols(
         }
         "X" | "x" => extend.sub_protocol.clone(),
         "" => {
-            cx.error(Issue::new(format!("{path}.config.downstream_protocol"), "missing").hint(format!("use \"{AUTO}\", a protocol name, or a comma list such as \"bolt,dubbo\"")));
+            cx.error(
+                Issue::new(format!("{path}.config.downstream_protocol"), "missing").hint(format!(
+                    "use \"{AUTO}\", a protocol name, or a comma list such as \"bolt,dubbo\""
+                )),
+            );
             return None;
         }
         other => other.to_owned(),
@@ -419,13 +593,23 @@ fn select_protocols(
             Some((set, spec))
         }
         Err(e) => {
-            cx.error(Issue::new(format!("{path}.config.downstream_protocol"), e.to_string()).hint(format!("use \"{AUTO}\", one of the registered names, or a comma list of them")));
+            cx.error(
+                Issue::new(format!("{path}.config.downstream_protocol"), e.to_string()).hint(
+                    format!("use \"{AUTO}\", one of the registered names, or a comma list of them"),
+                ),
+            );
             None
         }
     }
 }
 
-fn check_upstream_protocol(proxy: &ProxyConfig, extend: &ExtendConfig, downstream: &ProtocolSet, path: &str, cx: &mut Collector) {
+fn check_upstream_protocol(
+    proxy: &ProxyConfig,
+    extend: &ExtendConfig,
+    downstream: &ProtocolSet,
+    path: &str,
+    cx: &mut Collector,
+) {
     let upstream = match proxy.upstream_protocol.as_str() {
         "" | "Auto" => return,
         "X" | "x" => extend.sub_protocol.as_str(),
@@ -439,22 +623,38 @@ fn check_upstream_protocol(proxy: &ProxyConfig, extend: &ExtendConfig, downstrea
     }
 }
 
-fn build_stream_filters(entries: &[TypedConfig], path: &str, cx: &mut Collector) -> Vec<Arc<dyn StreamFilter>> {
+fn build_stream_filters(
+    entries: &[TypedConfig],
+    path: &str,
+    cx: &mut Collector,
+) -> Vec<Arc<dyn StreamFilter>> {
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let at = format!("{path}[{i}]");
         match filters::build(&entry.kind, entry.config.clone()) {
             Ok((Built::Filter(filter), warnings)) => {
                 for w in warnings {
-                    cx.warn(Issue::new(Collector::prefixed(&format!("{at}.config"), &w.path), w.message));
+                    cx.warn(Issue::new(
+                        Collector::prefixed(&format!("{at}.config"), &w.path),
+                        w.message,
+                    ));
                 }
                 out.push(filter);
             }
             Ok((Built::Unknown, _)) => cx.warn(
-                Issue::new(format!("{at}.type"), format!("unknown stream filter {:?}; skipped", entry.kind))
-                    .hint(format!("meshgate's stream filters: {}", filters::BUILTIN.join(", "))),
+                Issue::new(
+                    format!("{at}.type"),
+                    format!("unknown stream filter {:?}; skipped", entry.kind),
+                )
+                .hint(format!(
+                    "meshgate's stream filters: {}",
+                    filters::BUILTIN.join(", ")
+                )),
             ),
-            Err((sub, message)) => cx.error(Issue::new(Collector::prefixed(&format!("{at}.config"), &sub), message)),
+            Err((sub, message)) => cx.error(Issue::new(
+                Collector::prefixed(&format!("{at}.config"), &sub),
+                message,
+            )),
         }
     }
     out

@@ -18,7 +18,11 @@ pub struct Issue {
 impl Issue {
     /// An issue at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Issue {
-        Issue { path: path.into(), message: message.into(), hint: None }
+        Issue {
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint.
@@ -55,7 +59,11 @@ pub struct ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "{n} error{} in the configuration", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} error{} in the configuration",
+            if n == 1 { "" } else { "s" }
+        )?;
         for issue in &self.errors {
             write!(f, "\n  error: {issue}")?;
         }

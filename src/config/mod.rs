@@ -19,19 +19,35 @@ use std::path::Path;
 
 /// Reads and builds the configuration in `text`. `previous` is the running
 /// cluster manager on reload (hosts that stay keep their stats).
-pub fn load_str(text: &str, previous: Option<&ClusterManager>) -> Result<GatewayConfig, ConfigErrors> {
-    let parsed = meshgate_gocompat::from_str::<raw::MosnConfig>(text).map_err(|e| ConfigErrors {
-        errors: vec![Issue::new(e.path, e.message).hint("the file must be MOSN's v2 JSON configuration")],
-        warnings: Vec::new(),
-    })?;
-    let warnings = parsed.warnings.into_iter().map(|w| Issue::new(w.path, w.message)).collect();
+pub fn load_str(
+    text: &str,
+    previous: Option<&ClusterManager>,
+) -> Result<GatewayConfig, ConfigErrors> {
+    let parsed =
+        meshgate_gocompat::from_str::<raw::MosnConfig>(text).map_err(|e| ConfigErrors {
+            errors: vec![
+                Issue::new(e.path, e.message).hint("the file must be MOSN's v2 JSON configuration"),
+            ],
+            warnings: Vec::new(),
+        })?;
+    let warnings = parsed
+        .warnings
+        .into_iter()
+        .map(|w| Issue::new(w.path, w.message))
+        .collect();
     build(parsed.value, warnings, previous)
 }
 
 /// Reads and builds the configuration file at `path`.
-pub fn load_file(path: &Path, previous: Option<&ClusterManager>) -> Result<GatewayConfig, ConfigErrors> {
+pub fn load_file(
+    path: &Path,
+    previous: Option<&ClusterManager>,
+) -> Result<GatewayConfig, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
-        errors: vec![Issue::new("", format!("cannot read {}: {e}", path.display()))],
+        errors: vec![Issue::new(
+            "",
+            format!("cannot read {}: {e}", path.display()),
+        )],
         warnings: Vec::new(),
     })?;
     load_str(&text, previous)

@@ -41,7 +41,11 @@ impl State {
         use State::*;
         matches!(
             (self, next),
-            (Starting, Running) | (Starting, Stopped) | (Running, Draining) | (Draining, Stopped) | (Running, Stopped)
+            (Starting, Running)
+                | (Starting, Stopped)
+                | (Running, Draining)
+                | (Draining, Stopped)
+                | (Running, Stopped)
         )
     }
 }
@@ -60,7 +64,9 @@ pub struct Lifecycle {
 
 impl Default for Lifecycle {
     fn default() -> Lifecycle {
-        Lifecycle { state: watch::Sender::new(State::Starting) }
+        Lifecycle {
+            state: watch::Sender::new(State::Starting),
+        }
     }
 }
 
@@ -102,7 +108,10 @@ mod tests {
     fn follows_the_table() {
         let life = Lifecycle::new();
         assert_eq!(life.state(), State::Starting);
-        assert!(!life.advance(State::Draining), "cannot drain before running");
+        assert!(
+            !life.advance(State::Draining),
+            "cannot drain before running"
+        );
         assert!(life.advance(State::Running));
         assert!(!life.advance(State::Running), "no-op");
         assert!(life.advance(State::Draining));

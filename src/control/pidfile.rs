@@ -19,7 +19,10 @@ impl PidFile {
             if pid != std::process::id() && process_alive(pid) {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
-                    format!("{} names running process {pid}; stop it or choose another `pid` path", path.display()),
+                    format!(
+                        "{} names running process {pid}; stop it or choose another `pid` path",
+                        path.display()
+                    ),
                 ));
             }
         }
@@ -27,7 +30,9 @@ impl PidFile {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(path, format!("{}\n", std::process::id()))?;
-        Ok(PidFile { path: path.to_path_buf() })
+        Ok(PidFile {
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -43,7 +48,10 @@ impl Drop for PidFile {
 pub fn read(path: &Path) -> io::Result<Option<u32>> {
     match std::fs::read_to_string(path) {
         Ok(text) => text.trim().parse().map(Some).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} does not hold a pid: {text:?}", path.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} does not hold a pid: {text:?}", path.display()),
+            )
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -52,7 +60,9 @@ pub fn read(path: &Path) -> io::Result<Option<u32>> {
 
 /// True when a process with `pid` exists (signal 0 probes without sending).
 pub fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
@@ -72,7 +82,12 @@ mod tests {
         }
         assert_eq!(read(&path).unwrap(), None, "removed on drop");
         std::fs::write(&path, "1\n").unwrap(); // pid 1 is always alive
-        assert!(PidFile::create(&path).unwrap_err().to_string().contains("running process 1"));
+        assert!(
+            PidFile::create(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("running process 1")
+        );
         std::fs::write(&path, "garbage").unwrap();
         assert!(read(&path).is_err());
         let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,11 @@ use meshgate_codecs::Headers;
 use meshgate_router::{HeaderToAdd, HeaderValueSource};
 
 /// The value of a variable, if it is one meshgate knows (MOSN's names).
-pub(crate) fn variable(name: &str, downstream: &Downstream, cluster: Option<&Cluster>) -> Option<String> {
+pub(crate) fn variable(
+    name: &str,
+    downstream: &Downstream,
+    cluster: Option<&Cluster>,
+) -> Option<String> {
     Some(match name {
         "downstream_remote_address" => downstream.peer.to_string(),
         "downstream_remote_ip" => downstream.peer.ip().to_string(),

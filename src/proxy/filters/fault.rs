@@ -55,15 +55,19 @@ impl Fault {
     /// Builds from the parsed config; `Err` carries (path suffix, message).
     pub(crate) fn build(config: FaultConfig) -> Result<Fault, (String, String)> {
         let delay = match config.delay {
-            Some(DelayConfig { fixed_delay: Some(d), percentage }) if percentage > 0 && !d.get().is_zero() => {
-                Some((d.get(), percentage.min(100)))
-            }
+            Some(DelayConfig {
+                fixed_delay: Some(d),
+                percentage,
+            }) if percentage > 0 && !d.get().is_zero() => Some((d.get(), percentage.min(100))),
             _ => None,
         };
         let abort = match config.abort {
             Some(AbortConfig { status, percentage }) if percentage > 0 => {
                 if !(200..=599).contains(&status) {
-                    return Err(("abort.status".into(), format!("{status} is not a status code (200-599)")));
+                    return Err((
+                        "abort.status".into(),
+                        format!("{status} is not a status code (200-599)"),
+                    ));
                 }
                 Some((status, percentage.min(100)))
             }
@@ -72,7 +76,11 @@ impl Fault {
         let headers = HeaderMatcher::build_list(&config.headers)
             .map(|(matchers, _)| matchers)
             .map_err(|e| {
-                let first = e.errors.first().map(|e| (e.path().to_owned(), e.to_string())).unwrap_or_default();
+                let first = e
+                    .errors
+                    .first()
+                    .map(|e| (e.path().to_owned(), e.to_string()))
+                    .unwrap_or_default();
                 (format!("headers{}", first.0), first.1)
             })?;
         Ok(Fault {
@@ -95,7 +103,12 @@ impl Fault {
 
 /// True for `percentage` out of 100 draws of `random` (MOSN draws 0..99).
 fn hit(random: u64, salt: u64, percentage: u32) -> bool {
-    (random.rotate_left(salt as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100 < u64::from(percentage)
+    (random
+        .rotate_left(salt as u32)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        >> 32)
+        % 100
+        < u64::from(percentage)
 }
 
 impl StreamFilter for Fault {
@@ -119,10 +132,12 @@ impl StreamFilter for Fault {
             }
         }
         match self.abort {
-            Some((status, percentage)) if hit(cx.random, 17, percentage) => Flow::Reply(LocalReply {
-                status: status_for_code(status),
-                message: Cow::Owned(format!("{status}|fault injected")),
-            }),
+            Some((status, percentage)) if hit(cx.random, 17, percentage) => {
+                Flow::Reply(LocalReply {
+                    status: status_for_code(status),
+                    message: Cow::Owned(format!("{status}|fault injected")),
+                })
+            }
             _ => Flow::Continue,
         }
     }

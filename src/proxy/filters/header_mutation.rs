@@ -44,7 +44,12 @@ impl HeaderMutation {
             &config.response_headers_to_remove,
         )
         .map(|(mutations, _)| HeaderMutation { mutations })
-        .map_err(|e| e.errors.first().map(|e| (e.path().to_owned(), e.to_string())).unwrap_or_default())
+        .map_err(|e| {
+            e.errors
+                .first()
+                .map(|e| (e.path().to_owned(), e.to_string()))
+                .unwrap_or_default()
+        })
     }
 }
 

@@ -26,9 +26,18 @@ pub type FactoryError = (String, String);
 
 /// Builds the filter for `kind` from `config` (read Go-style; unknown keys
 /// come back as warnings with paths relative to `config`).
-pub fn build(kind: &str, config: Value) -> Result<(Built, Vec<meshgate_gocompat::Warning>), FactoryError> {
-    fn read<T: serde::de::DeserializeOwned>(config: Value) -> Result<meshgate_gocompat::Parsed<T>, FactoryError> {
-        let config = if config.is_null() { Value::Object(Default::default()) } else { config };
+pub fn build(
+    kind: &str,
+    config: Value,
+) -> Result<(Built, Vec<meshgate_gocompat::Warning>), FactoryError> {
+    fn read<T: serde::de::DeserializeOwned>(
+        config: Value,
+    ) -> Result<meshgate_gocompat::Parsed<T>, FactoryError> {
+        let config = if config.is_null() {
+            Value::Object(Default::default())
+        } else {
+            config
+        };
         meshgate_gocompat::from_value(config).map_err(|e| (e.path, e.message))
     }
     match kind {
