@@ -11,6 +11,8 @@
 //!
 //! Being built with the RPC gateway work.
 
+pub mod pool;
 mod stats;
 
+pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;
