@@ -23,6 +23,27 @@
 //! request out. The proxy wraps [`Pool::send`] in its per-try timeout;
 //! dropping the future is safe (a late response is discarded and counted,
 //! never handed to another request).
+//!
+//! ```no_run
+//! # use std::{net::SocketAddr, sync::Arc, time::Duration};
+//! # use meshgate_cluster::{HostStats, Pool, PoolConfig};
+//! # use meshgate_codecs::{bolt::BoltCodec, Frame};
+//! # async fn try_once(addr: SocketAddr, req: Frame) -> &'static str {
+//! // One pool per host, built with the cluster; its stats feed the LB.
+//! let stats = Arc::new(HostStats::default());
+//! let pool = Pool::new(addr, Arc::new(BoltCodec::v1()), PoolConfig::default(), stats);
+//! match tokio::time::timeout(Duration::from_secs(1), pool.send(req)).await {
+//!     // The response carries the downstream id of `req`.
+//!     Ok(Ok(_resp)) => "reply with it",
+//!     // Never reached the upstream: safe to send to another host.
+//!     Ok(Err(err)) if err.is_retryable() => "retry elsewhere",
+//!     // May have reached it: retry only if the route says idempotent.
+//!     Ok(Err(_err)) => "error reply (err.reply_status())",
+//!     // Per-try timeout: the request is abandoned, its late answer dropped.
+//!     Err(_) => "retry per policy or reply Timeout",
+//! }
+//! # }
+//! ```
 
 mod backoff;
 mod connect;

@@ -209,10 +209,16 @@ impl Conn {
         if rotated {
             book.state = ConnState::Draining;
         }
-        drop(book);
         if two_way {
+            // Counted under the lock, so a concurrent close, which
+            // subtracts what it finds in the book, never runs first.
             self.in_flight.fetch_add(1, Ordering::AcqRel);
             self.stats.active_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(book);
+        if rotated {
+            PoolCounters::inc(&self.counters.drains);
+            self.wake.notify_one();
         }
 
         // The zero-copy path: the id is patched in the wire bytes.
@@ -228,10 +234,6 @@ impl Conn {
             return Err(Box::new(Refused { frame, full }));
         }
         self.stats.total_requests.fetch_add(1, Ordering::Relaxed);
-        if rotated {
-            PoolCounters::inc(&self.counters.drains);
-            self.wake.notify_one();
-        }
         Ok(match rx {
             Some(rx) => Started::TwoWay {
                 conn: Arc::clone(self),
@@ -359,7 +361,9 @@ impl Conn {
                 self.released(1, drained);
                 self.codec.set_request_id(&mut frame, downstream_id);
                 if reply.send(Ok(frame)).is_err() {
-                    // The caller gave up between our lookup and now.
+                    // The caller gave up between our lookup and now: it
+                    // counts as cancelled, and its answer as late.
+                    PoolCounters::inc(&self.counters.cancelled);
                     PoolCounters::inc(&self.counters.late_responses);
                 }
             }
