@@ -6,7 +6,7 @@ use meshgate_cluster::HostStats;
 use meshgate_cluster::pool::{MultiplexPool, PoolConfig, PoolCounters, PoolError};
 use meshgate_codecs::bolt::BoltCodec;
 use meshgate_codecs::{FrameCodec, FrameKind};
-use meshgate_test_support::frames::{bolt_goaway, bolt_request};
+use meshgate_test_support::frames::{bolt_goaway, bolt_request, decoded};
 use meshgate_test_support::mock::{MockCounters, MockUpstream, Mode};
 use meshgate_test_support::test_codec::TestCodec;
 use rand::rngs::StdRng;
@@ -177,6 +177,11 @@ async fn colliding_downstream_ids_are_kept_apart() {
                 .expect("response");
             assert_eq!(resp.request_id, 7);
             assert_eq!(resp.body, body);
+            // The id was restored in the wire bytes too (the zero-copy
+            // forward path writes those, unchanged).
+            assert!(resp.unchanged_wire().is_some());
+            let forwarded = decoded(&BoltCodec::v1(), &resp);
+            assert_eq!((forwarded.request_id, forwarded.body), (7, body));
         }));
     }
     timeout(BOUND, async {
@@ -556,6 +561,35 @@ async fn close_drains_in_flight_requests_then_refuses() {
     .await;
     eventually("stats updated", || {
         HostStats::get(&stats.active_connections) == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_draining_connection_gives_up_after_drain_timeout() {
+    let upstream = MockUpstream::builder(bolt()).mode(Mode::Hang).start();
+    let config = PoolConfig {
+        drain_timeout: Duration::from_millis(100),
+        ..PoolConfig::default()
+    };
+    let (pool, stats) = pool_for(&upstream, bolt(), config);
+    let hung = {
+        let pool = Arc::clone(&pool);
+        tokio::spawn(async move { pool.send(bolt_request(1, Bytes::new())).await })
+    };
+    eventually("in flight", || upstream.requests() == 1).await;
+    pool.close();
+    let result = timeout(Duration::from_secs(5), hung)
+        .await
+        .expect("bounded by drain_timeout")
+        .expect("task");
+    assert_eq!(
+        result.expect_err("gave up"),
+        PoolError::UpstreamReset { written: true }
+    );
+    eventually("closed", || HostStats::get(&stats.active_connections) == 0).await;
+    eventually("upstream saw the close", || {
+        MockCounters::get(&upstream.counters().open) == 0
     })
     .await;
 }
