@@ -27,25 +27,21 @@
 //! step, and a closing connection can never gain an entry after it failed
 //! its in-flight requests.
 
+mod io;
+mod keepalive;
+
+pub(super) use self::io::run;
+
 use super::Shared;
 use super::book::{Book, Pending, Waiter, WriteCheck};
 use crate::HostStats;
-use crate::pool::connect::connect;
-use crate::pool::{FramedCodec, FramedError, PoolConfig, PoolCounters, PoolError};
-use futures_util::{SinkExt, StreamExt};
+use crate::pool::{PoolConfig, PoolCounters, PoolError};
 use meshgate_codecs::{Frame, FrameCodec, FrameKind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
-
-/// Frames the writer takes from its queue per flush, at most.
-const WRITE_BATCH: usize = 128;
 
 /// Where a pooled connection is in its life (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,18 +104,6 @@ pub(super) struct Refused {
     pub(super) frame: Frame,
     /// True: in-flight limit or write queue full. False: not ready.
     pub(super) full: bool,
-}
-
-/// Why a connection's reader stopped (logged when it closes).
-#[derive(Debug)]
-enum End {
-    Eof,
-    ReadError(#[allow(dead_code, reason = "logged through Debug")] FramedError),
-    HeartbeatTimeout,
-    Drained,
-    DrainTimeout,
-    /// Cancelled from elsewhere (the writer failed).
-    Aborted,
 }
 
 /// One upstream connection, shared by the pool's ready list, the callers
@@ -427,293 +411,5 @@ impl Conn {
                 let _ = reply.send(Err(err));
             }
         }
-    }
-}
-
-/// Drives one connection through its states (see the module docs).
-pub(super) async fn run(conn: Arc<Conn>, pool: Weak<Shared>, rx: mpsc::Receiver<Outgoing>) {
-    let stream = match connect(conn.addr, conn.config.connect_timeout).await {
-        Ok(stream) => stream,
-        Err(err) => {
-            tracing::debug!(upstream = %conn.addr, %err, "upstream connect failed");
-            conn.close();
-            if let Some(pool) = pool.upgrade() {
-                pool.on_connect_failed(err);
-            }
-            return;
-        }
-    };
-    conn.book().state = ConnState::Ready;
-    let published = pool.upgrade().is_some_and(|pool| pool.on_connected(&conn));
-    if !published {
-        conn.close();
-        return;
-    }
-    conn.stats
-        .active_connections
-        .fetch_add(1, Ordering::Relaxed);
-    PoolCounters::inc(&conn.counters.connections_opened);
-
-    let framed = FramedCodec::new(Arc::clone(&conn.codec), conn.config.limits);
-    let (rd, wr) = stream.into_split();
-    let writer = tokio::spawn(write_loop(
-        Arc::clone(&conn),
-        FramedWrite::new(wr, framed.clone()),
-        rx,
-    ));
-    let end = read_loop(&conn, &pool, FramedRead::new(rd, framed)).await;
-
-    conn.close();
-    if let Some(pool) = pool.upgrade() {
-        pool.retire(&conn);
-    }
-    // The writer stops on the cancellation `close` fired; waiting for it
-    // means the socket is closed when this task ends.
-    let _ = writer.await;
-    conn.stats
-        .active_connections
-        .fetch_sub(1, Ordering::Relaxed);
-    PoolCounters::inc(&conn.counters.connections_closed);
-    if matches!(end, End::HeartbeatTimeout) {
-        PoolCounters::inc(&conn.counters.heartbeat_timeouts);
-    }
-    tracing::debug!(upstream = %conn.addr, conn = conn.serial, ?end, "upstream connection closed");
-}
-
-async fn write_loop(
-    conn: Arc<Conn>,
-    sink: FramedWrite<OwnedWriteHalf, FramedCodec>,
-    rx: mpsc::Receiver<Outgoing>,
-) {
-    tokio::select! {
-        () = conn.cancel.cancelled() => {}
-        result = write_frames(&conn, sink, rx) => {
-            if let Err(err) = result {
-                tracing::debug!(upstream = %conn.addr, conn = conn.serial, %err, "upstream write failed");
-            }
-            conn.cancel.cancel();
-        }
-    }
-}
-
-/// Takes what is queued (up to [`WRITE_BATCH`]), feeds it all to the
-/// framed sink (which writes early only when its buffer passes its
-/// back-pressure mark), flushes once.
-async fn write_frames(
-    conn: &Conn,
-    mut sink: FramedWrite<OwnedWriteHalf, FramedCodec>,
-    mut rx: mpsc::Receiver<Outgoing>,
-) -> std::io::Result<()> {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    loop {
-        if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
-            return Ok(());
-        }
-        for Outgoing { id, frame } in batch.drain(..) {
-            if id.is_some_and(|id| !conn.check_write(id)) {
-                continue;
-            }
-            match sink.feed(frame).await {
-                Ok(()) => {}
-                Err(FramedError::Io(err)) => return Err(err),
-                Err(FramedError::Codec(err)) => match id {
-                    Some(id) => conn.fail_request(id, PoolError::Encode(err)),
-                    None => {
-                        tracing::warn!(upstream = %conn.addr, %err, "dropping a frame that cannot be encoded")
-                    }
-                },
-            }
-        }
-        match sink.flush().await {
-            Ok(()) => {}
-            Err(FramedError::Io(err)) => return Err(err),
-            Err(FramedError::Codec(_)) => {}
-        }
-    }
-}
-
-/// Keep-alive bookkeeping of one connection: a ping after `interval` with
-/// nothing read, another each `interval` it stays unanswered, and death
-/// when `max_misses` pings in a row went unanswered. Anything read counts
-/// as an answer.
-#[derive(Debug)]
-struct Keepalive {
-    interval: Option<Duration>,
-    max_misses: u32,
-    last_read: Instant,
-    /// When the ping still unanswered was sent.
-    ping_sent: Option<Instant>,
-    misses: u32,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Beat {
-    Wait,
-    Ping,
-    Dead,
-}
-
-impl Keepalive {
-    fn new(interval: Option<Duration>, max_misses: u32, now: Instant) -> Keepalive {
-        Keepalive {
-            interval,
-            max_misses: max_misses.max(1),
-            last_read: now,
-            ping_sent: None,
-            misses: 0,
-        }
-    }
-
-    fn on_read(&mut self, now: Instant) {
-        self.last_read = now;
-        self.ping_sent = None;
-        self.misses = 0;
-    }
-
-    /// When to look again; `None` without keep-alive.
-    fn deadline(&self) -> Option<Instant> {
-        Some(self.ping_sent.unwrap_or(self.last_read) + self.interval?)
-    }
-
-    fn on_timer(&mut self, now: Instant) -> Beat {
-        let Some(due) = self.deadline() else {
-            return Beat::Wait;
-        };
-        if now < due {
-            return Beat::Wait;
-        }
-        if self.ping_sent.is_some() {
-            self.misses += 1;
-            if self.misses >= self.max_misses {
-                return Beat::Dead;
-            }
-        }
-        self.ping_sent = Some(now);
-        Beat::Ping
-    }
-}
-
-async fn read_loop(
-    conn: &Arc<Conn>,
-    pool: &Weak<Shared>,
-    mut frames: FramedRead<OwnedReadHalf, FramedCodec>,
-) -> End {
-    const FAR: Duration = Duration::from_secs(86_400);
-    let start = Instant::now();
-    let heartbeats = conn
-        .config
-        .heartbeat_interval
-        .filter(|_| conn.codec.heartbeat_request(1).is_some());
-    let mut keepalive = Keepalive::new(heartbeats, conn.config.heartbeat_max_misses, start);
-    let mut next_beat = keepalive.deadline();
-    let mut drain_deadline: Option<Instant> = None;
-    let timer = tokio::time::sleep_until(next_beat.unwrap_or(start + FAR));
-    tokio::pin!(timer);
-    loop {
-        tokio::select! {
-            biased;
-            () = conn.cancel.cancelled() => return End::Aborted,
-            next = frames.next() => match next {
-                Some(Ok(frame)) => {
-                    if next_beat.is_some() {
-                        keepalive.on_read(Instant::now());
-                    }
-                    conn.on_frame(frame, pool);
-                    continue;
-                }
-                Some(Err(err)) => return End::ReadError(err),
-                None => return End::Eof,
-            },
-            () = conn.wake.notified() => {
-                let (state, requests) = {
-                    let book = conn.book();
-                    (book.state, book.requests())
-                };
-                if state != ConnState::Draining {
-                    continue;
-                }
-                if requests == 0 {
-                    return End::Drained;
-                }
-                if drain_deadline.is_some() {
-                    continue;
-                }
-                drain_deadline = Some(Instant::now() + conn.config.drain_timeout);
-            }
-            () = &mut timer => {
-                let now = Instant::now();
-                if drain_deadline.is_some_and(|at| now >= at) {
-                    return End::DrainTimeout;
-                }
-                match keepalive.on_timer(now) {
-                    Beat::Wait => {}
-                    Beat::Ping => {
-                        if !conn.send_ping() {
-                            tracing::debug!(upstream = %conn.addr, "keep-alive ping not sent");
-                        }
-                    }
-                    Beat::Dead => return End::HeartbeatTimeout,
-                }
-            }
-        }
-        // Re-arm the timer for the earlier of the next beat and the drain
-        // deadline (reached only after a state or timer event, never per
-        // frame).
-        let now = Instant::now();
-        next_beat = keepalive.deadline();
-        let at = match (next_beat, drain_deadline) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => now + FAR,
-        };
-        timer.as_mut().reset(at);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn keepalive_pings_when_idle_and_dies_after_misses() {
-        let interval = Duration::from_secs(10);
-        let t0 = Instant::now();
-        let mut k = Keepalive::new(Some(interval), 3, t0);
-        assert_eq!(k.deadline(), Some(t0 + interval));
-        assert_eq!(k.on_timer(t0 + Duration::from_secs(5)), Beat::Wait);
-        // Idle for one interval: first ping.
-        let t1 = t0 + interval;
-        assert_eq!(k.on_timer(t1), Beat::Ping);
-        assert_eq!(k.deadline(), Some(t1 + interval));
-        // Unanswered: second and third ping, then dead.
-        assert_eq!(k.on_timer(t1 + interval), Beat::Ping);
-        assert_eq!(k.on_timer(t1 + interval * 2), Beat::Ping);
-        assert_eq!(k.on_timer(t1 + interval * 3), Beat::Dead);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn keepalive_reads_reset_the_count() {
-        let interval = Duration::from_secs(10);
-        let t0 = Instant::now();
-        let mut k = Keepalive::new(Some(interval), 2, t0);
-        assert_eq!(k.on_timer(t0 + interval), Beat::Ping);
-        k.on_read(t0 + interval + Duration::from_secs(1));
-        // Not idle yet at the old deadline.
-        assert_eq!(k.on_timer(t0 + interval * 2), Beat::Wait);
-        assert_eq!(
-            k.on_timer(t0 + interval * 2 + Duration::from_secs(1)),
-            Beat::Ping
-        );
-        assert_eq!(
-            k.on_timer(t0 + interval * 3 + Duration::from_secs(1)),
-            Beat::Ping
-        );
-        assert_eq!(
-            k.on_timer(t0 + interval * 4 + Duration::from_secs(1)),
-            Beat::Dead
-        );
-        let mut off = Keepalive::new(None, 2, t0);
-        assert_eq!(off.deadline(), None);
-        assert_eq!(off.on_timer(t0 + interval * 100), Beat::Wait);
     }
 }
