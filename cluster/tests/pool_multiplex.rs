@@ -593,3 +593,42 @@ async fn a_draining_connection_gives_up_after_drain_timeout() {
     })
     .await;
 }
+
+/// A speed reading, not a check: `cargo test --release -p meshgate-cluster
+/// --test pool_multiplex throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a speed reading; run by hand in release"]
+async fn throughput_reading() {
+    const CALLERS: u64 = 64;
+    const PER_CALLER: u64 = 5_000;
+    let upstream = MockUpstream::start(bolt());
+    let config = PoolConfig {
+        max_connections: 2,
+        ..PoolConfig::default()
+    };
+    let (pool, _) = pool_for(&upstream, bolt(), config);
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for caller in 0..CALLERS {
+        let pool = Arc::clone(&pool);
+        tasks.push(tokio::spawn(async move {
+            let body = Bytes::from(vec![caller as u8; 128]);
+            for i in 0..PER_CALLER {
+                let resp = pool
+                    .send(bolt_request(i, body.clone()))
+                    .await
+                    .expect("response");
+                assert_eq!(resp.body, body);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("caller");
+    }
+    let elapsed = started.elapsed();
+    let total = CALLERS * PER_CALLER;
+    println!(
+        "pool throughput: {total} requests in {elapsed:?} = {:.0} req/s (mock upstream in-process, 2 connections)",
+        total as f64 / elapsed.as_secs_f64()
+    );
+}
