@@ -17,7 +17,7 @@
 
 use crate::net::bind_loopback;
 use bytes::BytesMut;
-use meshgate_codecs::{Frame, FrameCodec, FrameKind, Limits, Status};
+use meshgate_codecs::{Frame, FrameCodec, FrameKind, Limits, WireMeta};
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -34,16 +34,20 @@ use tokio::task::AbortHandle;
 /// Builds the answer to a request; `None` = no answer.
 pub type Responder = Arc<dyn Fn(&Frame) -> Option<Frame> + Send + Sync>;
 
-/// A success response carrying the request's id and body (and its
-/// version/serialization metadata), encoded from fields by the codec.
-/// Protocol-correct for bolt (a response with status 0) and the
-/// [`crate::test_codec::TestCodec`]; codecs whose responses need more than
-/// these fields take a responder closure instead.
+/// A success response carrying the request's id and body, encoded from
+/// fields by the codec. It keeps the request's version, serialization and
+/// class, but neither its flag bits (Dubbo's flag byte says "request") nor a
+/// status: each codec encodes a response without a status as its own
+/// success (bolt 0, Dubbo 20, the test codec's OK kind). The body is the
+/// request's, opaque: right for pool and proxy tests, not for a real
+/// client that deserializes it (give those a responder closure).
 pub fn echo_response(req: &Frame) -> Frame {
     let mut resp = Frame::new(FrameKind::Response, req.request_id);
     resp.body = req.body.clone();
-    resp.status = Some(Status::new(0, 200));
-    resp.meta = req.meta.clone();
+    resp.meta = WireMeta {
+        flags: 0,
+        ..req.meta.clone()
+    };
     resp
 }
 
