@@ -19,8 +19,10 @@
 //! far (host health flags that every balancer honours); nothing here opens
 //! a connection, resolves DNS after build, or reads a route.
 
+pub mod pool;
 mod stats;
 
+pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;
 
 mod cluster;

@@ -1,5 +1,15 @@
 //! Helpers shared by meshgate's tests (a dev-dependency only, never shipped):
-//! the golden wire vectors captured from real client libraries, and one
-//! check every framed codec's vectors go through.
+//! the golden wire vectors captured from real client libraries and one
+//! check every framed codec's vectors go through, a tiny test codec with a
+//! configurable id space and pool mode, loopback sockets, and mock upstream
+//! servers over any framed codec.
 
+pub mod frames;
+pub mod mock;
+pub mod net;
+pub mod test_codec;
 pub mod vectors;
+
+pub use mock::{MockUpstream, Mode, echo_response};
+pub use net::bind_loopback_port0;
+pub use test_codec::TestCodec;

@@ -1,0 +1,349 @@
+//! The multiplexed pool: per host, up to `max_connections` connections,
+//! each carrying many requests paired with their responses by request id.
+//!
+//! The request path takes no pool-wide lock: the ready connections are an
+//! `ArcSwap` snapshot, the least loaded one (fewest requests in flight) is
+//! picked by reading atomics, and the request is registered in that
+//! connection's book (one short mutex) and queued for its writer task. The
+//! pool-wide mutex guards only the slow path: opening connections, back-off
+//! after connect failures, and closing.
+
+mod book;
+mod conn;
+
+use self::conn::{Conn, Refused, Started};
+use crate::HostStats;
+use crate::pool::backoff::Reconnect;
+use crate::pool::{PoolConfig, PoolCounters, PoolError};
+use arc_swap::ArcSwap;
+use meshgate_codecs::{Frame, FrameCodec};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub(crate) use self::conn::ConnState;
+
+/// A multiplexed pool for one host. See the module docs of
+/// [`crate::pool`] for the contract.
+pub struct MultiplexPool {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for MultiplexPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiplexPool")
+            .field("addr", &self.shared.addr)
+            .field("codec", &self.shared.codec.name())
+            .field("ready", &self.shared.ready.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the pool's connections share with it.
+pub(super) struct Shared {
+    addr: SocketAddr,
+    codec: Arc<dyn FrameCodec>,
+    config: Arc<PoolConfig>,
+    stats: Arc<HostStats>,
+    counters: Arc<PoolCounters>,
+    /// Ready connections (not connecting, not draining): the request path
+    /// reads this snapshot without locking.
+    ready: ArcSwap<Vec<Arc<Conn>>>,
+    /// Ready plus connecting: compared with `max_connections` before
+    /// taking the lock to open another.
+    live: AtomicUsize,
+    host: Mutex<HostState>,
+    /// Bumped on every change of `host` that a waiting request cares about.
+    changed: watch::Sender<()>,
+    next_conn: AtomicU64,
+}
+
+/// The pool's slow-path state.
+#[derive(Debug, Default)]
+struct HostState {
+    /// The authoritative ready list; `Shared::ready` is its snapshot.
+    ready: Vec<Arc<Conn>>,
+    connecting: usize,
+    reconnect: Reconnect,
+    closed: bool,
+}
+
+impl MultiplexPool {
+    /// A pool for `addr`. Opens nothing until the first request.
+    pub fn new(
+        addr: SocketAddr,
+        codec: Arc<dyn FrameCodec>,
+        config: PoolConfig,
+        stats: Arc<HostStats>,
+    ) -> MultiplexPool {
+        let (changed, _) = watch::channel(());
+        MultiplexPool {
+            shared: Arc::new(Shared {
+                addr,
+                codec,
+                config: Arc::new(config),
+                stats,
+                counters: Arc::default(),
+                ready: ArcSwap::from_pointee(Vec::new()),
+                live: AtomicUsize::new(0),
+                host: Mutex::new(HostState::default()),
+                changed,
+                next_conn: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The host.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The pool's event counters.
+    pub fn counters(&self) -> &PoolCounters {
+        &self.shared.counters
+    }
+
+    /// Ready connections now (draining and connecting ones excluded).
+    pub fn ready_connections(&self) -> usize {
+        self.shared.ready.load().len()
+    }
+
+    /// Sends a two-way request and waits for its response, which comes
+    /// back with the request's downstream id.
+    ///
+    /// Cancel-safe: dropping the future abandons the request. If it was not
+    /// written yet it never will be; if it was, its id stays reserved until
+    /// the late response arrives, which is then discarded and counted in
+    /// [`PoolCounters::late_responses`].
+    pub async fn send(&self, req: Frame) -> Result<Frame, PoolError> {
+        let started = self.start(req, true).await?;
+        let Started::TwoWay { conn, id, rx, .. } = started else {
+            debug_assert!(false, "a two-way start returns a receiver");
+            return Err(PoolError::UpstreamReset { written: false });
+        };
+        let mut guard = Waiting {
+            conn: &conn,
+            id,
+            armed: true,
+        };
+        let result = rx.await;
+        guard.armed = false;
+        // The sender is only dropped unsent if the connection vanished
+        // without closing its book, which `Conn::close` rules out; answer
+        // conservatively all the same.
+        result.unwrap_or(Err(PoolError::UpstreamReset { written: true }))
+    }
+
+    /// Sends a oneway request: `Ok` once it is queued for a connection's
+    /// writer (nothing answers a oneway request, so nothing more is known).
+    pub async fn send_oneway(&self, req: Frame) -> Result<(), PoolError> {
+        self.start(req, false).await.map(|_| ())
+    }
+
+    /// Stops taking requests; every connection drains (in-flight requests
+    /// finish, up to `drain_timeout`) and closes.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Registers `req` on a ready connection, opening or waiting for one
+    /// when needed.
+    async fn start(&self, mut req: Frame, two_way: bool) -> Result<Started, PoolError> {
+        let shared = &self.shared;
+        let mut races = 0;
+        loop {
+            shared.maybe_grow();
+            if let Some(conn) = shared.least_loaded() {
+                match conn.start(req, two_way) {
+                    Ok(started) => {
+                        if started.rotated() {
+                            shared.retire(&conn);
+                        }
+                        return Ok(started);
+                    }
+                    Err(refused) => {
+                        let Refused { frame, full } = *refused;
+                        req = frame;
+                        if !full {
+                            shared.retire(&conn);
+                        }
+                        // Another request took the last slot, or the
+                        // connection started draining: look again, a few
+                        // times, then report the overflow.
+                        races += 1;
+                        if races > 8 || (full && races > 2) {
+                            return Err(shared.overflow("write queue or in-flight limit"));
+                        }
+                        continue;
+                    }
+                }
+            }
+            let mut changed = shared.wait_for_connection()?;
+            // Bounded: the connect it waits for times out by itself.
+            let bound = shared.config.connect_timeout + std::time::Duration::from_secs(1);
+            let _ = tokio::time::timeout(bound, changed.changed()).await;
+        }
+    }
+}
+
+impl Drop for MultiplexPool {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// Abandons the request if the `send` future is dropped while waiting.
+struct Waiting<'a> {
+    conn: &'a Arc<Conn>,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.conn.abandon(self.id);
+        }
+    }
+}
+
+impl Shared {
+    fn host(&self) -> MutexGuard<'_, HostState> {
+        // The state stays consistent across a panic elsewhere (every update
+        // is a few plain assignments), so a poisoned lock is still usable.
+        self.host.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn overflow(&self, what: &'static str) -> PoolError {
+        PoolCounters::inc(&self.counters.overflows);
+        PoolError::Overflow {
+            addr: self.addr,
+            what,
+        }
+    }
+
+    /// The ready connection with the fewest requests in flight that still
+    /// has room.
+    fn least_loaded(&self) -> Option<Arc<Conn>> {
+        let ready = self.ready.load();
+        let max = self.config.max_in_flight_per_conn;
+        ready
+            .iter()
+            .map(|conn| (conn.in_flight(), conn))
+            .filter(|(load, _)| *load < max)
+            .min_by_key(|(load, _)| *load)
+            .map(|(_, conn)| Arc::clone(conn))
+    }
+
+    /// Opens another connection when fewer than `max_connections` are
+    /// ready or connecting, none is connecting, and the host is not in
+    /// back-off. Connections are opened eagerly, so requests spread over
+    /// all of them.
+    fn maybe_grow(self: &Arc<Self>) {
+        if self.live.load(Ordering::Acquire) >= self.config.max_connections.max(1) {
+            return;
+        }
+        let mut host = self.host();
+        if host.closed || host.connecting > 0 || host.reconnect.blocked(Instant::now()).is_some() {
+            return;
+        }
+        if self.live.load(Ordering::Acquire) < self.config.max_connections.max(1) {
+            self.spawn_connect(&mut host);
+        }
+    }
+
+    /// Called with no usable ready connection: a receiver to wait on while
+    /// a connect is under way, or the error to fail with.
+    fn wait_for_connection(self: &Arc<Self>) -> Result<watch::Receiver<()>, PoolError> {
+        let mut host = self.host();
+        if host.closed {
+            return Err(PoolError::Closed { addr: self.addr });
+        }
+        let max = self.config.max_in_flight_per_conn;
+        if host.ready.iter().any(|conn| conn.in_flight() < max) {
+            // Room appeared since the snapshot was read: try again at once.
+            let mut rx = self.changed.subscribe();
+            rx.mark_changed();
+            return Ok(rx);
+        }
+        if host.connecting == 0 {
+            if let Some(err) = host.reconnect.blocked(Instant::now()) {
+                return Err(err);
+            }
+            if self.live.load(Ordering::Acquire) >= self.config.max_connections.max(1) {
+                return Err(self.overflow("every connection at max in-flight"));
+            }
+            self.spawn_connect(&mut host);
+        }
+        Ok(self.changed.subscribe())
+    }
+
+    fn spawn_connect(self: &Arc<Self>, host: &mut HostState) {
+        host.connecting += 1;
+        self.live.fetch_add(1, Ordering::AcqRel);
+        let serial = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (conn, rx) = Conn::new(serial, self);
+        tokio::spawn(conn::run(conn, Arc::downgrade(self), rx));
+    }
+
+    /// A connection finished connecting. False if the pool closed
+    /// meanwhile (the connection must close).
+    fn on_connected(&self, conn: &Arc<Conn>) -> bool {
+        let mut host = self.host();
+        host.connecting -= 1;
+        host.reconnect.on_success();
+        if host.closed {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            drop(host);
+            self.changed.send_replace(());
+            return false;
+        }
+        host.ready.push(Arc::clone(conn));
+        self.ready.store(Arc::new(host.ready.clone()));
+        drop(host);
+        self.changed.send_replace(());
+        true
+    }
+
+    /// A connect failed: back-off starts (or grows).
+    fn on_connect_failed(&self, err: PoolError) {
+        self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+        let mut host = self.host();
+        host.connecting -= 1;
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        host.reconnect
+            .on_failure(err, &self.config.backoff, Instant::now());
+        drop(host);
+        self.changed.send_replace(());
+    }
+
+    /// Takes a connection out of the ready list (it drains or closed).
+    fn retire(&self, conn: &Arc<Conn>) {
+        let mut host = self.host();
+        let before = host.ready.len();
+        host.ready.retain(|c| !Arc::ptr_eq(c, conn));
+        if host.ready.len() == before {
+            return;
+        }
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        self.ready.store(Arc::new(host.ready.clone()));
+        drop(host);
+        self.changed.send_replace(());
+    }
+
+    fn close(&self) {
+        let mut host = self.host();
+        host.closed = true;
+        let conns = std::mem::take(&mut host.ready);
+        self.live.fetch_sub(conns.len(), Ordering::AcqRel);
+        self.ready.store(Arc::new(Vec::new()));
+        drop(host);
+        for conn in conns {
+            conn.drain();
+        }
+        self.changed.send_replace(());
+    }
+}

@@ -1,0 +1,44 @@
+//! Frame builders for tests.
+
+use bytes::{Bytes, BytesMut};
+use meshgate_codecs::bolt::BoltCodec;
+use meshgate_codecs::{Frame, FrameCodec, FrameKind, Limits};
+
+/// `frame` as a peer would receive it: encoded by `codec`, then decoded,
+/// so it carries wire bytes and takes the zero-copy forward path.
+pub fn decoded(codec: &dyn FrameCodec, frame: &Frame) -> Frame {
+    let mut buf = BytesMut::new();
+    codec
+        .encode(frame, &mut buf)
+        .expect("test frames must encode");
+    codec
+        .decode(&mut buf, &Limits::default())
+        .expect("an encoded frame decodes")
+        .expect("an encoded frame is complete")
+}
+
+/// A decoded bolt v1 request (hessian2, timeout 3 s) with id `id`, a
+/// `service` header and `body` as its content.
+pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
+    let mut frame = Frame::new(FrameKind::Request, id);
+    frame.meta.version = 1;
+    frame.meta.serialization = 1;
+    frame.meta.class = Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest");
+    frame.timeout_ms = Some(3000);
+    frame.headers.insert("service", b"com.example.Echo:1.0");
+    frame.body = body.into();
+    decoded(&BoltCodec::v1(), &frame)
+}
+
+/// A decoded bolt v1 oneway request.
+pub fn bolt_oneway(id: u64, body: impl Into<Bytes>) -> Frame {
+    let mut frame = bolt_request(id, body);
+    frame.kind = FrameKind::Oneway;
+    frame.wire = None;
+    decoded(&BoltCodec::v1(), &frame)
+}
+
+/// A bolt GoAway (MOSN's command 100), as an upstream sends it.
+pub fn bolt_goaway() -> Frame {
+    decoded(&BoltCodec::v1(), &Frame::new(FrameKind::GoAway, 0))
+}
