@@ -1,9 +1,12 @@
-//! meshgate, the gateway: configuration, listeners with protocol detection,
-//! connection drivers, the proxy phases and the control plane. For now it
-//! holds the capture inspector behind `meshgate decode`.
+//! meshgate, the gateway: configuration (`config`), listeners with protocol
+//! detection and the connection drivers (`server`), the proxy phases
+//! (`proxy`), upstream pools (`upstream`), start/stop/reload (`control`),
+//! and the capture inspector behind `meshgate decode` (`inspect`).
 
 pub mod config;
 pub mod control;
 pub mod generic;
 pub mod inspect;
 pub mod proxy;
+pub mod server;
+pub mod upstream;

@@ -81,6 +81,9 @@ pub struct ClusterSettings {
     pub health_check: Option<HealthCheckConfig>,
     /// MOSN's `cluster_pool_enable`: pools of its own for this cluster.
     pub cluster_pool_enable: bool,
+    /// Connections a multiplexed pool keeps per host (meshgate extension,
+    /// `connections_per_host`; default 1).
+    pub connections_per_host: u32,
 }
 
 impl ClusterSettings {
@@ -107,6 +110,7 @@ impl Default for ClusterSettings {
             subset: None,
             health_check: None,
             cluster_pool_enable: false,
+            connections_per_host: 1,
         }
     }
 }

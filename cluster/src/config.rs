@@ -72,6 +72,9 @@ pub struct ClusterConfig {
     pub dns_resolver_port: String,
     /// MOSN: give this cluster connection pools of its own.
     pub cluster_pool_enable: bool,
+    /// meshgate extension: connections a multiplexed pool keeps open per
+    /// host (0 = 1, MOSN's single multiplexed connection).
+    pub connections_per_host: u32,
 }
 
 /// One circuit-breaker threshold set (MOSN `v2.Thresholds`). A 0 limit means

@@ -189,6 +189,7 @@ fn build_cluster(
         subset: subset_settings(&c.lb_subset_config, &hosts, path, issues),
         health_check: Some(c.health_check.clone()).filter(|h| *h != Default::default()),
         cluster_pool_enable: c.cluster_pool_enable,
+        connections_per_host: nonzero_or(c.connections_per_host, 1),
     };
     (issues.errors.len() == errors_before)
         .then(|| Cluster::new(c.name.clone(), settings, HostSet::new(hosts)))

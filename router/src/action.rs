@@ -67,12 +67,12 @@ pub enum ClusterSpec {
 }
 
 impl ClusterSpec {
-    fn pick<'a>(
+    fn pick<'a: 'r, 'r>(
         &'a self,
         route_md: &'a MetadataMatch,
-        req: &'a dyn RouteRequest,
+        req: &'r dyn RouteRequest,
         random: u64,
-    ) -> Option<(&'a str, &'a MetadataMatch)> {
+    ) -> Option<(&'r str, &'a MetadataMatch)> {
         match self {
             ClusterSpec::Single(name) => Some((name, route_md)),
             ClusterSpec::Weighted {
@@ -138,11 +138,13 @@ impl Forward {
     /// subset metadata to select hosts with; `None` when the name comes
     /// from a header or variable the request lacks and nothing static is
     /// configured.
-    pub fn pick_cluster<'a>(
+    /// The name may borrow from the request (header- or variable-named
+    /// clusters); the metadata always comes from the configuration.
+    pub fn pick_cluster<'a: 'r, 'r>(
         &'a self,
-        req: &'a dyn RouteRequest,
+        req: &'r dyn RouteRequest,
         random: u64,
-    ) -> Option<(&'a str, &'a MetadataMatch)> {
+    ) -> Option<(&'r str, &'a MetadataMatch)> {
         self.clusters.pick(&self.metadata_match, req, random)
     }
 

@@ -294,6 +294,24 @@ impl BuildCx {
     }
 }
 
+impl BuildCx {
+    /// Ends a stand-alone build: the value with its warnings, or every
+    /// error found.
+    pub(crate) fn finish<T>(
+        self,
+        value: T,
+    ) -> Result<(T, Vec<RouterConfigWarning>), RouterConfigErrors> {
+        if self.errors.is_empty() {
+            Ok((value, self.warnings))
+        } else {
+            Err(RouterConfigErrors {
+                errors: self.errors,
+                warnings: self.warnings,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,23 +348,5 @@ mod tests {
         assert!(text.starts_with("2 errors"));
         assert!(text.contains("a: the route has no action\n    hint: set route.cluster_name"));
         assert!(text.contains("b: the weights"));
-    }
-}
-
-impl BuildCx {
-    /// Ends a stand-alone build: the value with its warnings, or every
-    /// error found.
-    pub(crate) fn finish<T>(
-        self,
-        value: T,
-    ) -> Result<(T, Vec<RouterConfigWarning>), RouterConfigErrors> {
-        if self.errors.is_empty() {
-            Ok((value, self.warnings))
-        } else {
-            Err(RouterConfigErrors {
-                errors: self.errors,
-                warnings: self.warnings,
-            })
-        }
     }
 }

@@ -45,6 +45,13 @@ pub struct GatewayConfig {
     pub warnings: Vec<Issue>,
 }
 
+impl GatewayConfig {
+    /// The listener named `name`.
+    pub fn listener(&self, name: &str) -> Option<&ListenerSpec> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+}
+
 /// One listener, ready to bind.
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {

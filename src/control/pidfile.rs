@@ -15,8 +15,11 @@ impl PidFile {
     /// Refuses when the file names another live process: two gateways on one
     /// pid file would make `stop` ambiguous.
     pub fn create(path: &Path) -> io::Result<PidFile> {
-        if let Some(pid) = read(path)? {
-            if pid != std::process::id() && process_alive(pid) {
+        if let Some(pid) = read(path)?
+            && pid != std::process::id()
+            && process_alive(pid)
+        {
+            {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     format!(

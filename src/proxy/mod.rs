@@ -1,12 +1,16 @@
 //! The proxy: one async function per request through MOSN's phases.
 
 pub mod context;
+pub mod error;
 pub mod filter;
 pub mod filters;
 pub mod phase;
 pub mod reply;
+mod serve;
 mod variables;
 
 pub use context::{Downstream, RequestCx};
+pub use error::ProxyError;
 pub use filter::{Flow, LocalReply, Stage, StreamFilter};
 pub use phase::Phase;
+pub use serve::{DEFAULT_TIMEOUT, ProxyCore};

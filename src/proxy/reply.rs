@@ -1,7 +1,8 @@
 //! The one place that turns "the gateway answers this itself" into a
 //! protocol frame: the request's codec builds its own error response.
 
-use meshgate_codecs::ReplyStatus;
+use super::error::ProxyError;
+use meshgate_codecs::{Frame, FrameCodec, ReplyStatus};
 
 /// The reply reason for one of MOSN's neutral (HTTP-like) codes, as used by
 /// `fault` aborts and direct responses.
@@ -16,4 +17,10 @@ pub fn status_for_code(code: u16) -> ReplyStatus {
         400 => ReplyStatus::CodecError,
         _ => ReplyStatus::Internal,
     }
+}
+
+/// The request's own codec's error response for `err` (`None` when the
+/// request takes no reply, e.g. oneway).
+pub fn error_reply(codec: &dyn FrameCodec, request: &Frame, err: &ProxyError) -> Option<Frame> {
+    codec.error_reply(request, err.reply_status(), &err.reply_message())
 }

@@ -92,10 +92,10 @@ impl Fault {
     }
 
     fn applies(&self, cx: &RequestCx) -> bool {
-        if let Some(want) = &self.upstream_cluster {
-            if cx.cluster.as_ref().map(|c| c.name()) != Some(want.as_str()) {
-                return false;
-            }
+        if let Some(want) = &self.upstream_cluster
+            && cx.cluster.as_ref().map(|c| c.name()) != Some(want.as_str())
+        {
+            return false;
         }
         self.headers.iter().all(|m| m.matches(&cx.request.headers))
     }
@@ -124,12 +124,11 @@ impl StreamFilter for Fault {
         if !self.applies(cx) {
             return Flow::Continue;
         }
-        if !resumed {
-            if let Some((delay, percentage)) = self.delay {
-                if hit(cx.random, 0, percentage) {
-                    return Flow::Pause(delay);
-                }
-            }
+        if !resumed
+            && let Some((delay, percentage)) = self.delay
+            && hit(cx.random, 0, percentage)
+        {
+            return Flow::Pause(delay);
         }
         match self.abort {
             Some((status, percentage)) if hit(cx.random, 17, percentage) => {

@@ -42,3 +42,39 @@ pub fn bolt_oneway(id: u64, body: impl Into<Bytes>) -> Frame {
 pub fn bolt_goaway() -> Frame {
     decoded(&BoltCodec::v1(), &Frame::new(FrameKind::GoAway, 0))
 }
+
+/// A decoded Dubbo two-way request (hessian2): `service` version `1.0.0`,
+/// `method(String)` with `arg`, and the attachments dubbo-remoting sends
+/// (`path`, `interface`, `version`), plus `group` when given.
+pub fn dubbo_request(
+    id: u64,
+    service: &str,
+    method: &str,
+    group: Option<&str>,
+    arg: &str,
+) -> Frame {
+    use meshgate_codecs::dubbo::{DubboCodec, hessian::write_string};
+    let mut body = BytesMut::new();
+    for s in ["2.0.2", service, "1.0.0", method, "Ljava/lang/String;", arg] {
+        write_string(&mut body, s);
+    }
+    body.extend_from_slice(b"H");
+    let mut attachments = vec![
+        ("path", service),
+        ("interface", service),
+        ("version", "1.0.0"),
+    ];
+    if let Some(group) = group {
+        attachments.push(("group", group));
+    }
+    for (k, v) in attachments {
+        write_string(&mut body, k);
+        write_string(&mut body, v);
+    }
+    body.extend_from_slice(b"Z");
+    let mut frame = Frame::new(FrameKind::Request, id);
+    frame.meta.flags = 0xC2;
+    frame.meta.serialization = 2;
+    frame.body = body.freeze();
+    decoded(&DubboCodec::new(), &frame)
+}

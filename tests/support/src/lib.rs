@@ -4,6 +4,7 @@
 //! configurable id space and pool mode, loopback sockets, and mock upstream
 //! servers over any framed codec.
 
+pub mod client;
 pub mod frames;
 pub mod mock;
 pub mod net;

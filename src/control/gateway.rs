@@ -1,0 +1,219 @@
+//! A running gateway: its listeners, its proxy core, and the start /
+//! reload / stop transitions of its lifecycle.
+
+use super::lifecycle::{Lifecycle, State};
+use crate::config::{ConfigErrors, GatewayConfig};
+use crate::proxy::ProxyCore;
+use crate::server::{ListenerHandle, Tracker, bind_listener};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Why a start or reload did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The new configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// A listener could not be bound.
+    #[error("listener {name:?} cannot bind {addr}: {source}")]
+    Bind {
+        /// The listener.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Reload or stop was asked in a state that does not allow it.
+    #[error("the gateway is {0}, not Running")]
+    NotRunning(State),
+}
+
+/// The gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    core: Arc<ProxyCore>,
+    lifecycle: Lifecycle,
+    tracker: Arc<Tracker>,
+    listeners: Mutex<BTreeMap<String, ListenerHandle>>,
+}
+
+impl Gateway {
+    /// Binds every listener of `config` and starts serving. On a bind
+    /// failure, listeners bound so far are closed and the error returned.
+    pub async fn start(config: GatewayConfig) -> Result<Gateway, ControlError> {
+        let config = Arc::new(config);
+        let core = Arc::new(ProxyCore::new(Arc::clone(&config)));
+        let tracker = Arc::new(Tracker::default());
+        let lifecycle = Lifecycle::new();
+        let mut listeners = BTreeMap::new();
+        for spec in &config.listeners {
+            match bind_listener(spec, Arc::clone(&core), Arc::clone(&tracker)).await {
+                Ok(handle) => {
+                    listeners.insert(spec.name.clone(), handle);
+                }
+                Err(source) => {
+                    for (_, handle) in listeners {
+                        handle.stop().await;
+                    }
+                    lifecycle.advance(State::Stopped);
+                    return Err(ControlError::Bind {
+                        name: spec.name.clone(),
+                        addr: spec.addr,
+                        source,
+                    });
+                }
+            }
+        }
+        lifecycle.advance(State::Running);
+        Ok(Gateway {
+            core,
+            lifecycle,
+            tracker,
+            listeners: Mutex::new(listeners),
+        })
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> State {
+        self.lifecycle.state()
+    }
+
+    /// A receiver of lifecycle changes.
+    pub fn watch_state(&self) -> tokio::sync::watch::Receiver<State> {
+        self.lifecycle.watch()
+    }
+
+    /// The configuration serving new requests.
+    pub fn config(&self) -> Arc<GatewayConfig> {
+        self.core.config()
+    }
+
+    /// The proxy core (pools, configuration).
+    pub fn core(&self) -> &Arc<ProxyCore> {
+        &self.core
+    }
+
+    /// Live downstream connections.
+    pub fn connections(&self) -> usize {
+        self.tracker.connections()
+    }
+
+    /// The bound address of listener `name`.
+    pub async fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners
+            .lock()
+            .await
+            .get(name)
+            .map(ListenerHandle::local_addr)
+    }
+
+    /// Re-reads `path` and reloads it (the running clusters' hosts keep
+    /// their stats and health). On error nothing changes.
+    pub async fn reload_file(&self, path: &Path) -> Result<(), ControlError> {
+        let previous = self.core.config();
+        let config = crate::config::load_file(path, Some(&previous.clusters))?;
+        self.reload(config).await
+    }
+
+    /// Swaps in `config`: new listeners are bound first (a failure leaves
+    /// everything as it was), then routes, clusters, filters and listener
+    /// settings switch for new requests in one step, then listeners that
+    /// went away stop accepting. Requests in flight finish on the
+    /// configuration they started with; their connections stay open.
+    pub async fn reload(&self, config: GatewayConfig) -> Result<(), ControlError> {
+        if self.state() != State::Running {
+            return Err(ControlError::NotRunning(self.state()));
+        }
+        let config = Arc::new(config);
+        let mut listeners = self.listeners.lock().await;
+        let mut fresh = BTreeMap::new();
+        for spec in &config.listeners {
+            if listeners.get(&spec.name).is_some_and(|h| h.serves(spec)) {
+                continue;
+            }
+            // A listener moving to another address is bound anew; one
+            // keeping its address must release it first.
+            if let Some(old) = listeners
+                .get(&spec.name)
+                .filter(|h| h.local_addr() == spec.addr)
+            {
+                tracing::debug!(listener = %old.name(), "rebinding in place");
+                if let Some(old) = listeners.remove(&spec.name) {
+                    old.stop().await;
+                }
+            }
+            match bind_listener(spec, Arc::clone(&self.core), Arc::clone(&self.tracker)).await {
+                Ok(handle) => {
+                    fresh.insert(spec.name.clone(), handle);
+                }
+                Err(source) => {
+                    for (_, handle) in fresh {
+                        handle.stop().await;
+                    }
+                    return Err(ControlError::Bind {
+                        name: spec.name.clone(),
+                        addr: spec.addr,
+                        source,
+                    });
+                }
+            }
+        }
+        self.core.swap(Arc::clone(&config));
+        let keep: HashSet<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+        let stale: Vec<String> = listeners
+            .keys()
+            .filter(|name| !keep.contains(name.as_str()) || fresh.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in stale {
+            if let Some(handle) = listeners.remove(&name) {
+                handle.stop().await;
+            }
+        }
+        listeners.extend(fresh);
+        let hosts: HashSet<SocketAddr> = config
+            .clusters
+            .clusters()
+            .flat_map(|c| c.hosts().hosts().iter().map(|h| h.address()))
+            .collect();
+        self.core.upstreams().retain(&hosts);
+        tracing::info!(
+            listeners = listeners.len(),
+            clusters = config.clusters.len(),
+            "configuration reloaded"
+        );
+        Ok(())
+    }
+
+    /// Graceful stop: stop accepting, let connections finish their
+    /// in-flight requests (new requests on them are still served while any
+    /// are in flight), and close; after `grace`, close whatever is left.
+    /// Ends in `Stopped`.
+    pub async fn stop(&self, grace: Duration) {
+        if !self.lifecycle.advance(State::Draining) {
+            return;
+        }
+        let mut listeners = self.listeners.lock().await;
+        for (_, handle) in std::mem::take(&mut *listeners) {
+            handle.stop().await;
+        }
+        self.tracker.start_draining();
+        if tokio::time::timeout(grace, self.tracker.all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.tracker.connections(),
+                ?grace,
+                "grace period over; closing the remaining connections"
+            );
+        }
+        self.core.upstreams().retain(&HashSet::new());
+        self.lifecycle.advance(State::Stopped);
+    }
+}

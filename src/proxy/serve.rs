@@ -1,0 +1,325 @@
+//! One request through MOSN's phases, as one straight-line async function:
+//!
+//! DownFilter → MatchRoute → DownFilterAfterRoute → ChooseHost →
+//! DownFilterAfterChooseHost → Upstream → (Retry → ChooseHost …) →
+//! UpFilter → Reply. See `docs/phases.md`.
+
+use super::context::RequestCx;
+use super::error::ProxyError;
+use super::filter::{Flow, LocalReply, Stage, StreamFilter};
+use super::phase::Phase;
+use super::reply::{error_reply, status_for_code};
+use crate::config::{GatewayConfig, ListenerSpec};
+use crate::upstream::Upstreams;
+use arc_swap::ArcSwap;
+use meshgate_cluster::{Cluster, Host, LbContext};
+use meshgate_codecs::{Frame, FrameCodec, FrameKind};
+use meshgate_router::{Forward, MetadataMatch, RouteAction, RouteTable};
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Requests with neither a route timeout nor a caller timeout give up
+/// after this long (MOSN's default global timeout).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often one request may re-match its route or re-choose its host on
+/// a filter's say-so before the proxy gives up (a misbehaving filter must
+/// not loop forever).
+const MAX_REDO: u32 = 3;
+
+/// What every request needs: the current configuration (swapped whole on
+/// reload; a request keeps the snapshot it started with) and the pools.
+#[derive(Debug)]
+pub struct ProxyCore {
+    config: ArcSwap<GatewayConfig>,
+    upstreams: Upstreams,
+}
+
+impl ProxyCore {
+    /// A core serving `config`.
+    pub fn new(config: Arc<GatewayConfig>) -> ProxyCore {
+        ProxyCore {
+            config: ArcSwap::new(config),
+            upstreams: Upstreams::default(),
+        }
+    }
+
+    /// The configuration new requests use.
+    pub fn config(&self) -> Arc<GatewayConfig> {
+        self.config.load_full()
+    }
+
+    /// Makes `config` the one new requests use; requests in flight finish
+    /// on the one they started with.
+    pub fn swap(&self, config: Arc<GatewayConfig>) {
+        self.config.store(config);
+    }
+
+    /// The upstream pools.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// Serves one request of `listener`, decoded by `codec`. Returns the one
+    /// reply to write back, or `None` for a oneway request.
+    pub async fn serve(
+        &self,
+        listener: &str,
+        codec: &Arc<dyn FrameCodec>,
+        mut cx: RequestCx,
+    ) -> Option<Frame> {
+        let config = self.config.load_full();
+        let oneway = cx.request.kind == FrameKind::Oneway;
+        let outcome = match config.listener(listener) {
+            Some(spec) => self.proxy(&config, spec, codec, &mut cx).await,
+            None => Err(ProxyError::NoRoute),
+        };
+        cx.enter(Phase::Reply);
+        match outcome {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::debug!(id = cx.request.request_id, phase = %cx.phase, error = %err, "local reply");
+                if oneway {
+                    None
+                } else {
+                    error_reply(codec.as_ref(), &cx.request, &err)
+                }
+            }
+        }
+    }
+
+    async fn proxy(
+        &self,
+        config: &GatewayConfig,
+        listener: &ListenerSpec,
+        codec: &Arc<dyn FrameCodec>,
+        cx: &mut RequestCx,
+    ) -> Result<Option<Frame>, ProxyError> {
+        let table = config
+            .routers
+            .get(&listener.router)
+            .ok_or(ProxyError::NoRoute)?;
+        cx.enter(Phase::DownFilter);
+        run_filters(&listener.filters, Stage::BeforeRoute, cx).await?;
+
+        let mut redo = 0;
+        let (forward, cluster, metadata) = loop {
+            cx.enter(Phase::MatchRoute);
+            let forward = match_route(table, cx)?;
+            let (cluster, metadata) = pick_cluster(config, forward, cx)?;
+            cx.cluster = Some(cluster.clone());
+            cx.enter(Phase::DownFilterAfterRoute);
+            match run_filters(&listener.filters, Stage::AfterRoute, cx).await {
+                Err(FilterRedo::Rematch) if redo < MAX_REDO => redo += 1,
+                Err(FilterRedo::Rematch) => return Err(redo_exhausted()),
+                Err(FilterRedo::Reply(e)) => return Err(e),
+                Ok(()) => break (forward, cluster, metadata),
+            }
+        };
+
+        let timeout = forward
+            .timeout()
+            .or(cx
+                .request
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))))
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        match tokio::time::timeout(
+            timeout,
+            self.forward(listener, codec, forward, &cluster, metadata, cx),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ProxyError::Timeout(timeout)),
+        }
+    }
+
+    /// ChooseHost → Upstream → Retry, then UpFilter.
+    async fn forward(
+        &self,
+        listener: &ListenerSpec,
+        codec: &Arc<dyn FrameCodec>,
+        forward: &Forward,
+        cluster: &Arc<Cluster>,
+        metadata: &MetadataMatch,
+        cx: &mut RequestCx,
+    ) -> Result<Option<Frame>, ProxyError> {
+        let policy = forward.effective_retry_policy();
+        let per_try = policy.per_try_timeout();
+        let hash_key = forward.hash_key(&cx.request.headers, Some(cx.downstream.peer.ip()));
+        let metadata = metadata.as_map();
+        let mut tried: Vec<Arc<Host>> = Vec::new();
+        let mut rechosen = 0;
+        loop {
+            cx.attempts += 1;
+            cx.enter(Phase::ChooseHost);
+            let lb = LbContext {
+                hash_key,
+                metadata_match: (!metadata.is_empty()).then_some(metadata),
+                tried: &tried,
+            };
+            let host = cluster
+                .choose_host(&lb)
+                .ok_or_else(|| ProxyError::NoHealthyHost(cluster.name().to_owned()))?;
+            cx.host = Some(host.clone());
+            cx.enter(Phase::DownFilterAfterChooseHost);
+            match run_filters(&listener.filters, Stage::AfterChooseHost, cx).await {
+                Err(FilterRedo::Rematch) if rechosen < MAX_REDO => {
+                    rechosen += 1;
+                    tried.push(host);
+                    continue;
+                }
+                Err(FilterRedo::Rematch) => return Err(redo_exhausted()),
+                Err(FilterRedo::Reply(e)) => return Err(e),
+                Ok(()) => {}
+            }
+
+            cx.enter(Phase::Upstream);
+            let pool = self.upstreams.pool(&host, codec, cluster.settings());
+            if cx.request.kind == FrameKind::Oneway {
+                pool.send_oneway(cx.request.clone()).await?;
+                return Ok(None);
+            }
+            // Keep the request for another try only when one may follow.
+            let may_retry = policy.num_retries() >= cx.attempts;
+            let request = if may_retry {
+                cx.request.clone()
+            } else {
+                reply_template(&cx.request)
+            };
+            let request = std::mem::replace(&mut cx.request, request);
+            let result = match per_try {
+                Some(limit) => match tokio::time::timeout(limit, pool.send(request)).await {
+                    Ok(result) => result.map_err(ProxyError::from),
+                    Err(_) => Err(ProxyError::PerTryTimeout(limit)),
+                },
+                None => pool.send(request).await.map_err(ProxyError::from),
+            };
+            match result {
+                Ok(mut response) => {
+                    cx.enter(Phase::UpFilter);
+                    for filter in &listener.filters {
+                        filter.on_response(cx, &mut response);
+                    }
+                    return Ok(Some(response));
+                }
+                Err(err) => {
+                    cx.enter(Phase::Retry);
+                    let retry = may_retry
+                        && err
+                            .failure_kind()
+                            .is_some_and(|kind| policy.should_retry(kind, cx.attempts));
+                    tracing::debug!(id = cx.request.request_id, host = %host.address(), attempt = cx.attempts, retry, error = %err, "upstream try failed");
+                    if !retry {
+                        return Err(err);
+                    }
+                    tried.push(host);
+                }
+            }
+        }
+    }
+}
+
+/// MatchRoute: the route's forwarding action, or the local answer a
+/// direct-response route gives.
+fn match_route<'a>(table: &'a RouteTable, cx: &RequestCx) -> Result<&'a Forward, ProxyError> {
+    let route = table
+        .route(&cx.request.headers)
+        .ok_or(ProxyError::NoRoute)?;
+    match route.action() {
+        RouteAction::Forward(forward) => Ok(forward),
+        RouteAction::DirectResponse(direct) => Err(ProxyError::Local(LocalReply {
+            status: status_for_code(direct.status),
+            message: Cow::Owned(direct.body.clone().unwrap_or_default()),
+        })),
+        RouteAction::Redirect(_) => Err(ProxyError::Local(LocalReply {
+            status: status_for_code(404),
+            message: Cow::Borrowed("404|redirect routes apply to HTTP only"),
+        })),
+    }
+}
+
+/// The route's cluster for this request (weighted choice included) and the
+/// subset metadata to pick its host by.
+fn pick_cluster<'a>(
+    config: &GatewayConfig,
+    forward: &'a Forward,
+    cx: &RequestCx,
+) -> Result<(Arc<Cluster>, &'a MetadataMatch), ProxyError> {
+    let (name, metadata) = forward
+        .pick_cluster(&cx.request.headers, cx.random)
+        .ok_or(ProxyError::NoRoute)?;
+    let cluster = config
+        .clusters
+        .get(name)
+        .ok_or_else(|| ProxyError::NoCluster(name.to_owned()))?;
+    Ok((cluster, metadata))
+}
+
+/// A filter's non-`Continue` decision, as seen by the phase that ran it.
+enum FilterRedo {
+    /// Match the route (or choose the host) again.
+    Rematch,
+    /// Answer locally.
+    Reply(ProxyError),
+}
+
+impl From<FilterRedo> for ProxyError {
+    fn from(redo: FilterRedo) -> ProxyError {
+        match redo {
+            FilterRedo::Reply(e) => e,
+            FilterRedo::Rematch => redo_exhausted(),
+        }
+    }
+}
+
+fn redo_exhausted() -> ProxyError {
+    ProxyError::Local(LocalReply {
+        status: meshgate_codecs::ReplyStatus::Internal,
+        message: Cow::Borrowed("500|stream filters asked to redo routing too often"),
+    })
+}
+
+/// Runs the filters of `stage` in order. `Pause` sleeps (MOSN's fault
+/// delay) and asks the same filter again.
+async fn run_filters(
+    filters: &[Arc<dyn StreamFilter>],
+    stage: Stage,
+    cx: &mut RequestCx,
+) -> Result<(), FilterRedo> {
+    for filter in filters.iter().filter(|f| f.stage() == stage) {
+        let mut resumed = false;
+        loop {
+            match filter.on_request(cx, resumed) {
+                Flow::Continue => break,
+                Flow::Pause(delay) => {
+                    tokio::time::sleep(delay).await;
+                    resumed = true;
+                }
+                Flow::Reply(reply) => return Err(FilterRedo::Reply(ProxyError::Local(reply))),
+                Flow::RematchRoute | Flow::RechooseHost => return Err(FilterRedo::Rematch),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a local error reply needs of a request once the request itself
+/// went to the pool: every field but the wire bytes (cloning those would
+/// allocate; codecs build replies from the fields).
+fn reply_template(request: &Frame) -> Frame {
+    Frame {
+        kind: request.kind,
+        request_id: request.request_id,
+        headers: request.headers.clone(),
+        body: request.body.clone(),
+        trailers: None,
+        status: request.status,
+        timeout_ms: request.timeout_ms,
+        meta: request.meta.clone(),
+        wire: None,
+    }
+}

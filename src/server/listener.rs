@@ -1,0 +1,152 @@
+//! Binding a listener and its accept loop.
+
+use super::detect::detect;
+use super::framed::{ConnContext, serve_connection};
+use super::tracker::Tracker;
+use crate::config::ListenerSpec;
+use crate::proxy::{Downstream, ProxyCore};
+use meshgate_codecs::Protocol;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A bound, accepting listener.
+#[derive(Debug)]
+pub struct ListenerHandle {
+    name: Arc<str>,
+    addr: SocketAddr,
+    /// What it was bound for; a reload that changes these rebinds.
+    signature: (SocketAddr, String),
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ListenerHandle {
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// True when `spec` can keep using this socket (same address and
+    /// protocol selection).
+    pub fn serves(&self, spec: &ListenerSpec) -> bool {
+        self.signature == (spec.addr, spec.protocol_spec.clone())
+    }
+
+    /// Stops accepting; connections already accepted carry on.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `spec`'s address and starts accepting. Each connection looks up
+/// the listener's current settings by name, so a reload applies to new
+/// connections and new requests without rebinding.
+pub async fn bind_listener(
+    spec: &ListenerSpec,
+    core: Arc<ProxyCore>,
+    tracker: Arc<Tracker>,
+) -> std::io::Result<ListenerHandle> {
+    let listener = TcpListener::bind(spec.addr).await?;
+    let addr = listener.local_addr()?;
+    let name: Arc<str> = Arc::from(spec.name.as_str());
+    let (stop, stopped) = watch::channel(false);
+    tracing::info!(listener = %name, %addr, protocols = %spec.protocol_spec, "listening");
+    let task = tokio::spawn(accept_loop(
+        listener,
+        Arc::clone(&name),
+        core,
+        tracker,
+        stopped,
+    ));
+    Ok(ListenerHandle {
+        name,
+        addr,
+        signature: (spec.addr, spec.protocol_spec.clone()),
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    name: Arc<str>,
+    core: Arc<ProxyCore>,
+    tracker: Arc<Tracker>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let guard = tracker.open();
+                let cx = (Arc::clone(&core), Arc::clone(&name), tracker.drain_signal());
+                tokio::spawn(async move {
+                    handle_connection(stream, peer, cx.0, cx.1, cx.2, guard).await;
+                });
+            }
+            Err(e) => {
+                // Out of descriptors and similar: back off instead of spinning.
+                tracing::warn!(listener = %name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn handle_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    core: Arc<ProxyCore>,
+    listener: Arc<str>,
+    drain: watch::Receiver<bool>,
+    guard: super::tracker::ConnectionGuard,
+) {
+    let _ = stream.set_nodelay(true);
+    tracing::debug!(listener = %listener, %peer, "accepted");
+    let config = core.config();
+    let Some(spec) = config.listener(&listener) else {
+        return;
+    };
+    let limits = spec.limits;
+    let protocol = match detect(&mut stream, &spec.protocols, limits.detect_timeout).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::info!(listener = %listener, %peer, reason = e.reason(), error = %e, "protocol detection failed, closing");
+            return;
+        }
+    };
+    drop(config);
+    let (protocol, prefix) = protocol;
+    match protocol {
+        Protocol::Framed(codec) => {
+            let downstream = Arc::new(Downstream {
+                listener,
+                peer,
+                protocol: Arc::from(codec.name()),
+            });
+            let cx = ConnContext {
+                core,
+                downstream,
+                limits,
+                drain,
+            };
+            serve_connection(stream, prefix, codec, cx, guard).await;
+        }
+        Protocol::Http1 | Protocol::Http2 => {
+            tracing::info!(listener = %listener, %peer, protocol = protocol.name(), "HTTP is not served yet, closing");
+        }
+    }
+}

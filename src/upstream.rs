@@ -1,0 +1,71 @@
+//! Upstream connection pools, one per (host address, protocol), shared by
+//! every listener and kept across reloads for hosts that stay.
+
+use dashmap::DashMap;
+use meshgate_cluster::pool::{Pool, PoolConfig};
+use meshgate_cluster::{ClusterSettings, Host};
+use meshgate_codecs::{FrameCodec, Limits};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The pools.
+#[derive(Debug, Default)]
+pub struct Upstreams {
+    pools: DashMap<(SocketAddr, Arc<str>), Arc<Pool>>,
+}
+
+impl Upstreams {
+    /// The pool for `host` speaking `codec`, created on first use from the
+    /// cluster's settings.
+    pub fn pool(
+        &self,
+        host: &Host,
+        codec: &Arc<dyn FrameCodec>,
+        settings: &ClusterSettings,
+    ) -> Arc<Pool> {
+        let key = (host.address(), Arc::<str>::from(codec.name()));
+        if let Some(pool) = self.pools.get(&key) {
+            return Arc::clone(&pool);
+        }
+        let entry = self.pools.entry(key).or_insert_with(|| {
+            let config = PoolConfig {
+                max_connections: settings.connections_per_host.max(1) as usize,
+                connect_timeout: settings.connect_timeout,
+                max_requests_per_conn: u64::from(settings.max_request_per_conn),
+                idle_timeout: settings.idle_timeout.or(PoolConfig::default().idle_timeout),
+                limits: Limits::default(),
+                ..PoolConfig::default()
+            };
+            Arc::new(Pool::new(
+                host.address(),
+                Arc::clone(codec),
+                config,
+                Arc::clone(host.stats()),
+            ))
+        });
+        Arc::clone(&entry)
+    }
+
+    /// Closes (drains) the pools of hosts not in `keep`: after a reload
+    /// removed them, and at stop (with an empty `keep`).
+    pub fn retain(&self, keep: &HashSet<SocketAddr>) {
+        self.pools.retain(|(addr, _), pool| {
+            let stays = keep.contains(addr);
+            if !stays {
+                pool.close();
+            }
+            stays
+        });
+    }
+
+    /// Number of pools open.
+    pub fn len(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// True when no pool is open.
+    pub fn is_empty(&self) -> bool {
+        self.pools.is_empty()
+    }
+}
