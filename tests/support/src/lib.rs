@@ -1,13 +1,16 @@
 //! Helpers shared by meshgate's tests (a dev-dependency only, never shipped):
 //! the golden wire vectors captured from real client libraries and one
 //! check every framed codec's vectors go through, a tiny test codec with a
-//! configurable id space and pool mode, loopback sockets, and mock upstream
-//! servers over any framed codec.
+//! configurable id space and pool mode, loopback sockets, mock upstream
+//! servers over any framed codec, a downstream test client, and the
+//! external processes (real third-party clients and servers) the interop
+//! tests start and stop.
 
 pub mod client;
 pub mod frames;
 pub mod mock;
 pub mod net;
+pub mod process;
 pub mod test_codec;
 pub mod vectors;
 
