@@ -32,6 +32,7 @@ pub use request::{
     Attachment, Attachments, AttachmentsForm, Head, RequestHead, read_attachments, read_head,
     read_request, read_request_head,
 };
+pub(crate) use request::{attachments, count_args_in, head};
 pub use write::write_string;
 pub(crate) use write::write_string_bytes;
 
@@ -465,9 +466,9 @@ pub(crate) fn all_ascii(bytes: &[u8]) -> bool {
         8..=16 => word(bytes.first_chunk()) | word(bytes.last_chunk()),
         _ => {
             let (words, _) = bytes.as_chunks::<8>();
-            words
-                .iter()
-                .fold(word(bytes.last_chunk()), |acc, w| acc | u64::from_le_bytes(*w))
+            words.iter().fold(word(bytes.last_chunk()), |acc, w| {
+                acc | u64::from_le_bytes(*w)
+            })
         }
     };
     high & HIGH_BITS == 0

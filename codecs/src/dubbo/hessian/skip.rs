@@ -183,9 +183,7 @@ impl Reader<'_> {
 
     /// A type: a new type name (string) or the index of an earlier one.
     pub(super) fn skip_type(&mut self) -> Res<()> {
-        let tag = self
-            .peek()
-            .ok_or(Bad(&"hessian type past the body end"))?;
+        let tag = self.peek().ok_or(Bad(&"hessian type past the body end"))?;
         if is_string_tag(tag) {
             self.string()?;
             self.types = self.types.saturating_add(1);
