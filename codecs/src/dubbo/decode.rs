@@ -306,7 +306,7 @@ fn push_chunked(headers: &mut Headers, body: &[u8], key: &StrSpan, value: &StrSp
 
 /// A positive number of milliseconds, as `u32::from_str` reads it
 /// (an optional `+`, then decimal digits), without the UTF-8 pass.
-#[inline]
+#[inline(always)]
 fn parse_ms(text: &[u8]) -> Option<u32> {
     let digits = text.strip_prefix(b"+").unwrap_or(text);
     if digits.is_empty() {
