@@ -451,9 +451,10 @@ impl<'a> Reader<'a> {
 /// The high bit of each of eight bytes.
 pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
-/// True when every byte of `bytes` is ASCII. Tests eight bytes at a time
-/// with no early exit (a long run is OR-ed together, which vectorizes), and
-/// short strings with two overlapping loads instead of a byte loop.
+/// True when every byte of `bytes` is ASCII. Up to 64 bytes (head values,
+/// attachments) take two or four overlapping loads and no loop; longer
+/// runs are OR-ed together in 64-byte blocks with no early exit, which
+/// vectorizes.
 #[inline]
 pub(crate) fn all_ascii(bytes: &[u8]) -> bool {
     let word = |chunk: Option<&[u8; 8]>| chunk.map_or(0, |c| u64::from_le_bytes(*c));
@@ -464,14 +465,51 @@ pub(crate) fn all_ascii(bytes: &[u8]) -> bool {
             u64::from(half(bytes.first_chunk()) | half(bytes.last_chunk()))
         }
         8..=16 => word(bytes.first_chunk()) | word(bytes.last_chunk()),
-        _ => {
-            let (words, _) = bytes.as_chunks::<8>();
-            words.iter().fold(word(bytes.last_chunk()), |acc, w| {
-                acc | u64::from_le_bytes(*w)
-            })
+        17..=32 => {
+            let high = wide(bytes.first_chunk()) | wide(bytes.last_chunk());
+            return high & WIDE_HIGH_BITS == 0;
         }
+        33..=64 => {
+            let (first, last) = (bytes.first_chunk::<32>(), bytes.last_chunk::<32>());
+            return (halves(first) | halves(last)) & WIDE_HIGH_BITS == 0;
+        }
+        _ => return long_ascii(bytes),
     };
     high & HIGH_BITS == 0
+}
+
+/// The high bit of each of sixteen bytes.
+const WIDE_HIGH_BITS: u128 = 0x8080_8080_8080_8080_8080_8080_8080_8080;
+
+/// A sixteen-byte word, or 0 for none.
+#[inline(always)]
+fn wide(chunk: Option<&[u8; 16]>) -> u128 {
+    chunk.map_or(0, |c| u128::from_le_bytes(*c))
+}
+
+/// Thirty-two bytes OR-ed into sixteen, or 0 for none.
+#[inline(always)]
+fn halves(chunk: Option<&[u8; 32]>) -> u128 {
+    chunk.map_or(0, |c| wide(c.first_chunk()) | wide(c.last_chunk()))
+}
+
+/// [`all_ascii`] for over 64 bytes: 64-byte blocks OR-ed into eight
+/// words with no early exit (which vectorizes), then the last 64 bytes.
+fn long_ascii(bytes: &[u8]) -> bool {
+    let (blocks, _) = bytes.as_chunks::<64>();
+    let mut acc = [0u64; 8];
+    for block in blocks {
+        let (words, _) = block.as_chunks::<8>();
+        for (acc, word) in acc.iter_mut().zip(words) {
+            *acc |= u64::from_le_bytes(*word);
+        }
+    }
+    let last = bytes.last_chunk::<64>().map_or(0, |c| {
+        let (first, last) = (c.first_chunk::<32>(), c.last_chunk::<32>());
+        halves(first) | halves(last)
+    });
+    let words = acc.iter().fold(0, |x, a| x | a);
+    (last | u128::from(words)) & WIDE_HIGH_BITS == 0
 }
 
 /// How many bytes at the start of `bytes` are ASCII.
