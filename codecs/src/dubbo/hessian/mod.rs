@@ -459,7 +459,10 @@ pub(crate) const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 pub(crate) fn all_ascii(bytes: &[u8]) -> bool {
     let word = |chunk: Option<&[u8; 8]>| chunk.map_or(0, |c| u64::from_le_bytes(*c));
     let high = match bytes.len() {
-        0..=3 => bytes.iter().fold(0, |acc, b| acc | u64::from(*b)),
+        // The first, middle and last byte are all of one to three.
+        0..=3 => [bytes.first(), bytes.get(bytes.len() / 2), bytes.last()]
+            .into_iter()
+            .fold(0, |acc, b| acc | b.map_or(0, |b| u64::from(*b))),
         4..=7 => {
             let half = |chunk: Option<&[u8; 4]>| chunk.map_or(0, |c| u32::from_le_bytes(*c));
             u64::from(half(bytes.first_chunk()) | half(bytes.last_chunk()))
