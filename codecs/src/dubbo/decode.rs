@@ -1,13 +1,14 @@
 //! Decoding: framing by the 16-byte header, then (for hessian2 calls only)
 //! the header view read from the body in one pass.
 
-use super::hessian::{self, Reader, StrSpan, Value, malformed};
+use super::hessian::{self, Bad, Reader, StrSpan, Value, malformed};
 use super::{
     FLAG_EVENT, FLAG_REQUEST, FLAG_TWO_WAY, HEADER_LEN, MAGIC, NAME, SERIALIZATION_HESSIAN2,
     SERIALIZATION_MASK,
 };
-use crate::{CodecError, Frame, FrameKind, Headers, Limits, Status, Wire, keys};
+use crate::{CodecError, Frame, FrameKind, Headers, Limits, Status, Wire, WireMeta, keys};
 use bytes::BytesMut;
+use std::ops::Range;
 
 /// The fixed header's fields.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +54,11 @@ pub(super) fn check_magic(prefix: &[u8]) -> Result<(), CodecError> {
 }
 
 /// The `decode` of the codec; see [`crate::FrameCodec::decode`].
+///
+/// One pass, and nothing moves before the frame is known to be good: the
+/// body of a hessian2 call is read where it sits in `src`, its header view
+/// recorded as spans, and only then is the frame split off and the view
+/// bound to its bytes. An error leaves `src` as it was.
 pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
     check_magic(src)?;
     let Some(header) = Header::parse(src) else {
@@ -71,38 +77,52 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
         src.reserve(frame_len - src.len());
         return Ok(None);
     }
-    let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
-    let mut frame = frame_from(header, wire);
-    if header.is_hessian_call()
-        && let Err(err) = read_call(&mut frame)
-    {
-        // Put the frame back in front of what follows it, so the error
-        // reply can be addressed from the buffer. Corrupt streams are
-        // closed next: this copy is not on any hot path.
-        if let Some(wire) = &frame.wire {
-            let mut restored = BytesMut::with_capacity(wire.len() + src.len());
-            wire.write_to(&mut restored);
-            restored.extend_from_slice(src);
-            *src = restored;
-        }
-        return Err(err);
+    let call = header.is_hessian_call();
+    let mut headers = Headers::new();
+    let mut timeout_ms = None;
+    if call {
+        let body = src.get(HEADER_LEN..frame_len).unwrap_or_default();
+        timeout_ms = read_call(body, &mut headers).map_err(Bad::error)?;
     }
-    Ok(Some(frame))
+    let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
+    Ok(Some(decoded(header, headers, timeout_ms, wire)))
+}
+
+/// The frame `decode` returns. A `Frame` is large and every move of it
+/// is a copy: out of line, it is built where the caller wants it (the
+/// return value of `decode`) rather than built and then moved there.
+#[inline(never)]
+fn decoded(header: Header, mut headers: Headers, timeout_ms: Option<u32>, wire: Wire) -> Frame {
+    let body = wire.rest().clone();
+    if header.is_hessian_call() {
+        headers.bind(body.clone());
+    }
+    let kind = kind_of(header.flag);
+    let status = (header.flag & FLAG_REQUEST == 0).then(|| status_of(header.status));
+    let meta = WireMeta {
+        flags: header.flag,
+        serialization: header.flag & SERIALIZATION_MASK,
+        ..WireMeta::default()
+    };
+    let wire = Some(wire);
+    Frame {
+        kind,
+        request_id: header.id,
+        headers,
+        body,
+        trailers: None,
+        status,
+        timeout_ms,
+        meta,
+        wire,
+    }
 }
 
 /// A frame from its wire bytes, with an empty header view (all a response,
 /// an event or a non-hessian2 call gets, and what frames the codec builds
 /// start from).
 pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
-    let mut frame = Frame::new(kind_of(header.flag), header.id);
-    frame.body = wire.rest().clone();
-    frame.meta.flags = header.flag;
-    frame.meta.serialization = header.flag & SERIALIZATION_MASK;
-    if header.flag & FLAG_REQUEST == 0 {
-        frame.status = Some(status_of(header.status));
-    }
-    frame.wire = Some(wire);
-    frame
+    decoded(header, Headers::new(), None, wire)
 }
 
 fn kind_of(flag: u8) -> FrameKind {
@@ -136,75 +156,216 @@ fn status_of(code: u8) -> Status {
     }
 }
 
-/// Fills the header view and timeout of a hessian2 call from its body:
+/// Reads the header view and timeout of a hessian2 call from its body:
 /// the head's routing keys, every string attachment, then `service` again
-/// from `interface` so it wins the last-wins lookup. Spans point into
-/// `frame.body` (the frame's `wire.rest()`), so nothing is copied unless a
-/// string was sent in chunks.
-fn read_call(frame: &mut Frame) -> Result<(), CodecError> {
-    let body = frame.body.clone();
-    let headers = &mut frame.headers;
-    *headers = Headers::over(body.clone());
-    let mut reader = Reader::new(&body);
-    let head = hessian::read_head(&mut reader)?;
-    derived(headers, &body, "dubbo", head.dubbo.as_ref());
-    derived(headers, &body, keys::SERVICE, head.service.as_ref());
+/// from `interface` so it wins the last-wins lookup. Spans are offsets into
+/// `body`, for the view to be bound to the body's bytes once they are split
+/// off; nothing is copied unless a string was sent in chunks.
+fn read_call(body: &[u8], headers: &mut Headers) -> Result<Option<u32>, Bad> {
+    let mut reader = Reader::new(body);
+    if !read_ascii_head(&mut reader, body, headers)? {
+        reader = Reader::new(body);
+        read_head(&mut reader, body, headers)?;
+    }
+    let mut call = Call {
+        body,
+        headers,
+        interface: None,
+        timeout_ms: None,
+    };
+    hessian::attachments(&mut reader, |reader| {
+        match reader.ascii_str() {
+            Some(key) => match reader.ascii_str() {
+                Some(value) => call.string_pair(key, value),
+                None => {
+                    let value = reader.value()?;
+                    call.pair(Value::Str(StrSpan::plain(key)), value);
+                }
+            },
+            None => {
+                let key = reader.value()?;
+                let value = reader.value()?;
+                call.pair(key, value);
+            }
+        }
+        Ok(())
+    })?;
+    derived(call.headers, body, keys::SERVICE, call.interface.as_ref());
+    Ok(call.timeout_ms)
+}
+
+/// The head when its five values are unchunked ASCII strings, as every
+/// Java client sends them: their ranges go straight into the view. False,
+/// with nothing pushed, when one is not.
+#[inline(always)]
+fn read_ascii_head(
+    reader: &mut Reader<'_>,
+    body: &[u8],
+    headers: &mut Headers,
+) -> Result<bool, Bad> {
+    let mut next = || reader.ascii_str();
+    let (Some(dubbo), Some(service), Some(version), Some(method), Some(desc)) =
+        (next(), next(), next(), next(), next())
+    else {
+        return Ok(false);
+    };
+    headers.push_derived("dubbo", dubbo);
+    headers.push_derived(keys::SERVICE, service);
+    headers.push_derived(keys::VERSION, version);
+    headers.push_derived(keys::METHOD, method);
+    let args = hessian::count_args_in(body.get(desc).unwrap_or_default())?;
+    reader.skip_n(args)?;
+    Ok(true)
+}
+
+/// The head in any form (null values, chunked or non-ASCII strings).
+#[inline(never)]
+fn read_head(reader: &mut Reader<'_>, body: &[u8], headers: &mut Headers) -> Result<(), Bad> {
+    let head = hessian::head(reader)?;
+    derived(headers, body, "dubbo", head.dubbo.as_ref());
+    derived(headers, body, keys::SERVICE, head.service.as_ref());
     match &head.version {
-        Some(version) => derived(headers, &body, keys::VERSION, Some(version)),
+        Some(version) => derived(headers, body, keys::VERSION, Some(version)),
         None => headers.push_derived(keys::VERSION, 0..0),
     }
-    derived(headers, &body, keys::METHOD, head.method.as_ref());
-
-    let mut interface = None;
-    let mut timeout_ms = None;
-    hessian::read_attachments(&mut reader, |att| {
-        let is_key = |want: &[u8]| match &att.key {
-            Value::Str(k) if !k.chunked => body.get(k.range.clone()) == Some(want),
-            Value::Str(k) => k.eq_bytes(&body, want),
-            _ => false,
-        };
-        if let Some((key, value)) = att.string_pair() {
-            if key.chunked || value.chunked {
-                let (mut k, mut v) = (Vec::new(), Vec::new());
-                key.collect_into(&body, &mut k);
-                value.collect_into(&body, &mut v);
-                headers.push_owned(&k, &v);
-            } else {
-                headers.push_wire(key.range.clone(), value.range.clone());
-            }
-            if is_key(b"interface") {
-                interface = Some(value.clone());
-            }
-        }
-        if is_key(b"timeout") {
-            // Java clients send a string, dubbo2.js a hessian int.
-            let ms = match &att.value {
-                Value::Str(s) => s.contiguous(&body).and_then(parse_ms),
-                Value::Int(n) => u32::try_from(*n).ok(),
-                _ => None,
-            };
-            if let Some(ms) = ms.filter(|ms| *ms > 0) {
-                timeout_ms = Some(ms);
-            }
-        }
-    })?;
-    derived(headers, &body, keys::SERVICE, interface.as_ref());
-    frame.timeout_ms = timeout_ms;
+    derived(headers, body, keys::METHOD, head.method.as_ref());
     Ok(())
 }
 
-fn parse_ms(digits: &[u8]) -> Option<u32> {
-    std::str::from_utf8(digits).ok()?.parse().ok()
+/// The attachments as [`read_call`] takes them in.
+struct Call<'b, 'h> {
+    body: &'b [u8],
+    headers: &'h mut Headers,
+    /// The last string `interface` attachment.
+    interface: Option<StrSpan>,
+    /// The last positive `timeout` attachment.
+    timeout_ms: Option<u32>,
 }
 
+impl Call<'_, '_> {
+    /// A pair of unchunked strings (every pair Java sends): a wire field,
+    /// and maybe the interface or the timeout.
+    #[inline(always)]
+    fn string_pair(&mut self, key: Range<usize>, value: Range<usize>) {
+        let name = self.body.get(key.clone()).unwrap_or_default();
+        self.headers.push_wire(key, value.clone());
+        match name.len() {
+            9 if name == b"interface" => self.interface = Some(StrSpan::plain(value)),
+            7 if name == b"timeout" => {
+                if let Some(ms) = self.body.get(value).and_then(parse_ms) {
+                    self.timeout_ms = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Any other pair: chunked strings are copied into the view, pairs
+    /// that are not two strings are left out of it (but an int `timeout`,
+    /// which dubbo2.js sends, is read).
+    #[inline(never)]
+    fn pair(&mut self, key: Value, value: Value) {
+        let body = self.body;
+        let Value::Str(key) = key else {
+            return;
+        };
+        match value {
+            Value::Str(value) => {
+                if key.chunked || value.chunked {
+                    push_chunked(self.headers, body, &key, &value);
+                } else {
+                    self.headers
+                        .push_wire(key.range.clone(), value.range.clone());
+                }
+                if key.eq_bytes(body, b"interface") {
+                    self.interface = Some(value);
+                } else if key.eq_bytes(body, b"timeout")
+                    && let Some(ms) = value.contiguous(body).and_then(parse_ms)
+                {
+                    self.timeout_ms = Some(ms);
+                }
+            }
+            Value::Int(n) if key.eq_bytes(body, b"timeout") => {
+                if let Some(ms) = u32::try_from(n).ok().filter(|ms| *ms > 0) {
+                    self.timeout_ms = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A string attachment sent in chunks: copied into the view.
+#[cold]
+fn push_chunked(headers: &mut Headers, body: &[u8], key: &StrSpan, value: &StrSpan) {
+    let (mut k, mut v) = (Vec::new(), Vec::new());
+    key.collect_into(body, &mut k);
+    value.collect_into(body, &mut v);
+    headers.push_owned(&k, &v);
+}
+
+/// A positive number of milliseconds, as `u32::from_str` reads it
+/// (an optional `+`, then decimal digits), without the UTF-8 pass.
+#[inline(always)]
+fn parse_ms(text: &[u8]) -> Option<u32> {
+    let digits = text.strip_prefix(b"+").unwrap_or(text);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut ms: u64 = 0;
+    for &digit in digits {
+        let value = digit.wrapping_sub(b'0');
+        if value > 9 {
+            return None;
+        }
+        // At most u32::MAX * 10 + 9: no overflow in u64.
+        ms = ms * 10 + u64::from(value);
+        if ms > u64::from(u32::MAX) {
+            return None;
+        }
+    }
+    u32::try_from(ms).ok().filter(|ms| *ms > 0)
+}
+
+#[inline]
 fn derived(headers: &mut Headers, body: &[u8], key: &'static str, value: Option<&StrSpan>) {
     match value {
-        Some(s) if s.chunked => {
-            let mut owned = Vec::new();
-            s.collect_into(body, &mut owned);
-            headers.push_derived_owned(key, &owned);
-        }
+        Some(s) if s.chunked => derived_chunked(headers, body, key, s),
         Some(s) => headers.push_derived(key, s.range.clone()),
         None => {}
+    }
+}
+
+#[cold]
+fn derived_chunked(headers: &mut Headers, body: &[u8], key: &'static str, value: &StrSpan) {
+    let mut owned = Vec::new();
+    value.collect_into(body, &mut owned);
+    headers.push_derived_owned(key, &owned);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ms;
+
+    #[test]
+    fn timeouts_parse_as_u32_from_str_does() {
+        for text in [
+            "3000",
+            "+3000",
+            "0",
+            "",
+            "+",
+            "++1",
+            "-1",
+            "4294967295",
+            "4294967296",
+            "00000000000000000012",
+            "12a",
+            " 1",
+            "99999999999999999999999",
+        ] {
+            let want = text.parse::<u32>().ok().filter(|ms| *ms > 0);
+            assert_eq!(parse_ms(text.as_bytes()), want, "{text:?}");
+        }
     }
 }

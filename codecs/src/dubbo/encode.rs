@@ -22,7 +22,7 @@ const MAX_MESSAGE: usize = 64 * 1024;
 /// The `encode` of the codec; see [`crate::FrameCodec::encode`].
 pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
     if let Some(wire) = frame.unchanged_wire() {
-        wire.write_to(dst);
+        write_wire(wire, dst);
         return Ok(());
     }
     let flag = flag_of(frame);
@@ -58,6 +58,22 @@ pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError
         dst.truncate(start);
     }
     result
+}
+
+/// [`Wire::write_to`] for a Dubbo frame: the fixed header is copied as
+/// sixteen bytes (no `memcpy` call), and the tail, always empty, is not.
+#[inline]
+fn write_wire(wire: &Wire, dst: &mut BytesMut) {
+    let [head, rest, tail] = wire.chunks();
+    dst.reserve(wire.len());
+    match head.first_chunk::<HEADER_LEN>() {
+        Some(fixed) if head.len() == HEADER_LEN => dst.extend_from_slice(fixed),
+        _ => dst.extend_from_slice(head),
+    }
+    dst.extend_from_slice(rest);
+    if !tail.is_empty() {
+        dst.extend_from_slice(tail);
+    }
 }
 
 /// The flag byte: as decoded, or for frames built in memory (flags 0),

@@ -136,10 +136,10 @@ impl FrameCodec for DubboCodec {
 
     /// Frames by the header (a length with the sign bit set is malformed,
     /// one over `limits` is too large, both before buffering), then reads
-    /// the header view of hessian2 calls from the complete frame. The body
-    /// is `wire.rest()`: no copy. When the call's body is malformed, `src`
-    /// gets the frame's bytes back in front of the rest (same bytes, a new
-    /// buffer), so the error reply can still be addressed.
+    /// the header view of hessian2 calls from the complete frame where it
+    /// sits in `src`, and only then splits it off. The body is
+    /// `wire.rest()`: no copy. When the call's body is malformed, `src` is
+    /// left as it was, so the error reply can still be addressed.
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
         decode::decode(src, limits)
     }

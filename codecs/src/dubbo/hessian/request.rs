@@ -6,7 +6,7 @@
 //!  dubbo    service path   version    method    parameter descriptor   n args   attachments
 //! ```
 
-use super::{Reader, StrSpan, Value, malformed};
+use super::{Bad, HIGH_BITS, Reader, Res, StrSpan, Value};
 use crate::CodecError;
 use std::ops::Range;
 
@@ -87,12 +87,18 @@ impl Attachment {
 /// are). Allocates nothing unless the body defines more than eight classes.
 pub fn read_request(
     body: &[u8],
-    on_attachment: impl FnMut(&Attachment),
+    mut on_attachment: impl FnMut(&Attachment),
 ) -> Result<RequestHead, CodecError> {
-    let mut reader = Reader::new(body);
-    let head = read_head(&mut reader)?;
-    let attachments = read_attachments(&mut reader, on_attachment)?;
-    Ok(RequestHead { head, attachments })
+    let mut read = || {
+        let mut reader = Reader::new(body);
+        let head = head(&mut reader)?;
+        let attachments = attachments(&mut reader, |reader| {
+            on_attachment(&attachment(reader)?);
+            Ok(())
+        })?;
+        Ok(RequestHead { head, attachments })
+    };
+    read().map_err(Bad::error)
 }
 
 /// [`read_request`] without looking at the attachments: validates the
@@ -104,6 +110,25 @@ pub fn read_request_head(body: &[u8]) -> Result<RequestHead, CodecError> {
 /// Reads the five head values from the start of a body and skips the
 /// arguments the descriptor declares, leaving `reader` at the attachments.
 pub fn read_head(reader: &mut Reader<'_>) -> Result<Head, CodecError> {
+    head(reader).map_err(Bad::error)
+}
+
+/// Reads the attachments at `reader` (a map, `N`, or nothing at the body
+/// end), handing each pair to `on_attachment` in wire order.
+pub fn read_attachments(
+    reader: &mut Reader<'_>,
+    mut on_attachment: impl FnMut(&Attachment),
+) -> Result<Attachments, CodecError> {
+    attachments(reader, |reader| {
+        on_attachment(&attachment(reader)?);
+        Ok(())
+    })
+    .map_err(Bad::error)
+}
+
+/// [`read_head`] inside the module.
+#[inline]
+pub(crate) fn head(reader: &mut Reader<'_>) -> Res<Head> {
     let dubbo = head_string(reader)?;
     let service = head_string(reader)?;
     let version = head_string(reader)?;
@@ -113,7 +138,7 @@ pub fn read_head(reader: &mut Reader<'_>) -> Result<Head, CodecError> {
         Some(desc) => count_args(reader.body, desc)?,
         None => 0,
     };
-    reader.skip_values(arg_count)?;
+    reader.skip_n(arg_count)?;
     Ok(Head {
         dubbo,
         service,
@@ -124,12 +149,13 @@ pub fn read_head(reader: &mut Reader<'_>) -> Result<Head, CodecError> {
     })
 }
 
-/// Reads the attachments at `reader` (a map, `N`, or nothing at the body
-/// end), handing each pair to `on_attachment` in wire order.
-pub fn read_attachments(
-    reader: &mut Reader<'_>,
-    mut on_attachment: impl FnMut(&Attachment),
-) -> Result<Attachments, CodecError> {
+/// [`read_attachments`] inside the module: `read_pair` reads each pair
+/// (key then value) at the reader, which stands at a pair's first byte.
+#[inline]
+pub(crate) fn attachments<'a>(
+    reader: &mut Reader<'a>,
+    mut read_pair: impl FnMut(&mut Reader<'a>) -> Res<()>,
+) -> Res<Attachments> {
     let start = reader.pos();
     let form = match reader.peek() {
         None => AttachmentsForm::Absent,
@@ -146,7 +172,7 @@ pub fn read_attachments(
             reader.skip_type()?;
             AttachmentsForm::Map
         }
-        Some(_) => return Err(malformed("dubbo attachments are not a map")),
+        Some(_) => return Err(Bad(&"dubbo attachments are not a map")),
     };
     let pairs_at = reader.pos();
     if form == AttachmentsForm::Map {
@@ -156,17 +182,9 @@ pub fn read_attachments(
                     reader.pos += 1;
                     break;
                 }
-                None => return Err(malformed("dubbo attachments map has no end")),
-                Some(_) => {}
+                None => return Err(Bad(&"dubbo attachments map has no end")),
+                Some(_) => read_pair(reader)?,
             }
-            let pair_start = reader.pos();
-            let key = reader.read_value()?;
-            let value = reader.read_value()?;
-            on_attachment(&Attachment {
-                key,
-                value,
-                raw: pair_start..reader.pos(),
-            });
         }
     }
     Ok(Attachments {
@@ -176,37 +194,109 @@ pub fn read_attachments(
     })
 }
 
-fn head_string(reader: &mut Reader<'_>) -> Result<Option<StrSpan>, CodecError> {
-    match reader.read_value()? {
+/// Reads one pair for the [`Attachment`] callbacks.
+fn attachment(reader: &mut Reader<'_>) -> Res<Attachment> {
+    let start = reader.pos();
+    let key = reader.value()?;
+    let value = reader.value()?;
+    Ok(Attachment {
+        key,
+        value,
+        raw: start..reader.pos(),
+    })
+}
+
+#[inline(always)]
+fn head_string(reader: &mut Reader<'_>) -> Res<Option<StrSpan>> {
+    match reader.value()? {
         Value::Str(s) => Ok(Some(s)),
         Value::Null => Ok(None),
-        _ => Err(malformed("dubbo request head value is not a string")),
+        _ => Err(Bad(&"dubbo request head value is not a string")),
     }
 }
 
 /// Counts the arguments a JVM parameter descriptor declares: `[` prefixes
 /// arrays, each of `Z B C D F I J S` (and `V`, which Dubbo's own pattern
 /// accepts) is one argument, and `L` starts one that ends at `;`.
-fn count_args(body: &[u8], desc: &StrSpan) -> Result<usize, CodecError> {
-    let mut count = 0usize;
-    let mut in_class = false;
-    let mut bad = false;
-    desc.for_each_chunk(body, |chunk| {
-        for &byte in chunk {
-            match (in_class, byte) {
-                (true, b';') => in_class = false,
-                (true, _) | (false, b'[') => {}
-                (false, b'L') => {
-                    in_class = true;
-                    count += 1;
+fn count_args(body: &[u8], desc: &StrSpan) -> Res<usize> {
+    match desc.contiguous(body) {
+        Some(bytes) => count_args_in(bytes),
+        None => {
+            let mut args = ArgCount::default();
+            desc.for_each_chunk(body, |chunk| args.feed(chunk));
+            args.finish()
+        }
+    }
+}
+
+/// [`count_args`] for a descriptor whose bytes are contiguous.
+#[inline]
+pub(crate) fn count_args_in(desc: &[u8]) -> Res<usize> {
+    let mut args = ArgCount::default();
+    args.feed(desc);
+    args.finish()
+}
+
+/// The state of [`count_args`] between chunks.
+#[derive(Default)]
+struct ArgCount {
+    count: usize,
+    in_class: bool,
+    bad: bool,
+}
+
+impl ArgCount {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        loop {
+            if self.in_class {
+                // A class name: nothing in it counts until its `;`.
+                match find_semicolon(bytes) {
+                    Some(at) => {
+                        self.in_class = false;
+                        bytes = bytes.get(at + 1..).unwrap_or_default();
+                    }
+                    None => return,
                 }
-                (false, b'Z' | b'B' | b'C' | b'D' | b'F' | b'I' | b'J' | b'S' | b'V') => count += 1,
-                (false, _) => bad = true,
+            }
+            let Some((&byte, rest)) = bytes.split_first() else {
+                return;
+            };
+            bytes = rest;
+            match byte {
+                b'[' => {}
+                b'L' => {
+                    self.in_class = true;
+                    self.count += 1;
+                }
+                b'Z' | b'B' | b'C' | b'D' | b'F' | b'I' | b'J' | b'S' | b'V' => self.count += 1,
+                _ => self.bad = true,
             }
         }
-    });
-    if bad || in_class {
-        return Err(malformed("bad dubbo parameter descriptor"));
     }
-    Ok(count)
+
+    fn finish(self) -> Res<usize> {
+        if self.bad || self.in_class {
+            return Err(Bad(&"bad dubbo parameter descriptor"));
+        }
+        Ok(self.count)
+    }
+}
+
+/// Where the first `;` of `bytes` is, eight bytes at a time (class names
+/// run to tens of bytes).
+pub(super) fn find_semicolon(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const SEMICOLONS: u64 = ONES * b';' as u64;
+    let (words, tail) = bytes.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        // Zero bytes of `x` are semicolons; the lowest one is flagged
+        // exactly (borrows only disturb the bytes above it).
+        let x = u64::from_le_bytes(*word) ^ SEMICOLONS;
+        let found = x.wrapping_sub(ONES) & !x & HIGH_BITS;
+        if found != 0 {
+            return Some(i * 8 + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    let at = tail.iter().position(|&b| b == b';')?;
+    Some(words.len() * 8 + at)
 }

@@ -5,7 +5,7 @@
 //! instead of the call stack, so `W W W W ...` a hundred thousand levels
 //! deep is a clean error, not a stack overflow.
 
-use super::{MAX_CLASS_DEFS, MAX_DEPTH, Reader, is_string_tag, malformed};
+use super::{Bad, MAX_CLASS_DEFS, MAX_DEPTH, Reader, Res, is_string_tag};
 use crate::CodecError;
 
 /// What an open container still expects.
@@ -20,15 +20,24 @@ enum Pending {
 impl Reader<'_> {
     /// Moves past one value (a class definition in front of it included).
     pub fn skip_value(&mut self) -> Result<(), CodecError> {
-        self.skip_values(1)
+        self.skip_n(1).map_err(Bad::error)
     }
 
     /// Moves past `count` consecutive values.
     pub fn skip_values(&mut self, count: usize) -> Result<(), CodecError> {
+        self.skip_n(count).map_err(Bad::error)
+    }
+
+    /// Moves past `count` consecutive values.
+    pub(crate) fn skip_n(&mut self, count: usize) -> Res<()> {
         if count > self.remaining() {
-            return Err(malformed("more hessian values than body bytes"));
+            return Err(Bad(&"more hessian values than body bytes"));
         }
         for _ in 0..count {
+            // Strings are most arguments: the fast path first.
+            if self.ascii_str().is_some() {
+                continue;
+            }
             if let Some(open) = self.skip_one()? {
                 self.skip_contents(open)?;
             }
@@ -38,7 +47,8 @@ impl Reader<'_> {
 
     /// Moves past the contents of a container just opened, and of every
     /// container inside it, keeping the open ones on a fixed array.
-    fn skip_contents(&mut self, open: Pending) -> Result<(), CodecError> {
+    #[inline(never)]
+    fn skip_contents(&mut self, open: Pending) -> Res<()> {
         let mut stack = [Pending::Values(0); MAX_DEPTH];
         stack[0] = open;
         let mut depth: usize = 1;
@@ -60,7 +70,7 @@ impl Reader<'_> {
             if let Some(open) = self.skip_one()? {
                 let slot = stack
                     .get_mut(depth)
-                    .ok_or_else(|| malformed("hessian nesting too deep"))?;
+                    .ok_or(Bad(&"hessian nesting too deep"))?;
                 *slot = open;
                 depth += 1;
             }
@@ -70,7 +80,7 @@ impl Reader<'_> {
 
     /// Moves past one value; a container's opening returns what its
     /// contents are, for the caller to skip.
-    fn skip_one(&mut self) -> Result<Option<Pending>, CodecError> {
+    fn skip_one(&mut self) -> Res<Option<Pending>> {
         let mut tag = self.byte()?;
         // A class definition is not a value: the value follows it.
         while tag == b'C' {
@@ -109,11 +119,11 @@ impl Reader<'_> {
             }
             // A back-reference: its target was skipped already.
             b'Q' => {
-                self.read_int()?;
+                self.int()?;
                 None
             }
             b'O' => {
-                let def = usize::try_from(self.read_int()?).ok();
+                let def = usize::try_from(self.int()?).ok();
                 Some(Pending::Values(self.fields_of(def)?))
             }
             0x60..=0x6F => Some(Pending::Values(
@@ -138,57 +148,56 @@ impl Reader<'_> {
                 self.skip_type()?;
                 Some(Pending::UntilEnd)
             }
-            _ => return Err(malformed("unknown hessian tag")),
+            _ => return Err(Bad(&"unknown hessian tag")),
         };
         Ok(open.filter(|p| !matches!(p, Pending::Values(0))))
     }
 
-    fn skip(&mut self, n: usize) -> Result<Option<Pending>, CodecError> {
-        self.advance(n).map(|_| None)
+    fn skip(&mut self, n: usize) -> Res<Option<Pending>> {
+        self.advance(n).map(|()| None)
     }
 
     /// `C name field-count field-name*`: remembers the field count.
-    fn class_def(&mut self) -> Result<(), CodecError> {
-        self.read_string()?;
+    #[inline(never)]
+    fn class_def(&mut self) -> Res<()> {
+        self.string()?;
         let fields = self.count()?;
         for _ in 0..fields {
-            self.read_string()?;
+            self.string()?;
         }
         if self.classes.len() >= MAX_CLASS_DEFS {
-            return Err(malformed("too many hessian class definitions"));
+            return Err(Bad(&"too many hessian class definitions"));
         }
         // `count` bounded `fields` by the body length, which is < 2^31.
-        let fields = u32::try_from(fields).map_err(|_| malformed("hessian class too wide"))?;
+        let fields = u32::try_from(fields).map_err(|_| Bad(&"hessian class too wide"))?;
         self.classes.push(fields);
         Ok(())
     }
 
     /// The field count of class definition `def`, which must exist.
-    fn fields_of(&self, def: Option<usize>) -> Result<usize, CodecError> {
+    fn fields_of(&self, def: Option<usize>) -> Res<usize> {
         def.and_then(|i| self.classes.get(i))
             .map(|&fields| fields as usize)
-            .ok_or_else(|| malformed("hessian object of an undefined class"))
+            .ok_or(Bad(&"hessian object of an undefined class"))
     }
 
     /// A type: a new type name (string) or the index of an earlier one.
-    pub(super) fn skip_type(&mut self) -> Result<(), CodecError> {
-        let tag = self
-            .peek()
-            .ok_or_else(|| malformed("hessian type past the body end"))?;
+    pub(super) fn skip_type(&mut self) -> Res<()> {
+        let tag = self.peek().ok_or(Bad(&"hessian type past the body end"))?;
         if is_string_tag(tag) {
-            self.read_string()?;
+            self.string()?;
             self.types = self.types.saturating_add(1);
             return Ok(());
         }
-        let index = self.read_int()?;
+        let index = self.int()?;
         if u32::try_from(index).map_or(true, |i| i >= self.types) {
-            return Err(malformed("hessian reference to an undefined type"));
+            return Err(Bad(&"hessian reference to an undefined type"));
         }
         Ok(())
     }
 
     /// Binary data in any form, following `A` chunks to the final one.
-    fn binary(&mut self, mut tag: u8) -> Result<(), CodecError> {
+    fn binary(&mut self, mut tag: u8) -> Res<()> {
         loop {
             let (len, last) = match tag {
                 0x20..=0x2F => (usize::from(tag - 0x20), true),
@@ -198,7 +207,7 @@ impl Reader<'_> {
                 ),
                 b'B' => (self.u16()?, true),
                 b'A' => (self.u16()?, false),
-                _ => return Err(malformed("hessian binary chunk expected")),
+                _ => return Err(Bad(&"hessian binary chunk expected")),
             };
             self.advance(len)?;
             if last {

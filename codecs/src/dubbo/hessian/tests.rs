@@ -205,3 +205,47 @@ fn class_definitions_are_bounded() {
         .expect_err("too many classes");
     assert!(err.to_string().contains("class"), "{err}");
 }
+
+#[test]
+fn the_ascii_test_sees_every_byte_at_every_length() {
+    for len in 0..300 {
+        let ascii = vec![b'a'; len];
+        assert!(all_ascii(&ascii), "{len}");
+        for at in 0..len {
+            let mut bytes = ascii.clone();
+            bytes[at] = 0xC3;
+            assert!(!all_ascii(&bytes), "{len} {at}");
+        }
+    }
+}
+
+#[test]
+fn semicolons_are_found_at_every_offset() {
+    for len in 0..40 {
+        let mut bytes = b"Ljava/lang/String[]Ljava/util/Map$Entry".repeat(2);
+        bytes.retain(|b| *b != b';');
+        bytes.truncate(len);
+        assert_eq!(request::find_semicolon(&bytes), None, "{len}");
+        for at in 0..len {
+            let mut with = bytes.clone();
+            with[at] = b';';
+            if let Some(later) = with.get_mut(at + 3) {
+                *later = b';';
+            }
+            assert_eq!(request::find_semicolon(&with), Some(at), "{len} {at}");
+        }
+    }
+}
+
+#[test]
+fn descriptors_count_their_arguments() {
+    for (desc, want) in [
+        (&b""[..], Some(0)),
+        (b"Ljava/lang/String;", Some(1)),
+        (b"Ljava/lang/String;I[J[[Ljava/util/Map;Z", Some(5)),
+        (b"Ljava/lang/String", None),
+        (b"Q", None),
+    ] {
+        assert_eq!(request::count_args_in(desc).ok(), want, "{desc:?}");
+    }
+}
