@@ -164,10 +164,10 @@ fn account(
     if sent_at < measure_from || sent_at >= stop_at {
         return;
     }
-    if frame.body != expected {
+    if !frame.status.is_some_and(|s| s.is_success()) {
+        result.errors += 1; // The proxy's (or backend's) error reply.
+    } else if frame.body != expected {
         result.mismatched += 1;
-    } else if !frame.status.is_some_and(|s| s.is_success()) {
-        result.errors += 1;
     } else {
         result.ok += 1;
         let micros = sent_at.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
