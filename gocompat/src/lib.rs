@@ -95,8 +95,10 @@
 mod buffer;
 mod casefold;
 mod duration;
+mod issue;
 mod reader;
 
 pub use casefold::{CaseFold, fold_eq};
 pub use duration::{GoDuration, ParseDurationError, parse_go_duration};
+pub use issue::{Issue, Issues, join_path};
 pub use reader::{Parsed, ReadError, Warning, from_str, from_str_at, from_value, from_value_at};

@@ -4,7 +4,7 @@
 //! JSON path and a hint; `meshgate validate` prints them all. Warnings are
 //! what MOSN accepts that meshgate ignores or reads differently.
 
-use super::issues::{Collector, ConfigErrors, Issue};
+use super::issues::{ConfigErrors, Issue};
 use super::raw::{
     ExtendConfig, FilterChainConfig, ListenerConfig, MosnConfig, ProxyConfig, TypedConfig,
 };
@@ -13,6 +13,7 @@ use crate::proxy::filters::{self, Built};
 use meshgate_cluster::{ClusterConfig, ClusterManager};
 use meshgate_codecs::generic::{GenericCodec, GenericConfig};
 use meshgate_codecs::{AUTO, Limits, Protocol, ProtocolSet, Registry};
+use meshgate_gocompat::{Issues as Collector, join_path};
 use meshgate_router::{RouteTable, RouterConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -321,7 +322,7 @@ fn build_registry(extends: &[TypedConfig], cx: &mut Collector) -> Registry {
                 }
             }
             Err(e) => cx.error(Issue::new(
-                Collector::prefixed(&format!("{path}.config"), e.path()),
+                join_path(&format!("{path}.config"), e.path()),
                 e.to_string(),
             )),
         }
@@ -346,10 +347,7 @@ fn add_router(
     match RouteTable::build(config) {
         Ok(table) => {
             for w in table.warnings() {
-                cx.warn(Issue::new(
-                    Collector::prefixed(path, &w.path),
-                    w.message.clone(),
-                ));
+                cx.warn(Issue::new(join_path(path, &w.path), w.message.clone()));
             }
             if routers.insert(name.clone(), Arc::new(table)).is_some() {
                 cx.error(
@@ -364,15 +362,12 @@ fn add_router(
         Err(errors) => {
             for e in &errors.errors {
                 cx.error(
-                    Issue::new(Collector::prefixed(path, e.path()), e.to_string())
+                    Issue::new(join_path(path, e.path()), e.to_string())
                         .hint(e.hint().into_owned()),
                 );
             }
             for w in &errors.warnings {
-                cx.warn(Issue::new(
-                    Collector::prefixed(path, &w.path),
-                    w.message.clone(),
-                ));
+                cx.warn(Issue::new(join_path(path, &w.path), w.message.clone()));
             }
         }
     }
@@ -388,10 +383,7 @@ fn build_clusters(
         None => ClusterManager::build(configs),
     };
     let issue = |i: &meshgate_cluster::ConfigIssue| {
-        let issue = Issue::new(
-            Collector::prefixed("cluster_manager", &i.path),
-            i.message.clone(),
-        );
+        let issue = Issue::new(join_path("cluster_manager", &i.path), i.message.clone());
         match &i.hint {
             Some(h) => issue.hint(h.clone()),
             None => issue,
@@ -642,7 +634,7 @@ fn build_stream_filters(
             Ok((Built::Filter(filter), warnings)) => {
                 for w in warnings {
                     cx.warn(Issue::new(
-                        Collector::prefixed(&format!("{at}.config"), &w.path),
+                        join_path(&format!("{at}.config"), &w.path),
                         w.message,
                     ));
                 }
@@ -659,7 +651,7 @@ fn build_stream_filters(
                 )),
             ),
             Err((sub, message)) => cx.error(Issue::new(
-                Collector::prefixed(&format!("{at}.config"), &sub),
+                join_path(&format!("{at}.config"), &sub),
                 message,
             )),
         }

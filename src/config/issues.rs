@@ -1,53 +1,12 @@
-//! Problems found in a configuration: each with its JSON path, what is
-//! wrong, and (when there is something useful to say) how to fix it.
+//! Why a configuration was refused. Each problem is a
+//! [`meshgate_gocompat::Issue`] (path, message, hint), the type every
+//! config-owning crate reports with.
 
+pub use meshgate_gocompat::Issue;
 use std::fmt;
 
-/// One problem, error or warning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    /// Full JSON path in the document, such as
-    /// `servers[0].listeners[1].filter_chains[0].filters[0].config.router_config_name`.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub hint: Option<String>,
-}
-
-impl Issue {
-    /// An issue at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Issue {
-        Issue {
-            path: path.into(),
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    /// Adds a hint.
-    pub fn hint(mut self, hint: impl Into<String>) -> Issue {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)?;
-        } else {
-            write!(f, "{}: {}", self.path, self.message)?;
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, "\n    hint: {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a configuration was refused: every error, and the warnings met on
-/// the way (so `validate` shows both).
+/// Every error of a refused configuration, and the warnings met on the way
+/// (so `validate` shows both).
 #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors {
     /// Problems that stop the configuration from being used.
@@ -56,48 +15,21 @@ pub struct ConfigErrors {
     pub warnings: Vec<Issue>,
 }
 
+impl From<meshgate_gocompat::Issues> for ConfigErrors {
+    fn from(issues: meshgate_gocompat::Issues) -> ConfigErrors {
+        ConfigErrors {
+            errors: issues.errors,
+            warnings: issues.warnings,
+        }
+    }
+}
+
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.errors.len();
-        write!(
-            f,
-            "{n} error{} in the configuration",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for issue in &self.errors {
-            write!(f, "\n  error: {issue}")?;
-        }
-        for issue in &self.warnings {
-            write!(f, "\n  warning: {issue}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Collects issues while walking the document.
-#[derive(Debug, Default)]
-pub(crate) struct Collector {
-    pub(crate) errors: Vec<Issue>,
-    pub(crate) warnings: Vec<Issue>,
-}
-
-impl Collector {
-    pub(crate) fn error(&mut self, issue: Issue) {
-        self.errors.push(issue);
-    }
-
-    pub(crate) fn warn(&mut self, issue: Issue) {
-        self.warnings.push(issue);
-    }
-
-    /// Issues whose path is relative to `base` (sub-documents read or built
-    /// by another crate).
-    pub(crate) fn prefixed(base: &str, path: &str) -> String {
-        match (base.is_empty(), path.is_empty()) {
-            (true, _) => path.to_owned(),
-            (false, true) => base.to_owned(),
-            (false, false) if path.starts_with('[') => format!("{base}{path}"),
-            (false, false) => format!("{base}.{path}"),
-        }
+        let issues = meshgate_gocompat::Issues {
+            errors: self.errors.clone(),
+            warnings: self.warnings.clone(),
+        };
+        issues.write_report(f, "configuration")
     }
 }
