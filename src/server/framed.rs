@@ -102,7 +102,11 @@ pub(crate) async fn serve_connection(
                 draining = changed.is_err() || *cx.drain.borrow();
                 continue;
             }
-            () = in_flight.done.notified(), if draining => continue,
+            // A request finished: when draining, maybe the last one; with
+            // an idle timeout, the idle clock starts again from now (the
+            // `idle` future above was built while it was in flight, and
+            // would otherwise wait for the next frame forever).
+            () = in_flight.done.notified(), if draining || cx.limits.idle_timeout.is_some() => continue,
         };
         let frame = match next {
             Some(Ok(frame)) => frame,
