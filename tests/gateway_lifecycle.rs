@@ -219,7 +219,10 @@ async fn keep_calling(
     window: usize,
     stop: watch::Receiver<bool>,
 ) -> Vec<(Instant, Bytes, Frame)> {
-    let (mut writer, mut reader) = FramedClient::connect(addr, bolt()).await.unwrap().split();
+    let (mut writer, mut reader) = FramedClient::connect(addr, bolt())
+        .await
+        .expect("connect")
+        .split();
     let mut in_flight = std::collections::HashMap::new();
     let mut done = Vec::new();
     let mut next = 0u64;
@@ -229,7 +232,10 @@ async fn keep_calling(
             next += 1;
             let body = Bytes::from(format!("c{conn}-{id}"));
             in_flight.insert(id, (Instant::now(), body.clone()));
-            writer.send(&bolt_request(id, body)).await.unwrap();
+            writer
+                .send(&bolt_request(id, body))
+                .await
+                .expect("send a request");
         }
         if in_flight.is_empty() {
             return done;

@@ -137,8 +137,11 @@ impl Bystander {
     async fn start(addr: SocketAddr, codec: Arc<dyn FrameCodec>) -> Bystander {
         let mut client = FramedClient::connect(addr, Arc::clone(&codec))
             .await
-            .unwrap();
-        client.send(&request(codec.as_ref(), 1)).await.unwrap();
+            .expect("connect the bystander");
+        client
+            .send(&request(codec.as_ref(), 1))
+            .await
+            .expect("the bystander sends");
         Bystander { client, codec }
     }
 
@@ -150,7 +153,11 @@ impl Bystander {
             .expect("the bystander's connection is open");
         check_echo(self.codec.as_ref(), &reply, 1);
         let next = request(self.codec.as_ref(), 2);
-        let reply = self.client.call(&next).await.unwrap();
+        let reply = self
+            .client
+            .call(&next)
+            .await
+            .expect("the bystander is served");
         check_echo(self.codec.as_ref(), &reply, 2);
     }
 }
@@ -183,10 +190,10 @@ async fn send_and_wait_close(
     bytes: &[u8],
     then_close: bool,
 ) -> Vec<Frame> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(bytes).await.unwrap();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("send the bytes");
     if then_close {
-        stream.shutdown().await.unwrap();
+        stream.shutdown().await.expect("half-close");
     }
     let received = read_until_closed(&mut stream).await;
     decode_all(codec, received)

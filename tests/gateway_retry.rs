@@ -7,8 +7,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{
-    bolt, cluster, document, dubbo, dubbo_call, dubbo_message, pipeline, route, route_with, start,
-    status,
+    bolt, cluster, document, dubbo, dubbo_call, dubbo_message, pipeline, route_with, start, status,
 };
 use meshgate_codecs::dubbo::DubboCodec;
 use meshgate_codecs::{Frame, FrameKind};
@@ -27,7 +26,6 @@ const BOLT_NO_PROCESSOR: u32 = 6;
 const BOLT_TIMEOUT: u32 = 7;
 const BOLT_CONNECTION_CLOSED: u32 = 0x10;
 /// Dubbo statuses (dubbo.md §5).
-const DUBBO_OK: u32 = 20;
 const DUBBO_CLIENT_TIMEOUT: u32 = 30;
 const DUBBO_SERVICE_NOT_FOUND: u32 = 60;
 
