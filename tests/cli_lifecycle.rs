@@ -308,9 +308,9 @@ async fn start_reload_and_stop_through_the_cli() {
     // process exits 0 and removes its pid file.
     write(&config_file, &config(&pid_file, "b", &a, &b));
     b.set_delay(Duration::from_millis(500), Duration::from_millis(500));
+    let seen = b.requests();
     let mut client = FramedClient::connect(gateway.addr, bolt()).await.unwrap();
     client.send(&bolt_request(30, "last")).await.unwrap();
-    let seen = b.requests();
     let deadline = Instant::now() + Duration::from_secs(5);
     while b.requests() < seen + 1 {
         assert!(Instant::now() < deadline, "the request never reached b");

@@ -357,9 +357,9 @@ async fn a_reload_adds_and_removes_listeners() {
     }
 
     // Remove `rpc` with a request in flight on it.
+    let seen = upstream.requests();
     let mut on_rpc = FramedClient::connect(rpc_addr, bolt()).await.unwrap();
     on_rpc.send(&bolt_request(7, "in flight")).await.unwrap();
-    let seen = upstream.requests();
     wait_for("the request upstream", || upstream.requests() == seen + 1).await;
     let mut only_extra = both.clone();
     only_extra["servers"][0]["listeners"]

@@ -415,13 +415,28 @@ async fn the_in_flight_limit_holds_the_fifth_request_back() {
     let requests: Vec<Frame> = (0..10).map(|id| request(bolt().as_ref(), id)).collect();
     let began = Instant::now();
     let load = tokio::spawn(pipeline(s.addr, bolt(), requests));
+    let mock = &s.bolt_mock;
+    let upstream = |n: u64| async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while mock.requests() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} requests never reached the upstream"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Instant::now()
+    };
+    let first = upstream(4).await;
+    // The fifth waits for a slot: nothing more arrives while the first
+    // four are in flight.
     tokio::time::sleep(slow / 2).await;
     assert_eq!(s.bolt_mock.requests(), 4, "only four requests in flight");
-    tokio::time::sleep(slow).await;
-    assert_eq!(
-        s.bolt_mock.requests(),
-        8,
-        "the next four once the first finished"
+    let second = upstream(8).await;
+    assert!(
+        second - first >= slow - Duration::from_millis(20),
+        "the next four went once the first were answered: {:?}",
+        second - first
     );
     let replies = load.await.unwrap();
     let elapsed = began.elapsed();
