@@ -212,6 +212,9 @@ impl Gateway {
                 ?grace,
                 "grace period over; closing the remaining connections"
             );
+            self.tracker.close_all();
+            // Each closes at its next poll; bounded all the same.
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.all_closed()).await;
         }
         self.core.upstreams().retain(&HashSet::new());
         self.lifecycle.advance(State::Stopped);

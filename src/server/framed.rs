@@ -11,6 +11,10 @@
 //!                                                             writer flushes every reply, then shuts the socket
 //! ```
 //!
+//! When a stop's grace period ends, the close signal ends the connection
+//! at once from any state: the socket closes, requests still in flight
+//! are abandoned.
+//!
 //! Every request that expects an answer gets exactly one: the upstream's,
 //! or its codec's error reply. Oneway requests and pings never wait for a
 //! slot in the proxy. A corrupt stream is answered with the codec's
@@ -39,6 +43,8 @@ pub(crate) struct ConnContext {
     pub(crate) downstream: Arc<Downstream>,
     pub(crate) limits: ListenerLimits,
     pub(crate) drain: watch::Receiver<bool>,
+    /// Turns `true` when the connection must close at once.
+    pub(crate) close: watch::Receiver<bool>,
 }
 
 /// Requests of one connection still being served.
@@ -79,6 +85,8 @@ pub(crate) async fn serve_connection(
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let in_flight = Arc::new(InFlight::default());
     let mut draining = *cx.drain.borrow();
+    let closed = super::tracker::raised(cx.close.clone());
+    tokio::pin!(closed);
 
     loop {
         if draining && in_flight.count.load(Ordering::Acquire) == 0 {
@@ -98,11 +106,22 @@ pub(crate) async fn serve_connection(
                 tracing::debug!(%peer, "idle timeout, closing");
                 break;
             }
+            () = &mut closed => {
+                // The stop's grace period is over: whatever is in flight
+                // is abandoned, nothing more is written.
+                tracing::debug!(%peer, in_flight = in_flight.count.load(Ordering::Acquire), "closing now");
+                writer.abort();
+                return;
+            }
             changed = cx.drain.changed(), if !draining => {
                 draining = changed.is_err() || *cx.drain.borrow();
                 continue;
             }
-            () = in_flight.done.notified(), if draining => continue,
+            // A request finished: when draining, maybe the last one; with
+            // an idle timeout, the idle clock starts again from now (the
+            // `idle` future above was built while it was in flight, and
+            // would otherwise wait for the next frame forever).
+            () = in_flight.done.notified(), if draining || cx.limits.idle_timeout.is_some() => continue,
         };
         let frame = match next {
             Some(Ok(frame)) => frame,

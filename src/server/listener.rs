@@ -92,9 +92,13 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let guard = tracker.open();
-                let cx = (Arc::clone(&core), Arc::clone(&name), tracker.drain_signal());
+                let signals = Signals {
+                    drain: tracker.drain_signal(),
+                    close: tracker.close_signal(),
+                };
+                let (core, name) = (Arc::clone(&core), Arc::clone(&name));
                 tokio::spawn(async move {
-                    handle_connection(stream, peer, cx.0, cx.1, cx.2, guard).await;
+                    handle_connection(stream, peer, core, name, signals, guard).await;
                 });
             }
             Err(e) => {
@@ -106,12 +110,18 @@ async fn accept_loop(
     }
 }
 
+/// The gateway's drain and close signals, as each connection watches them.
+struct Signals {
+    drain: watch::Receiver<bool>,
+    close: watch::Receiver<bool>,
+}
+
 async fn handle_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     core: Arc<ProxyCore>,
     listener: Arc<str>,
-    drain: watch::Receiver<bool>,
+    signals: Signals,
     guard: super::tracker::ConnectionGuard,
 ) {
     let _ = stream.set_nodelay(true);
@@ -121,7 +131,11 @@ async fn handle_connection(
         return;
     };
     let limits = spec.limits;
-    let protocol = match detect(&mut stream, &spec.protocols, limits.detect_timeout).await {
+    let detected = tokio::select! {
+        detected = detect(&mut stream, &spec.protocols, limits.detect_timeout) => detected,
+        () = super::tracker::raised(signals.close.clone()) => return,
+    };
+    let protocol = match detected {
         Ok(found) => found,
         Err(e) => {
             tracing::info!(listener = %listener, %peer, reason = e.reason(), error = %e, "protocol detection failed, closing");
@@ -141,7 +155,8 @@ async fn handle_connection(
                 core,
                 downstream,
                 limits,
-                drain,
+                drain: signals.drain,
+                close: signals.close,
             };
             serve_connection(stream, prefix, codec, cx, guard).await;
         }

@@ -1,14 +1,17 @@
-//! Live downstream connections and the drain signal, for graceful stop.
+//! Live downstream connections and the drain and close signals, for
+//! graceful stop.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, watch};
 
-/// Counts live connections and tells them when to drain.
+/// Counts live connections and tells them when to drain, and when to
+/// close at once (the grace period is over).
 #[derive(Debug)]
 pub struct Tracker {
     connections: AtomicUsize,
     all_closed: Notify,
     drain: watch::Sender<bool>,
+    close: watch::Sender<bool>,
 }
 
 impl Default for Tracker {
@@ -17,6 +20,7 @@ impl Default for Tracker {
             connections: AtomicUsize::new(0),
             all_closed: Notify::new(),
             drain: watch::Sender::new(false),
+            close: watch::Sender::new(false),
         }
     }
 }
@@ -45,6 +49,16 @@ impl Tracker {
         self.drain.subscribe()
     }
 
+    /// Tells every connection to close now, requests in flight or not.
+    pub fn close_all(&self) {
+        self.close.send_replace(true);
+    }
+
+    /// A receiver that turns `true` when connections must close now.
+    pub fn close_signal(&self) -> watch::Receiver<bool> {
+        self.close.subscribe()
+    }
+
     /// Resolves once no connection is left.
     pub async fn all_closed(&self) {
         loop {
@@ -54,6 +68,13 @@ impl Tracker {
             }
             notified.await;
         }
+    }
+}
+
+/// Resolves once `signal` is `true`; never if its sender is gone.
+pub(crate) async fn raised(mut signal: watch::Receiver<bool>) {
+    if signal.wait_for(|up| *up).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
