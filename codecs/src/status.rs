@@ -57,7 +57,8 @@ impl ReplyStatus {
             ReplyStatus::NoRoute => "404|router unavailable",
             ReplyStatus::NoHealthyUpstream => "502|no health upstream",
             ReplyStatus::UpstreamReset => "502|upstream reset",
-            ReplyStatus::ConnectFailed => "502|upstream connect failed",
+            // MOSN answers a failed connect with NoHealthUpstreamCode.
+            ReplyStatus::ConnectFailed => "502|no health upstream",
             ReplyStatus::Overloaded => "503|upstream overflow",
             ReplyStatus::RateLimited => "509|limit exceeded",
             ReplyStatus::Timeout => "504|timeout",

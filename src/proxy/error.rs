@@ -56,11 +56,15 @@ impl ProxyError {
         }
     }
 
-    /// The message carried in the reply where the protocol has one.
+    /// The message carried in the reply where the protocol has one: a
+    /// filter's or direct response's own text, else MOSN's fixed text for
+    /// the status (`"504|timeout"`, `"502|no health upstream"`, ...), as
+    /// MOSN's Dubbo hijack sends it. The detail (host, timeout) stays in
+    /// the gateway's log; it is not the client's business.
     pub fn reply_message(&self) -> String {
         match self {
             ProxyError::Local(reply) if !reply.message.is_empty() => reply.message.to_string(),
-            other => format!("{}|{other}", other.reply_status().neutral_code()),
+            other => other.reply_status().message().to_owned(),
         }
     }
 
