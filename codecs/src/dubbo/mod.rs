@@ -35,6 +35,9 @@
 //!   into the header view: routing keys `dubbo`, `service`, `version`,
 //!   `method` (borrowed from the body), every string attachment (`group`
 //!   is only there), and `service` again from an `interface` attachment.
+//!   An attachment named like one of the four head keys (dubbo-remoting
+//!   sends `service` = `Interface:version`) stays a wire field but does not
+//!   shadow the key: a route on the interface name matches every client.
 //!   The arguments are skipped structurally, never decoded. A malformed
 //!   head or attachments map fails the decode.
 //! - Requests in other serializations are forwarded with no header view
