@@ -1,23 +1,46 @@
-//! Writing hessian2 strings, the only value the codec ever produces (error
-//! messages and re-encoded attachments).
+//! Writing the few hessian2 values the codecs produce themselves: Dubbo's
+//! error messages and re-encoded attachments.
+//!
+//! Two dialects of "hessian2" are on the wire, and they agree only on part
+//! of the grammar:
+//!
+//! | | Hessian 2.0 ([`write_string`]) | the 2.0 draft |
+//! |---|---|---|
+//! | spoken by | Caucho Hessian 4, Dubbo's hessian-lite, dubbo-remoting, dubbo-ssl-python | Caucho Hessian 3.1.x, SOFA's Java hessian, hessian.js-1 (sofa-hessian-node's default `3.0` mode, which sofa-bolt-node uses) |
+//! | int | `0x80..=0xd7` compact forms, `I` + 4 bytes | the same |
+//! | null | `N` | the same ([`NULL`]) |
+//! | string ≤ 31 units | `0x00..=0x1f` + UTF-8 | the same |
+//! | string 32..=1023 units | `0x30..=0x33` + 1 byte | `S` + u16 |
+//! | non-final chunk | `R` + u16 | `s` + u16 |
+//! | class definition | `C` string int string* | `O` int(type length) type int string* |
+//! | object instance | `O` int, or `0x60 + ref` | `o` int |
+//!
+//! Lengths count UTF-16 units, as Java's `String.length()`. No value is
+//! ever written that the other dialect's readers are asked to read: Dubbo
+//! replies use the 2.0 forms.
 
-use super::CHUNK_CHARS;
 use bytes::{BufMut, BytesMut};
 
-/// Appends `s` as a hessian2 string, in the shortest form for its length
-/// in UTF-16 units, and in `R` chunks of at most 0x8000 units (never
+/// The largest chunk hessian2 writers emit, in UTF-16 units.
+pub(crate) const CHUNK_UNITS: usize = 0x8000;
+
+/// The null value, in both dialects.
+pub(crate) const NULL: u8 = b'N';
+
+/// Appends `s` as a Hessian 2.0 string, in the shortest form for its
+/// length in UTF-16 units, and in `R` chunks of at most 0x8000 units (never
 /// splitting a surrogate pair) when longer, as Java's `Hessian2Output` does.
 pub fn write_string(dst: &mut BytesMut, s: &str) {
     let mut rest = s;
     loop {
-        let (units, split) = prefix_units(rest, CHUNK_CHARS);
+        let (units, split) = prefix_units(rest, CHUNK_UNITS);
         let (chunk, tail) = rest.split_at(split);
         if tail.is_empty() {
             write_final(dst, units, chunk);
             return;
         }
         dst.put_u8(b'R');
-        // `prefix_units` stops at CHUNK_CHARS, which fits 16 bits.
+        // `prefix_units` stops at CHUNK_UNITS, which fits 16 bits.
         dst.put_u16(u16::try_from(units).unwrap_or(u16::MAX));
         dst.extend_from_slice(chunk.as_bytes());
         rest = tail;
@@ -50,7 +73,7 @@ fn prefix_units(s: &str, max: usize) -> (usize, usize) {
 }
 
 fn write_final(dst: &mut BytesMut, units: usize, chunk: &str) {
-    // `units` is at most CHUNK_CHARS here, so every cast below is exact.
+    // `units` is at most CHUNK_UNITS here, so every cast below is exact.
     match units {
         0..=0x1F => dst.put_u8(units as u8),
         0x20..=0x3FF => {
