@@ -1,13 +1,14 @@
 //! Writing the few hessian2 values the codecs produce themselves: Dubbo's
-//! error messages and re-encoded attachments.
+//! error messages and re-encoded attachments, and bolt's error replies (an
+//! `RpcServerException` object).
 //!
 //! Two dialects of "hessian2" are on the wire, and they agree only on part
 //! of the grammar:
 //!
-//! | | Hessian 2.0 ([`write_string`]) | the 2.0 draft |
+//! | | Hessian 2.0 ([`write_string`]) | the 2.0 draft ([`draft`]) |
 //! |---|---|---|
 //! | spoken by | Caucho Hessian 4, Dubbo's hessian-lite, dubbo-remoting, dubbo-ssl-python | Caucho Hessian 3.1.x, SOFA's Java hessian, hessian.js-1 (sofa-hessian-node's default `3.0` mode, which sofa-bolt-node uses) |
-//! | int | `0x80..=0xd7` compact forms, `I` + 4 bytes | the same |
+//! | int | `0x80..=0xd7` compact forms, `I` + 4 bytes | the same ([`write_int`]) |
 //! | null | `N` | the same ([`NULL`]) |
 //! | string ≤ 31 units | `0x00..=0x1f` + UTF-8 | the same |
 //! | string 32..=1023 units | `0x30..=0x33` + 1 byte | `S` + u16 |
@@ -17,7 +18,11 @@
 //!
 //! Lengths count UTF-16 units, as Java's `String.length()`. No value is
 //! ever written that the other dialect's readers are asked to read: Dubbo
-//! replies use the 2.0 forms.
+//! replies use the 2.0 forms, bolt replies the draft.
+
+pub(crate) mod draft;
+#[cfg(test)]
+mod tests;
 
 use bytes::{BufMut, BytesMut};
 
@@ -26,6 +31,29 @@ pub(crate) const CHUNK_UNITS: usize = 0x8000;
 
 /// The null value, in both dialects.
 pub(crate) const NULL: u8 = b'N';
+
+/// Appends `n` as a hessian int, in the shortest form (the same in both
+/// dialects): one byte for -16..=47, two for -2048..=2047, three for
+/// -262144..=262143, else `I` and four bytes.
+pub(crate) fn write_int(dst: &mut BytesMut, n: i32) {
+    // Every cast below keeps the low byte(s) the form stores.
+    match n {
+        -0x10..=0x2F => dst.put_u8((0x90 + n) as u8),
+        -0x800..=0x7FF => {
+            dst.put_u8((0xC8 + (n >> 8)) as u8);
+            dst.put_u8(n as u8);
+        }
+        -0x4_0000..=0x3_FFFF => {
+            dst.put_u8((0xD4 + (n >> 16)) as u8);
+            dst.put_u8((n >> 8) as u8);
+            dst.put_u8(n as u8);
+        }
+        _ => {
+            dst.put_u8(b'I');
+            dst.put_i32(n);
+        }
+    }
+}
 
 /// Appends `s` as a Hessian 2.0 string, in the shortest form for its
 /// length in UTF-16 units, and in `R` chunks of at most 0x8000 units (never
