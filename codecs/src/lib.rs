@@ -25,6 +25,7 @@ mod error;
 mod frame;
 pub mod generic;
 mod headers;
+mod hessian2;
 pub mod http;
 mod registry;
 mod status;

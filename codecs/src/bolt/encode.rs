@@ -2,6 +2,7 @@
 //! builds itself (pongs, pings, error replies).
 
 use super::decode::assemble;
+use super::exception;
 use super::head::{self, Head};
 use super::header_map;
 use super::{CMD_HEARTBEAT, CMD_RESPONSE, PROTO_V1, PROTO_V2, TYPE_REQUEST, TYPE_RESPONSE};
@@ -13,6 +14,9 @@ use bytes::{BufMut, BytesMut};
 
 /// Bolt status `CODEC_EXCEPTION`.
 pub(super) const STATUS_CODEC_EXCEPTION: u16 = 0x0009;
+
+/// The `codec` byte of hessian2 content.
+const CODEC_HESSIAN2: u8 = 1;
 
 /// Appends `frame`: its wire bytes when unchanged, otherwise encoded.
 ///
@@ -214,13 +218,12 @@ pub(super) fn heartbeat_reply(ping: &Frame, default_proto: u8) -> Option<Frame> 
 
 /// A ping as Java sofa-bolt and MOSN send it: timeout -1, hessian2 codec.
 pub(super) fn heartbeat_request(id: u64, proto: u8) -> Option<Frame> {
-    const HESSIAN2: u8 = 1;
     build(bare(
         proto,
         TYPE_REQUEST,
         CMD_HEARTBEAT,
         id as u32,
-        HESSIAN2,
+        CODEC_HESSIAN2,
     ))
 }
 
@@ -242,9 +245,13 @@ pub(super) fn wire_status(status: ReplyStatus) -> u16 {
     }
 }
 
-/// bolt.md §8: an empty response of the request's version and codec, same
-/// id, with the mapped status. Only two-way requests get one.
-pub(super) fn error_reply(req: &Frame, status: u16, default_proto: u8) -> Option<Frame> {
+/// bolt.md §8: a response of the request's version and codec, same id,
+/// with the mapped status. Empty (20 bytes v1, 22 v2) when `msg` is empty
+/// or the request is not hessian2; otherwise class
+/// `com.alipay.remoting.rpc.exception.RpcServerException` and that
+/// exception, with `msg` as its message, as the content
+/// ([`super::exception`]). Only two-way requests get one.
+pub(super) fn error_reply(req: &Frame, status: u16, msg: &str, default_proto: u8) -> Option<Frame> {
     if req.kind != FrameKind::Request {
         return None;
     }
@@ -256,7 +263,22 @@ pub(super) fn error_reply(req: &Frame, status: u16, default_proto: u8) -> Option
         req.meta.serialization,
     );
     head.status = status;
-    build(head)
+    if msg.is_empty() || req.meta.serialization != CODEC_HESSIAN2 {
+        return build(head);
+    }
+    let class = exception::CLASS.as_bytes();
+    let mut content = BytesMut::new();
+    exception::write(&mut content, msg, exception::GATEWAY_FRAME);
+    // The class is a constant and the message is cut to 64 KiB, so both
+    // lengths fit their fields.
+    head.class_len = u16::try_from(class.len()).ok()?;
+    head.content_len = u32::try_from(content.len()).ok()?;
+    let kind = head::kind_of(head.proto, head.cmd_type, head.cmd).ok()?;
+    let mut buf = BytesMut::with_capacity(head.fixed_len() + class.len() + content.len());
+    head.write(&mut buf);
+    buf.put_slice(class);
+    buf.put_slice(&content);
+    Some(assemble(head, kind, buf))
 }
 
 /// A `CODEC_EXCEPTION` reply to the two-way request whose fixed header

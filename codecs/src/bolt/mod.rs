@@ -100,6 +100,7 @@
 
 mod decode;
 mod encode;
+mod exception;
 mod head;
 mod header_map;
 
@@ -220,16 +221,19 @@ impl FrameCodec for BoltCodec {
         encode::heartbeat_request(id, self.proto)
     }
 
-    /// An empty response (20 bytes v1, 22 bytes v2 with `ver1` 1 and no
-    /// CRC) with the request's id and codec and the status bolt.md §5 maps
-    /// `status` to (see the table on `wire_status`). `msg` is not sent:
-    /// bolt carries messages only as a serialized exception in the content,
-    /// which would need the request's serializer, and Java's client accepts
-    /// an error status without content. `None` unless `req` is a two-way
-    /// request.
+    /// A response with the request's id, version and codec and the status
+    /// bolt.md §5 maps `status` to (see the table on `wire_status`); v2
+    /// replies have `ver1` 1 and no CRC. For a hessian2 request and a
+    /// non-empty `msg` the content is a hessian
+    /// `com.alipay.remoting.rpc.exception.RpcServerException` whose message
+    /// is `msg` (the class field names it too), as Java sofa-bolt and
+    /// sofa-bolt-node send server errors: sofa-rpc-node then reports
+    /// `com.alipay.remoting.rpc.exception.RpcServerException: <msg>`.
+    /// Otherwise the response is empty (20 bytes v1, 22 v2), MOSN's form,
+    /// which clients accept but show only as a generic error. `None`
+    /// unless `req` is a two-way request.
     fn error_reply(&self, req: &Frame, status: ReplyStatus, msg: &str) -> Option<Frame> {
-        let _ = msg;
-        encode::error_reply(req, encode::wire_status(status), self.proto)
+        encode::error_reply(req, encode::wire_status(status), msg, self.proto)
     }
 
     /// A `CODEC_EXCEPTION` (9) response when `buffered` starts with the

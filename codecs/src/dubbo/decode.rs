@@ -158,20 +158,29 @@ fn status_of(code: u8) -> Status {
 
 /// Reads the header view and timeout of a hessian2 call from its body:
 /// the head's routing keys, every string attachment, then `service` again
-/// from `interface` so it wins the last-wins lookup. Spans are offsets into
-/// `body`, for the view to be bound to the body's bytes once they are split
-/// off; nothing is copied unless a string was sent in chunks.
+/// from `interface` so it wins the last-wins lookup. An attachment named
+/// like a head key (`dubbo`, `service`, `version`, `method`: dubbo-remoting
+/// sends `service` = `Interface:version` and `dubbo`/`version` too) stays a
+/// wire field but does not shadow the key: the head's value is pushed again
+/// after the attachments, so the same call routes the same whichever
+/// client sent it. Spans are offsets into `body`, for the view to be bound
+/// to the body's bytes once they are split off; nothing is copied unless a
+/// string was sent in chunks.
 fn read_call(body: &[u8], headers: &mut Headers) -> Result<Option<u32>, Bad> {
     let mut reader = Reader::new(body);
-    if !read_ascii_head(&mut reader, body, headers)? {
-        reader = Reader::new(body);
-        read_head(&mut reader, body, headers)?;
-    }
+    let head = match read_ascii_head(&mut reader, body, headers)? {
+        Some(head) => head,
+        None => {
+            reader = Reader::new(body);
+            read_head(&mut reader, body, headers)?
+        }
+    };
     let mut call = Call {
         body,
         headers,
         interface: None,
         timeout_ms: None,
+        shadows: Default::default(),
     };
     hessian::attachments(&mut reader, |reader| {
         match reader.ascii_str() {
@@ -190,46 +199,136 @@ fn read_call(body: &[u8], headers: &mut Headers) -> Result<Option<u32>, Bad> {
         }
         Ok(())
     })?;
+    if call.shadows.iter().any(Option::is_some) {
+        restore_head_keys(&mut call, &head);
+    }
     derived(call.headers, body, keys::SERVICE, call.interface.as_ref());
     Ok(call.timeout_ms)
 }
 
+/// The head's routing keys, where they are in the body.
+struct HeadKeys {
+    dubbo: Option<StrSpan>,
+    service: Option<StrSpan>,
+    /// `None`: a null version, which the view holds as `""`.
+    version: Option<StrSpan>,
+    method: Option<StrSpan>,
+}
+
+/// Bits of the head keys, for [`push_head_keys`]; their trailing zeros
+/// index [`Call::shadows`].
+const SHADOW_DUBBO: u8 = 1;
+const SHADOW_SERVICE: u8 = 2;
+const SHADOW_VERSION: u8 = 4;
+const SHADOW_METHOD: u8 = 8;
+
+/// The head key an attachment named `name` repeats, as its bit; 0 for
+/// any other name.
+#[inline(always)]
+fn shadow_bit(name: &[u8]) -> u8 {
+    match name {
+        b"dubbo" => SHADOW_DUBBO,
+        b"service" => SHADOW_SERVICE,
+        b"version" => SHADOW_VERSION,
+        b"method" => SHADOW_METHOD,
+        _ => 0,
+    }
+}
+
+/// After the attachments: pushes again each head key whose last repeating
+/// attachment holds another value, so the head's value wins the last-wins
+/// lookup. An equal value (Java and dubbo-remoting repeat `dubbo` and
+/// `version` as they are in the head) needs nothing, which keeps the view
+/// inline. `service` needs nothing when an `interface` attachment names it.
+#[cold]
+#[inline(never)]
+fn restore_head_keys(call: &mut Call<'_, '_>, head: &HeadKeys) {
+    let body = call.body;
+    let head_values = [&head.dubbo, &head.service, &head.version, &head.method];
+    let mut which = 0;
+    for (i, (shadow, head_value)) in call.shadows.iter().zip(head_values).enumerate() {
+        let Some(shadow) = shadow else { continue };
+        let same = match (shadow.contiguous(body), head_value) {
+            (Some(value), Some(head_value)) => head_value.contiguous(body) == Some(value),
+            // A null version is `""` in the view.
+            (Some(value), None) => i == 2 && value.is_empty(),
+            (None, _) => false,
+        };
+        if !same {
+            which |= 1 << i;
+        }
+    }
+    if call.interface.is_some() {
+        which &= !SHADOW_SERVICE;
+    }
+    push_head_keys(call.headers, body, head, which);
+}
+
+/// Pushes the head keys in `which` (`SHADOW_*` bits) as derived entries.
+fn push_head_keys(headers: &mut Headers, body: &[u8], head: &HeadKeys, which: u8) {
+    if which & SHADOW_DUBBO != 0 {
+        derived(headers, body, "dubbo", head.dubbo.as_ref());
+    }
+    if which & SHADOW_SERVICE != 0 {
+        derived(headers, body, keys::SERVICE, head.service.as_ref());
+    }
+    if which & SHADOW_VERSION != 0 {
+        match &head.version {
+            Some(version) => derived(headers, body, keys::VERSION, Some(version)),
+            None => headers.push_derived(keys::VERSION, 0..0),
+        }
+    }
+    if which & SHADOW_METHOD != 0 {
+        derived(headers, body, keys::METHOD, head.method.as_ref());
+    }
+}
+
 /// The head when its five values are unchunked ASCII strings, as every
-/// Java client sends them: their ranges go straight into the view. False,
+/// Java client sends them: their ranges go straight into the view. `None`,
 /// with nothing pushed, when one is not.
 #[inline(always)]
 fn read_ascii_head(
     reader: &mut Reader<'_>,
     body: &[u8],
     headers: &mut Headers,
-) -> Result<bool, Bad> {
+) -> Result<Option<HeadKeys>, Bad> {
     let mut next = || reader.ascii_str();
     let (Some(dubbo), Some(service), Some(version), Some(method), Some(desc)) =
         (next(), next(), next(), next(), next())
     else {
-        return Ok(false);
+        return Ok(None);
     };
-    headers.push_derived("dubbo", dubbo);
-    headers.push_derived(keys::SERVICE, service);
-    headers.push_derived(keys::VERSION, version);
-    headers.push_derived(keys::METHOD, method);
+    headers.push_derived("dubbo", dubbo.clone());
+    headers.push_derived(keys::SERVICE, service.clone());
+    headers.push_derived(keys::VERSION, version.clone());
+    headers.push_derived(keys::METHOD, method.clone());
     let args = hessian::count_args_in(body.get(desc).unwrap_or_default())?;
     reader.skip_n(args)?;
-    Ok(true)
+    Ok(Some(HeadKeys {
+        dubbo: Some(StrSpan::plain(dubbo)),
+        service: Some(StrSpan::plain(service)),
+        version: Some(StrSpan::plain(version)),
+        method: Some(StrSpan::plain(method)),
+    }))
 }
 
 /// The head in any form (null values, chunked or non-ASCII strings).
 #[inline(never)]
-fn read_head(reader: &mut Reader<'_>, body: &[u8], headers: &mut Headers) -> Result<(), Bad> {
+fn read_head(reader: &mut Reader<'_>, body: &[u8], headers: &mut Headers) -> Result<HeadKeys, Bad> {
     let head = hessian::head(reader)?;
-    derived(headers, body, "dubbo", head.dubbo.as_ref());
-    derived(headers, body, keys::SERVICE, head.service.as_ref());
-    match &head.version {
-        Some(version) => derived(headers, body, keys::VERSION, Some(version)),
-        None => headers.push_derived(keys::VERSION, 0..0),
-    }
-    derived(headers, body, keys::METHOD, head.method.as_ref());
-    Ok(())
+    let keys = HeadKeys {
+        dubbo: head.dubbo,
+        service: head.service,
+        version: head.version,
+        method: head.method,
+    };
+    push_head_keys(
+        headers,
+        body,
+        &keys,
+        SHADOW_DUBBO | SHADOW_SERVICE | SHADOW_VERSION | SHADOW_METHOD,
+    );
+    Ok(keys)
 }
 
 /// The attachments as [`read_call`] takes them in.
@@ -240,6 +339,20 @@ struct Call<'b, 'h> {
     interface: Option<StrSpan>,
     /// The last positive `timeout` attachment.
     timeout_ms: Option<u32>,
+    /// For each head key (`dubbo`, `service`, `version`, `method`), the
+    /// value of the last string attachment of that name.
+    shadows: [Option<StrSpan>; 4],
+}
+
+impl Call<'_, '_> {
+    /// Notes an attachment `name` = `value` that repeats a head key.
+    #[inline(always)]
+    fn shadow(&mut self, name: &[u8], value: &StrSpan) {
+        let bit = shadow_bit(name);
+        if bit != 0 {
+            self.shadows[bit.trailing_zeros() as usize] = Some(value.clone());
+        }
+    }
 }
 
 impl Call<'_, '_> {
@@ -256,6 +369,7 @@ impl Call<'_, '_> {
                     self.timeout_ms = Some(ms);
                 }
             }
+            5..=7 => self.shadow(name, &StrSpan::plain(value)),
             _ => {}
         }
     }
@@ -276,6 +390,14 @@ impl Call<'_, '_> {
                 } else {
                     self.headers
                         .push_wire(key.range.clone(), value.range.clone());
+                }
+                match key.contiguous(body) {
+                    Some(name) => self.shadow(name, &value),
+                    None => {
+                        let mut name = Vec::new();
+                        key.collect_into(body, &mut name);
+                        self.shadow(&name, &value);
+                    }
                 }
                 if key.eq_bytes(body, b"interface") {
                     self.interface = Some(value);

@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 use std::ops::Range;
 
 /// The hessian2 null: the body of every heartbeat.
-const HESSIAN_NULL: u8 = b'N';
+const HESSIAN_NULL: u8 = crate::hessian2::NULL;
 
 /// The longest error message a reply carries, in bytes: a consumer logs
 /// it, and a runaway message must not make a runaway frame.

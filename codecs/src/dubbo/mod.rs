@@ -20,7 +20,10 @@
 //!
 //! `status` matters in responses only (20 OK, 30/31 timeouts, 40 bad
 //! request, 60 service not found, 70 service error, 80 server error,
-//! 100 thread pool exhausted, ...). A hessian2 request body is the
+//! 100 thread pool exhausted, ...). The gateway's own error replies use
+//! MOSN's statuses and messages: 60 for no route / no healthy upstream,
+//! 40 for overflow and rate limiting, 30 for timeouts, 80 for permission
+//! denied, 70 otherwise (table in `docs/writing-a-codec.md`). A hessian2 request body is the
 //! invocation: five strings (Dubbo version, service path, service version,
 //! method, parameter descriptor), the arguments, then the attachments map
 //! ([`hessian::read_request`] walks it).
@@ -32,6 +35,9 @@
 //!   into the header view: routing keys `dubbo`, `service`, `version`,
 //!   `method` (borrowed from the body), every string attachment (`group`
 //!   is only there), and `service` again from an `interface` attachment.
+//!   An attachment named like one of the four head keys (dubbo-remoting
+//!   sends `service` = `Interface:version`) stays a wire field but does not
+//!   shadow the key: a route on the interface name matches every client.
 //!   The arguments are skipped structurally, never decoded. A malformed
 //!   head or attachments map fails the decode.
 //! - Requests in other serializations are forwarded with no header view
@@ -99,16 +105,18 @@ impl DubboCodec {
     }
 }
 
-/// The Dubbo status for a local reply: MOSN's mapping (dubbo.md §8) with
-/// two choices of our own. Overload answers 100 (thread pool exhausted),
-/// Dubbo's own word for it, rather than MOSN's 40; a failed connect answers
-/// 60 like a missing healthy host (nothing was sent), and a reset answers
-/// 70 (the upstream may have run the call).
+/// The Dubbo status for a local reply: MOSN's mapping (dubbo.md §8).
+/// Overload and rate limiting answer 40 (BAD_REQUEST) with
+/// `503|upstream overflow` / `509|limit exceeded`, as MOSN does, not 100
+/// (thread pool exhausted): dubbo-ssl-python has no entry for 100, so a
+/// Python consumer would wait for its timeout instead of raising the
+/// message (tests/interop/README.md). Two choices of our own: a failed
+/// connect answers 60 like a missing healthy host (nothing was sent), and
+/// a reset answers 70 (the upstream may have run the call).
 fn reply_code(status: ReplyStatus) -> u8 {
     match status {
         ReplyStatus::NoRoute | ReplyStatus::NoHealthyUpstream | ReplyStatus::ConnectFailed => 60,
-        ReplyStatus::Overloaded => 100,
-        ReplyStatus::RateLimited => 40,
+        ReplyStatus::Overloaded | ReplyStatus::RateLimited => STATUS_BAD_REQUEST,
         ReplyStatus::Timeout => 30,
         ReplyStatus::PermissionDenied => 80,
         ReplyStatus::UpstreamReset

@@ -77,6 +77,7 @@ fn error_replies_map_every_status_and_echo_id_and_codec() {
     let v1 = decode_one(&codec, &vectors::read("bolt/v1_request_protobuf.bin"));
     let v2 = decode_one(&codec, &vectors::read("bolt/v2_request_hessian2_crc.bin"));
     for (status, code) in table {
+        // A protobuf request: no hessian exception, whatever the message.
         let reply = codec.error_reply(&v1, status, "ignored").expect("a reply");
         let [hi, lo] = (code as u16).to_be_bytes();
         // v1: 20 bytes, id 3, codec 11 (protobuf) echoed.
@@ -95,8 +96,9 @@ fn error_replies_map_every_status_and_echo_id_and_codec() {
             })
         );
         assert_eq!(decode_one(&codec, &wire_bytes(&reply)), reply);
-        // v2 (even for a CRC request): 22 bytes, ver1 1, switch 0, no CRC.
-        let reply = codec.error_reply(&v2, status, "ignored").expect("a reply");
+        // v2 (even for a CRC request): 22 bytes, ver1 1, switch 0, no CRC;
+        // no message, no content.
+        let reply = codec.error_reply(&v2, status, "").expect("a reply");
         assert_eq!(
             wire_bytes(&reply),
             [
@@ -105,6 +107,87 @@ fn error_replies_map_every_status_and_echo_id_and_codec() {
             "{status:?}"
         );
     }
+}
+
+/// With a message, the reply carries it as sofa-bolt-node does: the two
+/// gateway-style vectors are the reply's bytes, except the class field,
+/// where meshgate writes the exception's class as Java sofa-bolt does and
+/// sofa-bolt-node writes `SofaResponse` (which it ignores when reading an
+/// error).
+#[test]
+fn error_replies_with_a_message_carry_an_rpc_server_exception() {
+    const EXCEPTION: &[u8] = b"com.alipay.remoting.rpc.exception.RpcServerException";
+    const RESPONSE: &[u8] = b"com.alipay.sofa.rpc.core.response.SofaResponse";
+    let codec = BoltCodec::v1();
+    for (file, id, status, msg) in [
+        (
+            "bolt/v1_response_status_6_no_processor.bin",
+            5,
+            ReplyStatus::NoRoute,
+            "RpcServerException: no provider for com.alipay.test.EchoService:1.0",
+        ),
+        (
+            "bolt/v1_response_status_4_server_threadpool_busy.bin",
+            6,
+            ReplyStatus::Overloaded,
+            "RpcServerException: server thread pool busy",
+        ),
+    ] {
+        let vector = vectors::read(file);
+        let fixed = 20;
+        assert_eq!(&vector[fixed..fixed + RESPONSE.len()], RESPONSE, "{file}");
+        let content = &vector[fixed + RESPONSE.len()..];
+        let mut want = vector[..fixed].to_vec();
+        want[12..14].copy_from_slice(&(EXCEPTION.len() as u16).to_be_bytes());
+        want.extend_from_slice(EXCEPTION);
+        want.extend_from_slice(content);
+
+        let mut req = decode_one(&codec, &vectors::read("bolt/v1_request_hessian2.bin"));
+        codec.set_request_id(&mut req, id);
+        let reply = codec.error_reply(&req, status, msg).expect("a reply");
+        assert_eq!(wire_bytes(&reply), want, "{file}");
+        assert_eq!(encode(&codec, &reply), want, "{file}");
+        assert_eq!(decode_one(&codec, &want), reply, "{file}");
+        assert_eq!(&reply.meta.class[..], EXCEPTION);
+        assert_eq!(&reply.body[..], content);
+    }
+}
+
+/// The message as the gateway sends it, in a v2 reply to a v2 request
+/// with CRC (the reply has none), and a long one cut at 64 KiB.
+#[test]
+fn error_reply_messages_in_v2_and_long_ones() {
+    let codec = BoltCodec::v2();
+    let v2 = decode_one(&codec, &vectors::read("bolt/v2_request_hessian2_crc.bin"));
+    let reply = codec
+        .error_reply(&v2, ReplyStatus::NoRoute, "404|router unavailable")
+        .expect("a reply");
+    let bytes = wire_bytes(&reply);
+    assert_eq!(&bytes[..14], [2, 1, 0, 0, 2, 1, 0, 0, 0, 7, 1, 0, 0, 6]);
+    assert_eq!(decode_one(&codec, &bytes), reply);
+    assert!(
+        reply
+            .body
+            .windows(23)
+            .any(|w| w == b"\x16404|router unavailable")
+    );
+    let content_len = u32::from_be_bytes([bytes[18], bytes[19], bytes[20], bytes[21]]);
+    assert_eq!(content_len as usize, reply.body.len());
+    assert_eq!(bytes.len(), 22 + reply.meta.class.len() + reply.body.len());
+
+    let long = "é".repeat(40_000);
+    let reply = codec
+        .error_reply(&v2, ReplyStatus::Internal, &long)
+        .expect("a reply");
+    // 32,768 characters of 2 bytes: `S` + 0x8000, then the rest.
+    let at = reply
+        .body
+        .windows(3)
+        .position(|w| w == [b'S', 0x80, 0x00])
+        .expect("the message's head");
+    assert_eq!(&reply.body[at + 3..at + 5], "é".as_bytes());
+    assert!(reply.body.len() < 64 * 1024 + 300);
+    assert_eq!(decode_one(&codec, &wire_bytes(&reply)), reply);
 }
 
 #[test]

@@ -96,6 +96,58 @@ fn attachments_after_nested_and_chunked_arguments() {
     assert!(out.windows(7).any(|w| w == b"\x05weird\xA0"));
 }
 
+/// sofa-rpc-node's Dubbo client (dubbo-remoting 2.1.4) sends no
+/// `interface` attachment but a `service` one holding `Interface:version`,
+/// and `dubbo`/`version` again (attachments as captured from it through
+/// the gateway). The routing keys stay the head's, so a route on the
+/// interface name matches it as it matches every other client; the
+/// attachments stay wire fields, forwarded as they came.
+#[test]
+fn attachments_named_like_head_keys_do_not_shadow_them() {
+    let service = "org.apache.dubbo.samples.DemoService";
+    let attachments = [
+        ("dubbo", "5.3.0"),
+        ("group", ""),
+        ("path", service),
+        ("service", "org.apache.dubbo.samples.DemoService:1.0.0"),
+        ("version", "9.9.9"),
+        ("method", "other"),
+    ];
+    let body = Body::new()
+        .head(service, "1.0.0", "sayHello", "Ljava/lang/String;")
+        .s("world")
+        .attachments(&attachments);
+    let bytes = frame_bytes(0xC2, 0, 1, body.bytes());
+    let frame = decode_one(&bytes);
+    assert_eq!(frame.service(), Some(service));
+    assert_eq!(frame.method(), Some("sayHello"));
+    assert_eq!(frame.headers.get_str("version"), Some("1.0.0"));
+    assert_eq!(frame.headers.get_str("dubbo"), Some("2.0.2"));
+    assert_eq!(frame.headers.get_str("group"), Some(""));
+    assert_eq!(wire_fields(&frame), pairs(&attachments));
+    assert_eq!(encode(&frame), bytes);
+
+    // An `interface` attachment still names the service, wherever it is.
+    let mut with_interface = attachments.to_vec();
+    with_interface.insert(0, ("interface", "com.example.Iface"));
+    let body = Body::new()
+        .head(service, "1.0.0", "sayHello", "Ljava/lang/String;")
+        .s("world")
+        .attachments(&with_interface);
+    let frame = decode_one(&frame_bytes(0xC2, 0, 2, body.bytes()));
+    assert_eq!(frame.service(), Some("com.example.Iface"));
+    assert_eq!(frame.method(), Some("sayHello"));
+
+    // A changed header view writes the attachments back unchanged.
+    let mut changed = decode_one(&bytes);
+    changed.headers.insert("x-new", b"1");
+    let again = decode_one(&encode(&changed));
+    assert_eq!(again.service(), Some(service));
+    let mut want = pairs(&attachments);
+    want.push(("x-new".into(), "1".into()));
+    assert_eq!(wire_fields(&again), want);
+}
+
 #[test]
 fn an_inserted_attachment_survives_encode_and_keeps_the_others() {
     let v = vectors::get("dubbo/request_dubbo2js.bin");

@@ -251,12 +251,6 @@ fn error_replies_match_the_libraries_bytes() {
             "",
         ),
         (
-            "response_status_100_server_threadpool_exhausted",
-            8,
-            ReplyStatus::Overloaded,
-            "Thread pool is EXHAUSTED!",
-        ),
-        (
             "response_status_60_service_not_found",
             6,
             ReplyStatus::NoRoute,
@@ -278,6 +272,36 @@ fn error_replies_match_the_libraries_bytes() {
     }
 }
 
+/// Overload is answered as MOSN answers it: 40 BAD_REQUEST with
+/// `503|upstream overflow` (rate limiting: `509|limit exceeded`), not 100,
+/// which dubbo-ssl-python cannot read. The frame is dubbo-remoting's status
+/// 100 reply with the status byte 40.
+#[test]
+fn overload_is_status_40_with_mosns_message() {
+    let codec = DubboCodec::new();
+    let req = Frame::new(FrameKind::Request, 8);
+    let mut want =
+        vectors::read("dubbo/response_status_100_server_threadpool_exhausted_dubbo_remoting.bin");
+    assert_eq!(want[3], 100);
+    want[3] = 40;
+    let reply = codec
+        .error_reply(&req, ReplyStatus::Overloaded, "Thread pool is EXHAUSTED!")
+        .expect("a reply");
+    assert_eq!(encode(&reply), want);
+    assert_eq!(reply, decode_one(&want));
+
+    for (status, text) in [
+        (ReplyStatus::Overloaded, "503|upstream overflow"),
+        (ReplyStatus::RateLimited, "509|limit exceeded"),
+    ] {
+        let reply = codec.error_reply(&req, status, "").expect("a reply");
+        let bytes = encode(&reply);
+        assert_eq!(bytes[3], 40, "{status:?}");
+        assert_eq!(message(&reply.body), text, "{status:?}");
+        assert_eq!(reply.status.map(|s| s.neutral), Some(400), "{status:?}");
+    }
+}
+
 #[test]
 fn error_reply_statuses_and_who_gets_none() {
     let codec = DubboCodec::new();
@@ -286,7 +310,7 @@ fn error_reply_statuses_and_who_gets_none() {
         (ReplyStatus::NoRoute, 60),
         (ReplyStatus::NoHealthyUpstream, 60),
         (ReplyStatus::ConnectFailed, 60),
-        (ReplyStatus::Overloaded, 100),
+        (ReplyStatus::Overloaded, 40),
         (ReplyStatus::RateLimited, 40),
         (ReplyStatus::Timeout, 30),
         (ReplyStatus::PermissionDenied, 80),

@@ -26,15 +26,15 @@ mod request;
 mod skip;
 #[cfg(test)]
 mod tests;
-mod write;
 
+/// Hessian 2.0 strings, written by the crate's shared hessian2 writer.
+pub use crate::hessian2::write_string;
+pub(crate) use crate::hessian2::write_string_bytes;
 pub use request::{
     Attachment, Attachments, AttachmentsForm, Head, RequestHead, read_attachments, read_head,
     read_request, read_request_head,
 };
 pub(crate) use request::{attachments, count_args_in, head};
-pub use write::write_string;
-pub(crate) use write::write_string_bytes;
 
 use crate::CodecError;
 use smallvec::SmallVec;
@@ -48,7 +48,8 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_CLASS_DEFS: usize = 4096;
 
 /// The largest chunk hessian2 writers emit, in UTF-16 units.
-pub(crate) const CHUNK_CHARS: usize = 0x8000;
+#[cfg(test)]
+pub(crate) const CHUNK_CHARS: usize = crate::hessian2::CHUNK_UNITS;
 
 /// A malformed body as the readers report it inside the module: what is
 /// wrong, as the static text of the [`CodecError::Malformed`] it becomes
