@@ -56,10 +56,18 @@ impl ProxyError {
         }
     }
 
-    /// The message carried in the reply where the protocol has one.
+    /// The message carried in the reply where the protocol has one (Dubbo
+    /// error responses). For the answers MOSN gives with a fixed text (no
+    /// route, no healthy upstream, a local reply without a message of its
+    /// own) it is MOSN's text, such as `404|router unavailable`, which
+    /// consumers may match on; otherwise `<neutral code>|<what happened>`.
     pub fn reply_message(&self) -> String {
         match self {
             ProxyError::Local(reply) if !reply.message.is_empty() => reply.message.to_string(),
+            ProxyError::Local(_)
+            | ProxyError::NoRoute
+            | ProxyError::NoCluster(_)
+            | ProxyError::NoHealthyHost(_) => self.reply_status().message().to_owned(),
             other => format!("{}|{other}", other.reply_status().neutral_code()),
         }
     }
