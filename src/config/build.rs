@@ -115,14 +115,13 @@ pub fn build(
     // Routers first (servers[].routers[] and legacy connection_manager
     // filters), so listeners can check their router_config_name.
     let mut routers = BTreeMap::new();
+    // Every router config with its path, to point at cluster references.
+    let mut router_configs: Vec<(String, RouterConfig)> = Vec::new();
     for (i, server) in raw.servers.iter().enumerate() {
         for (j, router) in server.routers.iter().enumerate() {
-            add_router(
-                router,
-                &format!("servers[{i}].routers[{j}]"),
-                &mut routers,
-                &mut cx,
-            );
+            let path = format!("servers[{i}].routers[{j}]");
+            add_router(router, &path, &mut routers, &mut cx);
+            router_configs.push((path, router.clone()));
         }
         for (j, listener) in server.listeners.iter().enumerate() {
             for (k, filter) in listener
@@ -138,6 +137,7 @@ pub fn build(
                         format!("servers[{i}].listeners[{j}].filter_chains[0].filters[{k}].config");
                     if let Some(router) = read::<RouterConfig>(&filter.config, &path, &mut cx) {
                         add_router(&router, &path, &mut routers, &mut cx);
+                        router_configs.push((path, router));
                     }
                 }
             }
@@ -146,15 +146,8 @@ pub fn build(
 
     let clusters = build_clusters(&raw.cluster_manager.clusters, previous, &mut cx);
     if let Some(clusters) = &clusters {
-        for (name, table) in &routers {
-            for cluster in table.static_cluster_names() {
-                if clusters.get(cluster).is_none() {
-                    cx.warn(
-                        Issue::new(format!("routers[{name}]"), format!("routes to cluster {cluster:?}, which is not defined"))
-                            .hint("requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"),
-                    );
-                }
-            }
+        for (path, router) in &router_configs {
+            warn_undefined_clusters(router, path, clusters, &mut cx);
         }
     }
 
@@ -373,6 +366,54 @@ fn add_router(
                     Collector::prefixed(path, &w.path),
                     w.message.clone(),
                 ));
+            }
+        }
+    }
+}
+
+/// Warns, at the path of each reference, about every cluster a route of
+/// `router` names that `clusters` does not define (MOSN accepts such a
+/// route too, and answers its requests with "no healthy upstream").
+fn warn_undefined_clusters(
+    router: &RouterConfig,
+    path: &str,
+    clusters: &ClusterManager,
+    cx: &mut Collector,
+) {
+    for (v, vhost) in router.virtual_hosts.iter().enumerate() {
+        for (r, route) in vhost.routers.iter().enumerate() {
+            let at = format!("{path}.virtual_hosts[{v}].routers[{r}]");
+            let mut names: Vec<(String, &str)> = Vec::new();
+            // A direct response or redirect takes precedence: the route's
+            // clusters are never used then (the router warns about that).
+            if route.direct_response.is_none() && route.redirect.is_none() {
+                let action = &route.route;
+                if action.weighted_clusters.is_empty() {
+                    if !action.cluster_name.is_empty() {
+                        names.push((format!("{at}.route.cluster_name"), &action.cluster_name));
+                    }
+                } else {
+                    for (k, weighted) in action.weighted_clusters.iter().enumerate() {
+                        names.push((
+                            format!("{at}.route.weighted_clusters[{k}].cluster.name"),
+                            &weighted.cluster.name,
+                        ));
+                    }
+                }
+            }
+            if let Some(mirror) = &route.request_mirror_policies {
+                names.push((
+                    format!("{at}.request_mirror_policies.cluster"),
+                    &mirror.cluster,
+                ));
+            }
+            for (at, name) in names {
+                if !name.is_empty() && clusters.get(name).is_none() {
+                    cx.warn(
+                        Issue::new(at, format!("routes to cluster {name:?}, which is not defined"))
+                            .hint("requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"),
+                    );
+                }
             }
         }
     }
