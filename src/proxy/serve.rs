@@ -201,6 +201,11 @@ impl ProxyCore {
             match result {
                 Ok(mut response) => {
                     cx.enter(Phase::UpFilter);
+                    if listener.filters.iter().any(|f| f.reads_response_headers())
+                        && let Err(e) = codec.fill_headers(&mut response)
+                    {
+                        tracing::debug!(id = cx.request.request_id, error = %e, "response headers unreadable; filters see none");
+                    }
                     for filter in &listener.filters {
                         filter.on_response(cx, &mut response);
                     }

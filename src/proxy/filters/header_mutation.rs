@@ -75,6 +75,10 @@ impl StreamFilter for HeaderMutation {
         Flow::Continue
     }
 
+    fn reads_response_headers(&self) -> bool {
+        !self.mutations.response_add.is_empty() || !self.mutations.response_remove.is_empty()
+    }
+
     fn on_response(&self, cx: &mut RequestCx, response: &mut Frame) {
         apply_mutations(
             &mut response.headers,

@@ -23,6 +23,7 @@
 //! takes the general one.
 
 mod request;
+mod response;
 mod skip;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,10 @@ pub use request::{
     read_request, read_request_head,
 };
 pub(crate) use request::{attachments, count_args_in, head};
+pub use response::{
+    RESPONSE_NULL_VALUE, RESPONSE_VALUE, RESPONSE_WITH_EXCEPTION, ResponseBody, WITH_ATTACHMENTS,
+    read_response,
+};
 pub use write::write_string;
 pub(crate) use write::write_string_bytes;
 
