@@ -303,3 +303,63 @@ pub(crate) fn not_status(replies: &[Frame], code: u32) -> Vec<(usize, u32)> {
         .map(|(i, r)| (i, status(r)))
         .collect()
 }
+
+/// A Dubbo success response to `req` whose result is the string `value`,
+/// with `attachments` when there are any (Dubbo's response types 4,
+/// RESPONSE_VALUE_WITH_ATTACHMENTS, and 1, RESPONSE_VALUE).
+pub(crate) fn dubbo_value_response(
+    req: &Frame,
+    value: &str,
+    attachments: &[(&str, &str)],
+) -> Frame {
+    use meshgate_codecs::dubbo::hessian::write_string;
+    let mut body = bytes::BytesMut::new();
+    // Hessian's one-byte ints: 0x90 + n.
+    body.extend_from_slice(&[0x90 + if attachments.is_empty() { 1 } else { 4 }]);
+    write_string(&mut body, value);
+    if !attachments.is_empty() {
+        body.extend_from_slice(b"H");
+        for (k, v) in attachments {
+            write_string(&mut body, k);
+            write_string(&mut body, v);
+        }
+        body.extend_from_slice(b"Z");
+    }
+    let mut resp = Frame::new(FrameKind::Response, req.request_id);
+    resp.meta.flags = 0x02; // response, hessian2
+    resp.meta.serialization = 2;
+    resp.body = body.freeze();
+    resp
+}
+
+/// A Dubbo success response's string result and its attachments (`None`
+/// for the response types without them), read from the body.
+pub(crate) fn dubbo_response_attachments(reply: &Frame) -> (String, Option<Vec<(String, String)>>) {
+    let body = &reply.body[..];
+    let string = |reader: &mut Reader<'_>, body: &[u8]| {
+        let span = reader.read_string().expect("a string");
+        let mut out = Vec::new();
+        span.collect_into(body, &mut out);
+        String::from_utf8(out).expect("UTF-8")
+    };
+    let mut reader = Reader::new(body);
+    let kind = reader.read_int().expect("the response type");
+    let value = string(&mut reader, body);
+    if kind == 1 {
+        assert!(reader.at_end(), "nothing after a RESPONSE_VALUE");
+        return (value, None);
+    }
+    assert_eq!(kind, 4, "RESPONSE_VALUE_WITH_ATTACHMENTS");
+    let rest = &body[reader.pos()..];
+    assert_eq!(rest.first(), Some(&b'H'), "an untyped map");
+    assert_eq!(rest.last(), Some(&b'Z'), "the map ends the body");
+    let map = &rest[1..rest.len() - 1];
+    let mut reader = Reader::new(map);
+    let mut pairs = Vec::new();
+    while !reader.at_end() {
+        let key = string(&mut reader, map);
+        let value = string(&mut reader, map);
+        pairs.push((key, value));
+    }
+    (value, Some(pairs))
+}
