@@ -47,7 +47,7 @@ impl HeaderMutation {
         .map_err(|e| {
             e.errors
                 .first()
-                .map(|e| (e.path().to_owned(), e.to_string()))
+                .map(|e| (e.path().to_owned(), e.message()))
                 .unwrap_or_default()
         })
     }
