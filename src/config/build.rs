@@ -117,10 +117,12 @@ pub fn build(
     let mut routers = BTreeMap::new();
     // Every router config with its path, to point at cluster references.
     let mut router_configs: Vec<(String, RouterConfig)> = Vec::new();
+    // Routers defined with errors (reported at their own paths).
+    let mut invalid_routers: Vec<String> = Vec::new();
     for (i, server) in raw.servers.iter().enumerate() {
         for (j, router) in server.routers.iter().enumerate() {
             let path = format!("servers[{i}].routers[{j}]");
-            add_router(router, &path, &mut routers, &mut cx);
+            add_router(router, &path, &mut routers, &mut invalid_routers, &mut cx);
             router_configs.push((path, router.clone()));
         }
         for (j, listener) in server.listeners.iter().enumerate() {
@@ -136,7 +138,7 @@ pub fn build(
                     let path =
                         format!("servers[{i}].listeners[{j}].filter_chains[0].filters[{k}].config");
                     if let Some(router) = read::<RouterConfig>(&filter.config, &path, &mut cx) {
-                        add_router(&router, &path, &mut routers, &mut cx);
+                        add_router(&router, &path, &mut routers, &mut invalid_routers, &mut cx);
                         router_configs.push((path, router));
                     }
                 }
@@ -145,10 +147,15 @@ pub fn build(
     }
 
     let clusters = build_clusters(&raw.cluster_manager.clusters, previous, &mut cx);
-    if let Some(clusters) = &clusters {
-        for (path, router) in &router_configs {
-            warn_undefined_clusters(router, path, clusters, &mut cx);
-        }
+    // Defined clusters, valid or not (an invalid one has its own errors).
+    let cluster_names: Vec<&str> = raw
+        .cluster_manager
+        .clusters
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for (path, router) in &router_configs {
+        warn_undefined_clusters(router, path, &cluster_names, &mut cx);
     }
 
     let mut listeners = Vec::new();
@@ -166,7 +173,14 @@ pub fn build(
         }
         for (j, listener) in server.listeners.iter().enumerate() {
             let path = format!("servers[{i}].listeners[{j}]");
-            if let Some(spec) = build_listener(listener, &path, &registry, &routers, &mut cx) {
+            if let Some(spec) = build_listener(
+                listener,
+                &path,
+                &registry,
+                &routers,
+                &invalid_routers,
+                &mut cx,
+            ) {
                 if let Some(first) = names.insert(spec.name.clone(), path.clone()) {
                     cx.error(
                         Issue::new(
@@ -236,6 +250,7 @@ pub fn build(
 }
 
 /// Reads a JSON blob Go-style at `path`, recording warnings and errors.
+/// `None` only when what is there cannot be read at all.
 fn read<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     path: &str,
@@ -246,18 +261,17 @@ fn read<T: serde::de::DeserializeOwned>(
     } else {
         value.clone()
     };
-    match meshgate_gocompat::from_value_at::<T>(value, path) {
-        Ok(parsed) => {
-            for w in parsed.warnings {
-                cx.warn(Issue::new(w.path, w.message));
-            }
-            Some(parsed.value)
-        }
-        Err(e) => {
-            cx.error(Issue::new(e.path, e.message));
-            None
-        }
+    // Every bad value is reported; the rest is still read (bad values
+    // unset) so the checks that follow can report their problems too.
+    let collected = meshgate_gocompat::from_value_collecting_at::<T>(value, path);
+    for e in &collected.errors {
+        cx.unreadable(e);
     }
+    let parsed = collected.parsed?;
+    for w in parsed.warnings {
+        cx.warn(Issue::new(w.path, w.message));
+    }
+    Some(parsed.value)
 }
 
 fn warn_unsupported_sections(raw: &MosnConfig, cx: &mut Collector) {
@@ -326,6 +340,7 @@ fn add_router(
     config: &RouterConfig,
     path: &str,
     routers: &mut BTreeMap<String, Arc<RouteTable>>,
+    invalid: &mut Vec<String>,
     cx: &mut Collector,
 ) {
     let name = &config.router_config_name;
@@ -355,9 +370,11 @@ fn add_router(
             }
         }
         Err(errors) => {
+            // Listeners naming it are not told it does not exist.
+            invalid.push(name.clone());
             for e in &errors.errors {
                 cx.error(
-                    Issue::new(Collector::prefixed(path, e.path()), e.to_string())
+                    Issue::new(Collector::prefixed(path, e.path()), e.message())
                         .hint(e.hint().into_owned()),
                 );
             }
@@ -372,12 +389,12 @@ fn add_router(
 }
 
 /// Warns, at the path of each reference, about every cluster a route of
-/// `router` names that `clusters` does not define (MOSN accepts such a
+/// `router` names that `clusters` (the names in the file) does not define (MOSN accepts such a
 /// route too, and answers its requests with "no healthy upstream").
 fn warn_undefined_clusters(
     router: &RouterConfig,
     path: &str,
-    clusters: &ClusterManager,
+    clusters: &[&str],
     cx: &mut Collector,
 ) {
     for (v, vhost) in router.virtual_hosts.iter().enumerate() {
@@ -408,7 +425,7 @@ fn warn_undefined_clusters(
                 ));
             }
             for (at, name) in names {
-                if !name.is_empty() && clusters.get(name).is_none() {
+                if !name.is_empty() && !clusters.contains(&name) {
                     cx.warn(
                         Issue::new(at, format!("routes to cluster {name:?}, which is not defined"))
                             .hint("requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"),
@@ -462,6 +479,7 @@ fn build_listener(
     path: &str,
     registry: &Registry,
     routers: &BTreeMap<String, Arc<RouteTable>>,
+    invalid_routers: &[String],
     cx: &mut Collector,
 ) -> Option<ListenerSpec> {
     if listener.name.is_empty() {
@@ -543,10 +561,13 @@ fn build_listener(
             "not supported yet: undetected connections are closed",
         ));
     }
-    if !routers.contains_key(&proxy.router_config_name) {
+    if !routers.contains_key(&proxy.router_config_name)
+        && !invalid_routers.contains(&proxy.router_config_name)
+    {
         let known = routers
             .keys()
-            .map(String::as_str)
+            .cloned()
+            .chain(invalid_routers.iter().map(|r| format!("{r} (invalid)")))
             .collect::<Vec<_>>()
             .join(", ");
         cx.error(

@@ -25,6 +25,16 @@ impl Issue {
         }
     }
 
+    /// A value that could not be read as its field's type.
+    pub(crate) fn unreadable(e: &meshgate_gocompat::ReadError) -> Issue {
+        let hint = if e.message.contains("invalid duration") {
+            "write a Go duration such as \"300ms\", \"1.5s\" or \"1h2m\""
+        } else {
+            "the value has the wrong type for this field (MOSN's v2 configuration); the rest of the file was checked as if it were unset"
+        };
+        Issue::new(&e.path, &e.message).hint(hint)
+    }
+
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> Issue {
         self.hint = Some(hint.into());
@@ -79,11 +89,23 @@ impl fmt::Display for ConfigErrors {
 pub(crate) struct Collector {
     pub(crate) errors: Vec<Issue>,
     pub(crate) warnings: Vec<Issue>,
+    /// Paths of values that could not be read (and were read as unset).
+    pub(crate) unread: Vec<String>,
 }
 
 impl Collector {
+    /// Records an error, unless it is about a value already reported as
+    /// unreadable (an unset value may fail a later check of its own).
     pub(crate) fn error(&mut self, issue: Issue) {
-        self.errors.push(issue);
+        if !self.unread.contains(&issue.path) {
+            self.errors.push(issue);
+        }
+    }
+
+    /// Records a value that could not be read.
+    pub(crate) fn unreadable(&mut self, e: &meshgate_gocompat::ReadError) {
+        self.errors.push(Issue::unreadable(e));
+        self.unread.push(e.path.clone());
     }
 
     pub(crate) fn warn(&mut self, issue: Issue) {
