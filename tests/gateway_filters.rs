@@ -421,3 +421,80 @@ async fn response_header_mutations_reach_a_dubbo_client_as_attachments() {
     })
     .await;
 }
+
+// ---- route-level header lists ------------------------------------------------
+
+#[tokio::test]
+async fn route_virtual_host_and_router_header_lists_are_applied() {
+    bounded(async {
+        let bolt_mock = MockUpstream::builder(bolt())
+            .responder(|req| {
+                let mut resp = echo_with_headers(req)?;
+                resp.headers.push_owned(b"x-internal", b"secret");
+                Some(resp)
+            })
+            .start();
+        // The Dubbo mock answers with the x-route value it received.
+        let dubbo_mock = MockUpstream::builder(dubbo())
+            .responder(|req| {
+                let seen = req.headers.get_str("x-route").unwrap_or("none").to_owned();
+                Some(dubbo_value_response(
+                    req,
+                    &seen,
+                    &[("x-internal", "secret")],
+                ))
+            })
+            .start();
+        let lists = |cluster: &str| {
+            json!({
+                "cluster_name": cluster,
+                "request_headers_to_add": to_add(&[("x-route", "r")]),
+                "request_headers_to_remove": ["x-secret"],
+                "response_headers_to_add": to_add(&[("x-route-resp", "yes")])
+            })
+        };
+        let mut doc = document(
+            "Auto",
+            json!([
+                route_when(&[("service", DUBBO_SERVICE)], lists("d")),
+                route_when(&[("service", SERVICE)], lists("b")),
+            ]),
+            json!([
+                cluster("b", "LB_ROUNDROBIN", &[bolt_mock.addr()]),
+                cluster("d", "LB_ROUNDROBIN", &[dubbo_mock.addr()]),
+            ]),
+            json!([]),
+        );
+        let router = &mut doc["servers"][0]["routers"][0];
+        router["virtual_hosts"][0]["request_headers_to_add"] =
+            to_add(&[("x-vhost", "%upstream_cluster%")]);
+        router["response_headers_to_add"] = to_add(&[("x-router", "yes")]);
+        router["response_headers_to_remove"] = json!(["x-internal"]);
+        let (_gateway, addr) = common::start(&doc).await;
+
+        let reply = call(addr, &bolt(), &bolt_call(1, SERVICE, &[("x-secret", "s")])).await;
+        assert_eq!(status(&reply), 0);
+        let header = |name| reply.headers.get_str(name);
+        // What the upstream received, echoed back:
+        assert_eq!(header("x-route"), Some("r"));
+        assert_eq!(header("x-vhost"), Some("b"));
+        assert_eq!(header("x-secret"), None);
+        // What the response lists did:
+        assert_eq!(header("x-route-resp"), Some("yes"));
+        assert_eq!(header("x-router"), Some("yes"));
+        assert_eq!(header("x-internal"), None);
+
+        let request = dubbo_request(2, DUBBO_SERVICE, "sayHello", None, "x");
+        let reply = call(addr, &dubbo(), &request).await;
+        assert_eq!(status(&reply), 20);
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            dubbo_response_attachments(&reply),
+            (
+                "r".to_owned(),
+                Some(vec![pair("x-route-resp", "yes"), pair("x-router", "yes")])
+            )
+        );
+    })
+    .await;
+}
