@@ -89,11 +89,11 @@ async fn random_gives_every_host_a_share() {
     .await;
 }
 
-/// Three hosts, the first answering after 40 ms, the others at once; 16
+/// Three hosts, the first answering after 100 ms, the others at once; 16
 /// connections keep requests in flight, so the slow host's active request
 /// count stays above the others'.
 fn slow_first(n: usize) -> Vec<MockUpstream> {
-    let slow = Duration::from_millis(40);
+    let slow = Duration::from_millis(100);
     let mut hosts = vec![MockUpstream::builder(bolt()).delay(slow, slow).start()];
     hosts.extend(mocks(&bolt(), n - 1));
     hosts
@@ -122,7 +122,7 @@ async fn least_connection_sends_fewer_requests_to_the_host_holding_more_connecti
         // With max_request_per_conn 1 every request retires its connection
         // (it drains, and closes once its request is answered) and the pool
         // opens a new one. A fast host's retired connections close at once;
-        // the slow host's stay open for 40 ms each, so it holds more
+        // the slow host's stay open for 100 ms each, so it holds more
         // connections than the others while it is busy.
         let hosts = slow_first(3);
         let one_per_conn = |c| with(c, json!({ "max_request_per_conn": 1 }));
