@@ -148,6 +148,18 @@ async fn least_connection_spreads_over_hosts_with_equal_connections() {
 }
 
 #[tokio::test]
+async fn request_round_robin_sends_everything_to_the_first_host_while_it_answers() {
+    bounded(async {
+        // Primary/backup: every request starts at the first host; only a
+        // retry would take the next.
+        let hosts = mocks(&bolt(), 3);
+        let counts = distribution("LB_REQUEST_ROUNDROBIN", &hosts, |c| c, 4, 100).await;
+        assert_eq!(counts, [100, 0, 0]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn maglev_keeps_each_hash_key_on_one_host_and_spreads_keys() {
     bounded(async {
         let hosts = mocks(&bolt(), 3);
