@@ -11,7 +11,7 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{bolt, cluster, document, route, status};
+use common::{bolt, cluster, document, route, wire_status};
 use meshgate_codecs::Frame;
 use meshgate_test_support::client::FramedClient;
 use meshgate_test_support::frames::bolt_request;
@@ -231,7 +231,7 @@ async fn answered_by(addr: SocketAddr, id: u64) -> String {
         .call(&bolt_request(id, "ping"))
         .await
         .expect("a reply");
-    assert_eq!(status(&reply), Some(0), "id {id}");
+    assert_eq!(wire_status(&reply), Some(0), "id {id}");
     let body = String::from_utf8(reply.body.to_vec()).expect("text");
     let (tag, rest) = body.split_once(':').expect("a tagged echo");
     assert_eq!(rest, "ping");

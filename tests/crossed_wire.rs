@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{bolt, cluster_with, document, dubbo, dubbo_call, route, start, status};
+use common::{bolt, cluster_with, document, dubbo, dubbo_call, route, start, wire_status};
 use meshgate_codecs::{Frame, FrameCodec};
 use meshgate_test_support::MockUpstream;
 use meshgate_test_support::client::FramedClient;
@@ -133,7 +133,7 @@ async fn one_connection(addr: SocketAddr, load: Arc<Load>) -> Counts {
         }
         if std::mem::replace(&mut answered[id], true) {
             counts.duplicated += 1;
-        } else if status(&frame) != Some(load.ok) {
+        } else if wire_status(&frame) != Some(load.ok) {
             counts.errors += 1;
         } else if frame.body == bodies[id] {
             counts.ok += 1;

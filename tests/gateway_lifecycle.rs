@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::{bolt, cluster, document, route, start, status};
+use common::{bolt, cluster, document, route, start, wire_status};
 use meshgate::config;
 use meshgate::control::{ControlError, Gateway, State};
 use meshgate_codecs::{Frame, FrameKind};
@@ -40,7 +40,7 @@ fn tagged(tag: &'static str, delay: Duration) -> MockUpstream {
 /// The tag of the upstream that answered `reply` to a request with body
 /// `sent`.
 fn answered_by(reply: &Frame, sent: &[u8]) -> String {
-    assert_eq!(status(reply), Some(BOLT_OK), "id {}", reply.request_id);
+    assert_eq!(wire_status(reply), Some(BOLT_OK), "id {}", reply.request_id);
     let body = std::str::from_utf8(&reply.body).expect("tagged echoes are text");
     let (tag, echoed) = body.split_once(':').expect("a tagged echo");
     assert_eq!(

@@ -9,7 +9,7 @@ mod common;
 use bytes::Bytes;
 use common::{
     DUBBO_SERVICE, bolt, cluster, document, dubbo, dubbo_call, extend_config, pipeline, route,
-    rpc_listener, start, status,
+    rpc_listener, start, wire_status,
 };
 use meshgate::control::Gateway;
 use meshgate_codecs::{Frame, FrameCodec, FrameKind};
@@ -177,7 +177,7 @@ fn check_echo(codec: &dyn FrameCodec, reply: &Frame, id: u64) {
     } else {
         DUBBO_OK
     };
-    assert_eq!(status(reply), Some(ok));
+    assert_eq!(wire_status(reply), Some(ok));
     assert_eq!(reply.body, request(codec, id).body);
 }
 
@@ -264,7 +264,11 @@ async fn an_absurd_length_gets_the_codec_error_reply_then_a_close() {
             (frames[0].kind, frames[0].request_id),
             (FrameKind::Response, 1)
         );
-        assert_eq!(status(&frames[0]), Some(BOLT_CODEC_EXCEPTION), "{protocol}");
+        assert_eq!(
+            wire_status(&frames[0]),
+            Some(BOLT_CODEC_EXCEPTION),
+            "{protocol}"
+        );
         bystander.finish().await;
         s.gateway.stop(Duration::from_secs(1)).await;
     }
@@ -276,7 +280,7 @@ async fn an_absurd_length_gets_the_codec_error_reply_then_a_close() {
         (frames[0].kind, frames[0].request_id),
         (FrameKind::Response, 10)
     );
-    assert_eq!(status(&frames[0]), Some(DUBBO_BAD_REQUEST));
+    assert_eq!(wire_status(&frames[0]), Some(DUBBO_BAD_REQUEST));
     bystander.finish().await;
     s.gateway.stop(Duration::from_secs(1)).await;
     no_panics();

@@ -7,7 +7,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{
-    bolt, cluster, document, dubbo, dubbo_call, dubbo_message, pipeline, route_with, start, status,
+    bolt, cluster, document, dubbo, dubbo_call, dubbo_message, pipeline, route_with, start,
+    wire_status,
 };
 use meshgate_codecs::dubbo::DubboCodec;
 use meshgate_codecs::{Frame, FrameKind};
@@ -55,7 +56,7 @@ fn payload(i: u64) -> Bytes {
 fn assert_echo(reply: &Frame, id: u64, what: &str) {
     assert_eq!(reply.kind, FrameKind::Response, "{what}: request {id}");
     assert_eq!(reply.request_id, id, "{what}");
-    assert_eq!(status(reply), Some(BOLT_OK), "{what}: request {id}");
+    assert_eq!(wire_status(reply), Some(BOLT_OK), "{what}: request {id}");
     assert_eq!(
         reply.body,
         payload(id),
@@ -147,7 +148,7 @@ async fn exhausted_retries_after_timeouts_answer_timeout() {
     let reply = client.call(&bolt_request(5, payload(5))).await.unwrap();
     let elapsed = began.elapsed();
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, 5));
-    assert_eq!(status(&reply), Some(BOLT_TIMEOUT));
+    assert_eq!(wire_status(&reply), Some(BOLT_TIMEOUT));
     assert!(reply.body.is_empty(), "a bolt error reply has no content");
     assert_eq!(
         hung[0].requests() + hung[1].requests(),
@@ -175,7 +176,7 @@ async fn exhausted_retries_after_timeouts_answer_timeout() {
     let mut client = FramedClient::connect(addr, dubbo()).await.unwrap();
     let reply = client.call(&dubbo_call(77, "slow")).await.unwrap();
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, 77));
-    assert_eq!(status(&reply), Some(DUBBO_CLIENT_TIMEOUT));
+    assert_eq!(wire_status(&reply), Some(DUBBO_CLIENT_TIMEOUT));
     assert_eq!(dubbo_message(&reply), "504|timeout");
     assert_eq!(hung[0].requests() + hung[1].requests(), 3);
     gateway.stop(GRACE).await;
@@ -190,13 +191,17 @@ async fn exhausted_retries_after_refusals_answer_no_healthy_upstream() {
         for id in 0..3 {
             let reply = client.call(&bolt_request(id, payload(id))).await.unwrap();
             assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, id));
-            assert_eq!(status(&reply), Some(BOLT_NO_PROCESSOR), "{action}");
+            assert_eq!(wire_status(&reply), Some(BOLT_NO_PROCESSOR), "{action}");
         }
         let mut client = FramedClient::connect(addr, dubbo()).await.unwrap();
         for id in 0..3 {
             let reply = client.call(&dubbo_call(id, "nobody")).await.unwrap();
             assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, id));
-            assert_eq!(status(&reply), Some(DUBBO_SERVICE_NOT_FOUND), "{action}");
+            assert_eq!(
+                wire_status(&reply),
+                Some(DUBBO_SERVICE_NOT_FOUND),
+                "{action}"
+            );
             assert_eq!(dubbo_message(&reply), "502|no health upstream", "{action}");
         }
         gateway.stop(GRACE).await;
@@ -217,7 +222,7 @@ async fn a_reset_after_write_is_retried_only_with_a_policy() {
     for id in 0..10 {
         let reply = client.call(&bolt_request(id, payload(id))).await.unwrap();
         assert_eq!(reply.request_id, id);
-        match status(&reply) {
+        match wire_status(&reply) {
             Some(BOLT_OK) => {
                 assert_echo(&reply, id, "implicit policy");
                 ok += 1;
@@ -269,7 +274,7 @@ async fn the_route_timeout_bounds_the_whole_request() {
     let began = Instant::now();
     let reply = client.call(&bolt_request(1, payload(1))).await.unwrap();
     let elapsed = began.elapsed();
-    assert_eq!(status(&reply), Some(BOLT_TIMEOUT));
+    assert_eq!(wire_status(&reply), Some(BOLT_TIMEOUT));
     assert!(
         elapsed >= Duration::from_millis(245) && elapsed < Duration::from_millis(800),
         "answered at the route timeout, not after every retry: {elapsed:?}"
@@ -287,7 +292,7 @@ async fn the_route_timeout_bounds_the_whole_request() {
     let began = Instant::now();
     let reply = client.call(&bolt_request(3, payload(3))).await.unwrap();
     let elapsed = began.elapsed();
-    assert_eq!(status(&reply), Some(BOLT_TIMEOUT));
+    assert_eq!(wire_status(&reply), Some(BOLT_TIMEOUT));
     assert!(
         elapsed >= Duration::from_millis(195) && elapsed < Duration::from_millis(700),
         "{elapsed:?}"
@@ -318,7 +323,7 @@ async fn oneway_requests_never_get_a_reply_even_on_failure() {
         // The first frame back answers the two-way request, not a oneway.
         let reply = client.call(&bolt_request(99, payload(99))).await.unwrap();
         assert_eq!(reply.request_id, 99, "{hosts:?}");
-        assert_ne!(status(&reply), Some(BOLT_OK));
+        assert_ne!(wire_status(&reply), Some(BOLT_OK));
         let more = tokio::time::timeout(Duration::from_millis(400), client.recv()).await;
         assert!(more.is_err(), "nothing else arrives: {more:?}");
 
@@ -377,7 +382,7 @@ async fn an_upstream_killed_mid_flight_fails_or_retries_its_requests_only() {
             .unwrap()
             .expect("the connection stays open");
         assert_eq!(
-            status(&reply),
+            wire_status(&reply),
             Some(BOLT_CONNECTION_CLOSED),
             "id {}",
             reply.request_id

@@ -116,6 +116,20 @@ pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
         u64::MAX
     }
 
+    /// Reads the header view of a frame that [`FrameCodec::decode`] left
+    /// without one because reading it would slow the forwarding path (the
+    /// Dubbo codec does not read responses: the result stands between the
+    /// fixed header and the attachments). The proxy calls this only when a
+    /// filter is about to read or change that frame's headers; encoding the
+    /// frame afterwards writes the changed view back. A view already read
+    /// or changed is left alone. `Err` when the bytes the view comes from
+    /// are malformed (the frame is still forwarded as it is). Default:
+    /// nothing to do, `decode` fills every view.
+    fn fill_headers(&self, frame: &mut Frame) -> Result<(), CodecError> {
+        let _ = frame;
+        Ok(())
+    }
+
     /// The pong for a received ping, answered by the connection driver
     /// (MOSN `Heartbeater::Reply`). `None` when the protocol has none.
     fn heartbeat_reply(&self, ping: &Frame) -> Option<Frame> {

@@ -94,11 +94,13 @@
 
 mod buffer;
 mod casefold;
+mod collect;
 mod duration;
 mod issue;
 mod reader;
 
 pub use casefold::{CaseFold, fold_eq};
+pub use collect::{Collected, from_value_collecting_at};
 pub use duration::{GoDuration, ParseDurationError, parse_go_duration};
 pub use issue::{Issue, Issues, join_path};
 pub use reader::{Parsed, ReadError, Warning, from_str, from_str_at, from_value, from_value_at};

@@ -135,6 +135,19 @@ where
     T: Deserialize<'de>,
     D: Deserializer<'de>,
 {
+    read_tracked(de, base).map_err(|(path, e)| (error_path(base, &path), e))
+}
+
+/// [`read`], with the error's path as `serde_path_to_error` recorded it
+/// (relative to the input, not to `base`).
+pub(crate) fn read_tracked<'de, T, D>(
+    de: D,
+    base: &str,
+) -> Result<Parsed<T>, (serde_path_to_error::Path, D::Error)>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
     let mut warnings = Vec::new();
     let mut track = serde_path_to_error::Track::new();
     let result = {
@@ -147,7 +160,7 @@ where
     };
     match result {
         Ok(value) => Ok(Parsed { value, warnings }),
-        Err(e) => Err((error_path(base, &track.path()), e)),
+        Err(e) => Err((track.path(), e)),
     }
 }
 
@@ -194,7 +207,7 @@ fn is_plain(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn error_path(base: &str, path: &serde_path_to_error::Path) -> String {
+pub(crate) fn error_path(base: &str, path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     write_path(
         base,

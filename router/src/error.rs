@@ -151,6 +151,15 @@ impl RouterConfigError {
         }
     }
 
+    /// What is wrong, without the path: for callers that print the path
+    /// themselves (a full one, in a larger document).
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        text.strip_prefix(self.path())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map_or_else(|| text.clone(), str::to_owned)
+    }
+
     /// How to fix it, in one sentence.
     pub fn hint(&self) -> Cow<'static, str> {
         use RouterConfigError::*;
@@ -315,6 +324,22 @@ impl BuildCx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_leaves_the_path_out() {
+        let e = RouterConfigError::NoAction {
+            path: "virtual_hosts[0].routers[1]".into(),
+        };
+        assert_eq!(e.message(), "the route has no action");
+        assert_eq!(
+            e.to_string(),
+            "virtual_hosts[0].routers[1]: the route has no action"
+        );
+        let e = RouterConfigError::NoAction {
+            path: String::new(),
+        };
+        assert_eq!(e.message(), "the route has no action");
+    }
 
     #[test]
     fn paths_nest_and_unwind() {

@@ -4,7 +4,7 @@
 //! JSON path and a hint; `meshgate validate` prints them all. Warnings are
 //! what MOSN accepts that meshgate ignores or reads differently.
 
-use super::issues::{ConfigErrors, Issue};
+use super::issues::{Collector, ConfigErrors, Issue};
 use super::raw::{
     ExtendConfig, FilterChainConfig, ListenerConfig, MosnConfig, ProxyConfig, TypedConfig,
 };
@@ -13,7 +13,7 @@ use crate::proxy::filters::{self, Built};
 use meshgate_cluster::{ClusterConfig, ClusterManager};
 use meshgate_codecs::generic::{GenericCodec, GenericConfig};
 use meshgate_codecs::{AUTO, Limits, Protocol, ProtocolSet, Registry};
-use meshgate_gocompat::{Issues as Collector, join_path};
+use meshgate_gocompat::join_path;
 use meshgate_router::{RouteTable, RouterConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -116,14 +116,15 @@ pub fn build(
     // Routers first (servers[].routers[] and legacy connection_manager
     // filters), so listeners can check their router_config_name.
     let mut routers = BTreeMap::new();
+    // Every router config with its path, to point at cluster references.
+    let mut router_configs: Vec<(String, RouterConfig)> = Vec::new();
+    // Routers defined with errors (reported at their own paths).
+    let mut invalid_routers: Vec<String> = Vec::new();
     for (i, server) in raw.servers.iter().enumerate() {
         for (j, router) in server.routers.iter().enumerate() {
-            add_router(
-                router,
-                &format!("servers[{i}].routers[{j}]"),
-                &mut routers,
-                &mut cx,
-            );
+            let path = format!("servers[{i}].routers[{j}]");
+            add_router(router, &path, &mut routers, &mut invalid_routers, &mut cx);
+            router_configs.push((path, router.clone()));
         }
         for (j, listener) in server.listeners.iter().enumerate() {
             for (k, filter) in listener
@@ -138,7 +139,8 @@ pub fn build(
                     let path =
                         format!("servers[{i}].listeners[{j}].filter_chains[0].filters[{k}].config");
                     if let Some(router) = read::<RouterConfig>(&filter.config, &path, &mut cx) {
-                        add_router(&router, &path, &mut routers, &mut cx);
+                        add_router(&router, &path, &mut routers, &mut invalid_routers, &mut cx);
+                        router_configs.push((path, router));
                     }
                 }
             }
@@ -146,17 +148,15 @@ pub fn build(
     }
 
     let clusters = build_clusters(&raw.cluster_manager.clusters, previous, &mut cx);
-    if let Some(clusters) = &clusters {
-        for (name, table) in &routers {
-            for cluster in table.static_cluster_names() {
-                if clusters.get(cluster).is_none() {
-                    cx.warn(
-                        Issue::new(format!("routers[{name}]"), format!("routes to cluster {cluster:?}, which is not defined"))
-                            .hint("requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"),
-                    );
-                }
-            }
-        }
+    // Defined clusters, valid or not (an invalid one has its own errors).
+    let cluster_names: Vec<&str> = raw
+        .cluster_manager
+        .clusters
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for (path, router) in &router_configs {
+        warn_undefined_clusters(router, path, &cluster_names, &mut cx);
     }
 
     let mut listeners = Vec::new();
@@ -174,7 +174,14 @@ pub fn build(
         }
         for (j, listener) in server.listeners.iter().enumerate() {
             let path = format!("servers[{i}].listeners[{j}]");
-            if let Some(spec) = build_listener(listener, &path, &registry, &routers, &mut cx) {
+            if let Some(spec) = build_listener(
+                listener,
+                &path,
+                &registry,
+                &routers,
+                &invalid_routers,
+                &mut cx,
+            ) {
                 if let Some(first) = names.insert(spec.name.clone(), path.clone()) {
                     cx.error(
                         Issue::new(
@@ -244,6 +251,7 @@ pub fn build(
 }
 
 /// Reads a JSON blob Go-style at `path`, recording warnings and errors.
+/// `None` only when what is there cannot be read at all.
 fn read<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     path: &str,
@@ -254,18 +262,17 @@ fn read<T: serde::de::DeserializeOwned>(
     } else {
         value.clone()
     };
-    match meshgate_gocompat::from_value_at::<T>(value, path) {
-        Ok(parsed) => {
-            for w in parsed.warnings {
-                cx.warn(Issue::new(w.path, w.message));
-            }
-            Some(parsed.value)
-        }
-        Err(e) => {
-            cx.error(Issue::new(e.path, e.message));
-            None
-        }
+    // Every bad value is reported; the rest is still read (bad values
+    // unset) so the checks that follow can report their problems too.
+    let collected = meshgate_gocompat::from_value_collecting_at::<T>(value, path);
+    for e in &collected.errors {
+        cx.unreadable(e);
     }
+    let parsed = collected.parsed?;
+    for w in parsed.warnings {
+        cx.warn(Issue::new(w.path, w.message));
+    }
+    Some(parsed.value)
 }
 
 fn warn_unsupported_sections(raw: &MosnConfig, cx: &mut Collector) {
@@ -334,6 +341,7 @@ fn add_router(
     config: &RouterConfig,
     path: &str,
     routers: &mut BTreeMap<String, Arc<RouteTable>>,
+    invalid: &mut Vec<String>,
     cx: &mut Collector,
 ) {
     let name = &config.router_config_name;
@@ -360,14 +368,63 @@ fn add_router(
             }
         }
         Err(errors) => {
+            // Listeners naming it are not told it does not exist.
+            invalid.push(name.clone());
             for e in &errors.errors {
                 cx.error(
-                    Issue::new(join_path(path, e.path()), e.to_string())
-                        .hint(e.hint().into_owned()),
+                    Issue::new(join_path(path, e.path()), e.message()).hint(e.hint().into_owned()),
                 );
             }
             for w in &errors.warnings {
                 cx.warn(Issue::new(join_path(path, &w.path), w.message.clone()));
+            }
+        }
+    }
+}
+
+/// Warns, at the path of each reference, about every cluster a route of
+/// `router` names that `clusters` (the names in the file) does not define (MOSN accepts such a
+/// route too, and answers its requests with "no healthy upstream").
+fn warn_undefined_clusters(
+    router: &RouterConfig,
+    path: &str,
+    clusters: &[&str],
+    cx: &mut Collector,
+) {
+    for (v, vhost) in router.virtual_hosts.iter().enumerate() {
+        for (r, route) in vhost.routers.iter().enumerate() {
+            let at = format!("{path}.virtual_hosts[{v}].routers[{r}]");
+            let mut names: Vec<(String, &str)> = Vec::new();
+            // A direct response or redirect takes precedence: the route's
+            // clusters are never used then (the router warns about that).
+            if route.direct_response.is_none() && route.redirect.is_none() {
+                let action = &route.route;
+                if action.weighted_clusters.is_empty() {
+                    if !action.cluster_name.is_empty() {
+                        names.push((format!("{at}.route.cluster_name"), &action.cluster_name));
+                    }
+                } else {
+                    for (k, weighted) in action.weighted_clusters.iter().enumerate() {
+                        names.push((
+                            format!("{at}.route.weighted_clusters[{k}].cluster.name"),
+                            &weighted.cluster.name,
+                        ));
+                    }
+                }
+            }
+            if let Some(mirror) = &route.request_mirror_policies {
+                names.push((
+                    format!("{at}.request_mirror_policies.cluster"),
+                    &mirror.cluster,
+                ));
+            }
+            for (at, name) in names {
+                if !name.is_empty() && !clusters.contains(&name) {
+                    cx.warn(
+                        Issue::new(at, format!("routes to cluster {name:?}, which is not defined"))
+                            .hint("requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"),
+                    );
+                }
             }
         }
     }
@@ -413,6 +470,7 @@ fn build_listener(
     path: &str,
     registry: &Registry,
     routers: &BTreeMap<String, Arc<RouteTable>>,
+    invalid_routers: &[String],
     cx: &mut Collector,
 ) -> Option<ListenerSpec> {
     if listener.name.is_empty() {
@@ -494,10 +552,13 @@ fn build_listener(
             "not supported yet: undetected connections are closed",
         ));
     }
-    if !routers.contains_key(&proxy.router_config_name) {
+    if !routers.contains_key(&proxy.router_config_name)
+        && !invalid_routers.contains(&proxy.router_config_name)
+    {
         let known = routers
             .keys()
-            .map(String::as_str)
+            .cloned()
+            .chain(invalid_routers.iter().map(|r| format!("{r} (invalid)")))
             .collect::<Vec<_>>()
             .join(", ");
         cx.error(

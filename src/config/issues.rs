@@ -5,23 +5,24 @@
 pub use meshgate_gocompat::Issue;
 use std::fmt;
 
-/// Every error of a refused configuration, and the warnings met on the way
-/// (so `validate` shows both).
+/// An issue for a value that could not be read as its field's type.
+pub(crate) fn unreadable(e: &meshgate_gocompat::ReadError) -> Issue {
+    let hint = if e.message.contains("invalid duration") {
+        "write a Go duration such as \"300ms\", \"1.5s\" or \"1h2m\""
+    } else {
+        "the value has the wrong type for this field (MOSN's v2 configuration); the rest of the file was checked as if it were unset"
+    };
+    Issue::new(&e.path, &e.message).hint(hint)
+}
+
+/// Why a configuration was refused: every error, and the warnings met on
+/// the way (so `validate` shows both).
 #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors {
     /// Problems that stop the configuration from being used.
     pub errors: Vec<Issue>,
     /// Problems tolerated the way MOSN tolerates them.
     pub warnings: Vec<Issue>,
-}
-
-impl From<meshgate_gocompat::Issues> for ConfigErrors {
-    fn from(issues: meshgate_gocompat::Issues) -> ConfigErrors {
-        ConfigErrors {
-            errors: issues.errors,
-            warnings: issues.warnings,
-        }
-    }
 }
 
 impl fmt::Display for ConfigErrors {
@@ -31,5 +32,34 @@ impl fmt::Display for ConfigErrors {
             warnings: self.warnings.clone(),
         };
         issues.write_report(f, "configuration")
+    }
+}
+
+/// Collects issues while walking the document.
+#[derive(Debug, Default)]
+pub(crate) struct Collector {
+    pub(crate) errors: Vec<Issue>,
+    pub(crate) warnings: Vec<Issue>,
+    /// Paths of values that could not be read (and were read as unset).
+    pub(crate) unread: Vec<String>,
+}
+
+impl Collector {
+    /// Records an error, unless it is about a value already reported as
+    /// unreadable (an unset value may fail a later check of its own).
+    pub(crate) fn error(&mut self, issue: Issue) {
+        if !self.unread.contains(&issue.path) {
+            self.errors.push(issue);
+        }
+    }
+
+    /// Records a value that could not be read.
+    pub(crate) fn unreadable(&mut self, e: &meshgate_gocompat::ReadError) {
+        self.errors.push(unreadable(e));
+        self.unread.push(e.path.clone());
+    }
+
+    pub(crate) fn warn(&mut self, issue: Issue) {
+        self.warnings.push(issue);
     }
 }

@@ -23,19 +23,68 @@ pub fn load_str(
     text: &str,
     previous: Option<&ClusterManager>,
 ) -> Result<GatewayConfig, ConfigErrors> {
-    let parsed =
-        meshgate_gocompat::from_str::<raw::MosnConfig>(text).map_err(|e| ConfigErrors {
+    match meshgate_gocompat::from_str::<raw::MosnConfig>(text) {
+        Ok(parsed) => {
+            let warnings = parsed
+                .warnings
+                .into_iter()
+                .map(|w| Issue::new(w.path, w.message))
+                .collect();
+            build(parsed.value, warnings, previous)
+        }
+        Err(first) => load_collecting(text, &first, previous),
+    }
+}
+
+/// A document serde stopped reading at `first`: unless that is a syntax
+/// error, every value of the wrong type is collected (each read as unset),
+/// and what does read is built too, so one run reports every problem.
+fn load_collecting(
+    text: &str,
+    first: &meshgate_gocompat::ReadError,
+    previous: Option<&ClusterManager>,
+) -> Result<GatewayConfig, ConfigErrors> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Err(ConfigErrors {
             errors: vec![
-                Issue::new(e.path, e.message).hint("the file must be MOSN's v2 JSON configuration"),
+                Issue::new(&first.path, &first.message)
+                    .hint("the file must be MOSN's v2 JSON configuration"),
             ],
             warnings: Vec::new(),
-        })?;
+        });
+    };
+    let collected = meshgate_gocompat::from_value_collecting_at::<raw::MosnConfig>(value, "");
+    let mut errors: Vec<Issue> = collected.errors.iter().map(issues::unreadable).collect();
+    if errors.is_empty() {
+        errors.push(issues::unreadable(first));
+    }
+    let Some(parsed) = collected.parsed else {
+        return Err(ConfigErrors {
+            errors,
+            warnings: Vec::new(),
+        });
+    };
     let warnings = parsed
         .warnings
         .into_iter()
         .map(|w| Issue::new(w.path, w.message))
         .collect();
-    build(parsed.value, warnings, previous)
+    let warnings = match build(parsed.value, warnings, previous) {
+        Ok(config) => config.warnings,
+        Err(built) => {
+            // An unset value may fail a check of its own: its type error
+            // already says what is wrong there.
+            let unread: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+            errors.extend(
+                built
+                    .errors
+                    .into_iter()
+                    .filter(|e| !unread.contains(&e.path)),
+            );
+            built.warnings
+        }
+    };
+    Err(ConfigErrors { errors, warnings })
 }
 
 /// Reads and builds the configuration file at `path`.

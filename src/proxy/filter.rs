@@ -74,4 +74,13 @@ pub trait StreamFilter: Send + Sync + fmt::Debug {
     fn on_response(&self, cx: &mut RequestCx, response: &mut Frame) {
         let _ = (cx, response);
     }
+
+    /// True when [`StreamFilter::on_response`] reads or changes the
+    /// response's headers: the proxy then has the codec fill the header
+    /// view of responses it decodes without one (Dubbo responses, see
+    /// `FrameCodec::fill_headers`). False by default, which keeps the
+    /// forwarding path free of that work.
+    fn reads_response_headers(&self) -> bool {
+        false
+    }
 }

@@ -9,12 +9,13 @@ use super::error::ProxyError;
 use super::filter::{Flow, LocalReply, Stage, StreamFilter};
 use super::phase::Phase;
 use super::reply::{error_reply, status_for_code};
+use super::variables::apply_mutations;
 use crate::config::{GatewayConfig, ListenerSpec};
 use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use meshgate_cluster::{Cluster, Host, LbContext};
 use meshgate_codecs::{Frame, FrameCodec, FrameKind};
-use meshgate_router::{Forward, MetadataMatch, RouteAction, RouteTable};
+use meshgate_router::{Forward, HeaderMutations, MetadataMatch, RouteAction, RouteTable};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,9 +105,9 @@ impl ProxyCore {
         run_filters(&listener.filters, Stage::BeforeRoute, cx).await?;
 
         let mut redo = 0;
-        let (forward, cluster, metadata) = loop {
+        let (forward, layers, cluster, metadata) = loop {
             cx.enter(Phase::MatchRoute);
-            let forward = match_route(table, cx)?;
+            let (forward, layers) = match_route(table, cx)?;
             let (cluster, metadata) = pick_cluster(config, forward, cx)?;
             cx.cluster = Some(cluster.clone());
             cx.enter(Phase::DownFilterAfterRoute);
@@ -114,7 +115,7 @@ impl ProxyCore {
                 Err(FilterRedo::Rematch) if redo < MAX_REDO => redo += 1,
                 Err(FilterRedo::Rematch) => return Err(redo_exhausted()),
                 Err(FilterRedo::Reply(e)) => return Err(e),
-                Ok(()) => break (forward, cluster, metadata),
+                Ok(()) => break (forward, layers, cluster, metadata),
             }
         };
 
@@ -128,7 +129,7 @@ impl ProxyCore {
             .unwrap_or(DEFAULT_TIMEOUT);
         match tokio::time::timeout(
             timeout,
-            self.forward(listener, codec, forward, &cluster, metadata, cx),
+            self.forward(listener, codec, (forward, layers), &cluster, metadata, cx),
         )
         .await
         {
@@ -142,11 +143,22 @@ impl ProxyCore {
         &self,
         listener: &ListenerSpec,
         codec: &Arc<dyn FrameCodec>,
-        forward: &Forward,
+        (forward, layers): (&Forward, HeaderLayers<'_>),
         cluster: &Arc<Cluster>,
         metadata: &MetadataMatch,
         cx: &mut RequestCx,
     ) -> Result<Option<Frame>, ProxyError> {
+        // The route's header lists, once per request (MOSN finalizes the
+        // request headers before the upstream request, not per try).
+        for layer in layers.iter().filter(|l| !l.is_empty()) {
+            apply_mutations(
+                &mut cx.request.headers,
+                &layer.request_remove,
+                &layer.request_add,
+                &cx.downstream,
+                Some(cluster),
+            );
+        }
         let policy = forward.effective_retry_policy();
         let per_try = policy.per_try_timeout();
         let hash_key = forward.hash_key(&cx.request.headers, Some(cx.downstream.peer.ip()));
@@ -201,6 +213,26 @@ impl ProxyCore {
             match result {
                 Ok(mut response) => {
                     cx.enter(Phase::UpFilter);
+                    let route_changes = layers
+                        .iter()
+                        .any(|l| !l.response_add.is_empty() || !l.response_remove.is_empty());
+                    if (route_changes
+                        || listener.filters.iter().any(|f| f.reads_response_headers()))
+                        && let Err(e) = codec.fill_headers(&mut response)
+                    {
+                        tracing::debug!(id = cx.request.request_id, error = %e, "response headers unreadable; filters see none");
+                    }
+                    // Route, virtual host, router (MOSN's order), then the
+                    // stream filters.
+                    for layer in layers.iter().filter(|l| !l.is_empty()) {
+                        apply_mutations(
+                            &mut response.headers,
+                            &layer.response_remove,
+                            &layer.response_add,
+                            &cx.downstream,
+                            Some(cluster),
+                        );
+                    }
                     for filter in &listener.filters {
                         filter.on_response(cx, &mut response);
                     }
@@ -223,14 +255,21 @@ impl ProxyCore {
     }
 }
 
-/// MatchRoute: the route's forwarding action, or the local answer a
-/// direct-response route gives.
-fn match_route<'a>(table: &'a RouteTable, cx: &RequestCx) -> Result<&'a Forward, ProxyError> {
-    let route = table
-        .route(&cx.request.headers)
+/// The header lists of a matched route's levels: route, virtual host,
+/// router, in the order MOSN applies them.
+type HeaderLayers<'a> = [&'a HeaderMutations; 3];
+
+/// MatchRoute: the route's forwarding action with its header lists, or the
+/// local answer a direct-response route gives.
+fn match_route<'a>(
+    table: &'a RouteTable,
+    cx: &RequestCx,
+) -> Result<(&'a Forward, HeaderLayers<'a>), ProxyError> {
+    let matched = table
+        .select(&cx.request.headers)
         .ok_or(ProxyError::NoRoute)?;
-    match route.action() {
-        RouteAction::Forward(forward) => Ok(forward),
+    match matched.route.action() {
+        RouteAction::Forward(forward) => Ok((forward, matched.header_layers())),
         RouteAction::DirectResponse(direct) => Err(ProxyError::Local(LocalReply {
             status: status_for_code(direct.status),
             message: Cow::Owned(direct.body.clone().unwrap_or_default()),

@@ -1,18 +1,38 @@
 //! Helpers for the gateway's end-to-end tests: MOSN-shaped configs built
-//! around mock upstreams, and a gateway started in-process on port 0.
+//! around mock upstreams, a gateway started in-process on port 0, request
+//! builders and drivers, and readers for what comes back.
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
+use bytes::Bytes;
 use meshgate::config;
 use meshgate::control::Gateway;
 use meshgate_codecs::bolt::BoltCodec;
 use meshgate_codecs::dubbo::DubboCodec;
-use meshgate_codecs::{Frame, FrameCodec};
+use meshgate_codecs::dubbo::hessian::Reader;
+use meshgate_codecs::{Frame, FrameCodec, FrameKind};
+use meshgate_test_support::MockUpstream;
 use meshgate_test_support::client::{CALL_TIMEOUT, FramedClient};
+use meshgate_test_support::frames::{bolt_request, decoded};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one end-to-end test may take before it fails (nextest's own
+/// limit is minutes; a hung test should say so sooner).
+pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `test` under [`TEST_LIMIT`].
+pub(crate) async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the test finishes within its time limit")
+}
+
+// ---- configuration ----------------------------------------------------
 
 /// A MOSN v2 document with one listener `rpc` on 127.0.0.1:0 speaking
 /// `protocol`, routing with `routes` (a `routers[]` list of the `*` virtual
@@ -47,17 +67,68 @@ pub(crate) fn document(
 
 /// A cluster named `name` over `hosts` with `lb_type`.
 pub(crate) fn cluster(name: &str, lb_type: &str, hosts: &[SocketAddr]) -> Value {
-    let hosts: Vec<Value> = hosts
-        .iter()
-        .map(|h| json!({ "address": h.to_string() }))
-        .collect();
+    cluster_of(name, lb_type, hosts.iter().map(|h| host(*h)).collect())
+}
+
+/// A cluster named `name` over `hosts` (see [`host`], [`weighted_host`],
+/// [`labelled_host`]) with `lb_type`.
+pub(crate) fn cluster_of(name: &str, lb_type: &str, hosts: Vec<Value>) -> Value {
     json!({ "name": name, "type": "SIMPLE", "lb_type": lb_type, "connect_timeout": "500ms", "hosts": hosts })
+}
+
+/// One `hosts[]` entry.
+pub(crate) fn host(addr: SocketAddr) -> Value {
+    json!({ "address": addr.to_string() })
+}
+
+/// One `hosts[]` entry with a weight.
+pub(crate) fn weighted_host(addr: SocketAddr, weight: u32) -> Value {
+    json!({ "address": addr.to_string(), "weight": weight })
+}
+
+/// One `hosts[]` entry with subset labels (`metadata.filter_metadata["mosn.lb"]`).
+pub(crate) fn labelled_host(addr: SocketAddr, labels: &[(&str, &str)]) -> Value {
+    json!({ "address": addr.to_string(), "metadata": { "filter_metadata": { "mosn.lb": labels_map(labels) } } })
+}
+
+/// MOSN's metadata block: `{"filter_metadata": {"mosn.lb": {…}}}`, as a
+/// route's `metadata_match` is written.
+pub(crate) fn metadata_match(labels: &[(&str, &str)]) -> Value {
+    json!({ "filter_metadata": { "mosn.lb": labels_map(labels) } })
+}
+
+fn labels_map(labels: &[(&str, &str)]) -> Value {
+    Value::Object(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect(),
+    )
+}
+
+/// `base` (an object) with every key of `extra` (an object) set on it.
+pub(crate) fn with(mut base: Value, extra: Value) -> Value {
+    let (Some(base_map), Value::Object(extra)) = (base.as_object_mut(), extra) else {
+        panic!("with() merges an object into an object");
+    };
+    base_map.extend(extra);
+    base
 }
 
 /// One route: requests whose `service` header matches `service` (".*" =
 /// any) go to `cluster`.
 pub(crate) fn route(service: &str, cluster: &str) -> Value {
     json!({ "match": { "headers": [{ "name": "service", "value": service }] }, "route": { "cluster_name": cluster } })
+}
+
+/// One route matching every header of `headers` (exact values) with
+/// `action` as its `route` section.
+pub(crate) fn route_when(headers: &[(&str, &str)], action: Value) -> Value {
+    let headers: Vec<Value> = headers
+        .iter()
+        .map(|(name, value)| json!({ "name": name, "value": value }))
+        .collect();
+    json!({ "match": { "headers": headers }, "route": action })
 }
 
 /// Starts a gateway from `document`; returns it with the `rpc` listener's
@@ -78,7 +149,9 @@ pub(crate) async fn start(document: &Value) -> (Gateway, SocketAddr) {
     (gateway, addr)
 }
 
-/// The bolt v1 codec, as the tests' clients and mocks speak it.
+// ---- upstreams --------------------------------------------------------
+
+/// The bolt v1 codec.
 pub(crate) fn bolt() -> Arc<dyn FrameCodec> {
     Arc::new(BoltCodec::v1())
 }
@@ -87,6 +160,212 @@ pub(crate) fn bolt() -> Arc<dyn FrameCodec> {
 pub(crate) fn dubbo() -> Arc<dyn FrameCodec> {
     Arc::new(DubboCodec::new())
 }
+
+/// `n` echo mocks speaking `codec`.
+pub(crate) fn mocks(codec: &Arc<dyn FrameCodec>, n: usize) -> Vec<MockUpstream> {
+    (0..n)
+        .map(|_| MockUpstream::start(Arc::clone(codec)))
+        .collect()
+}
+
+/// The mocks' addresses.
+pub(crate) fn addrs(mocks: &[MockUpstream]) -> Vec<SocketAddr> {
+    mocks.iter().map(MockUpstream::addr).collect()
+}
+
+/// Two-way requests each mock received.
+pub(crate) fn counts(mocks: &[MockUpstream]) -> Vec<u64> {
+    mocks.iter().map(MockUpstream::requests).collect()
+}
+
+/// A response echoing the request (id and body) whose header map is the
+/// request's header fields: the client sees what the upstream received.
+/// For bolt (whose responses carry a header map).
+pub(crate) fn echo_with_headers(req: &Frame) -> Option<Frame> {
+    let mut resp = meshgate_test_support::echo_response(req);
+    for (key, value) in req.headers.wire_fields() {
+        resp.headers.push_owned(key, value);
+    }
+    Some(resp)
+}
+
+// ---- requests ---------------------------------------------------------
+
+/// A decoded bolt request for `service` with extra header fields.
+pub(crate) fn bolt_call(id: u64, service: &str, headers: &[(&str, &str)]) -> Frame {
+    let mut frame = bolt_request(id, Bytes::from(format!("payload-{id}")));
+    frame.wire = None;
+    frame.headers = meshgate_codecs::Headers::new();
+    frame.headers.insert("service", service.as_bytes());
+    for (key, value) in headers {
+        frame.headers.insert(key, value.as_bytes());
+    }
+    decoded(&BoltCodec::v1(), &frame)
+}
+
+/// Sends `total` requests built by `make(i)` over `connections` client
+/// connections at once (each connection one request at a time), and
+/// returns every reply with its request's index, in index order.
+pub(crate) async fn drive(
+    addr: SocketAddr,
+    codec: &Arc<dyn FrameCodec>,
+    connections: usize,
+    total: usize,
+    make: impl Fn(usize) -> Frame + Send + Sync + 'static,
+) -> Vec<Frame> {
+    let make = Arc::new(make);
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let codec = Arc::clone(codec);
+        let make = Arc::clone(&make);
+        tasks.push(tokio::spawn(async move {
+            let mut client = FramedClient::connect(addr, codec)
+                .await
+                .expect("client connects");
+            let mut replies = Vec::new();
+            for i in (c..total).step_by(connections) {
+                let request = make(i);
+                let reply = client.call(&request).await.unwrap_or_else(|e| {
+                    panic!("request {i} (id {}) got no reply: {e}", request.request_id)
+                });
+                assert_eq!(reply.request_id, request.request_id, "reply to request {i}");
+                replies.push((i, reply));
+            }
+            replies
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for task in tasks {
+        all.extend(task.await.expect("client task"));
+    }
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, reply)| reply).collect()
+}
+
+/// Like [`drive`], asserting every reply is a success.
+pub(crate) async fn drive_ok(
+    addr: SocketAddr,
+    codec: &Arc<dyn FrameCodec>,
+    connections: usize,
+    total: usize,
+    make: impl Fn(usize) -> Frame + Send + Sync + 'static,
+) {
+    for (i, reply) in drive(addr, codec, connections, total, make)
+        .await
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(reply.kind, FrameKind::Response, "reply {i}");
+        assert_eq!(status(reply), success_code(codec), "reply {i} succeeds");
+    }
+}
+
+/// One request on a fresh connection; its reply.
+pub(crate) async fn call(addr: SocketAddr, codec: &Arc<dyn FrameCodec>, request: &Frame) -> Frame {
+    let mut client = FramedClient::connect(addr, Arc::clone(codec))
+        .await
+        .expect("client connects");
+    let reply = client.call(request).await.expect("a reply");
+    assert_eq!(reply.kind, FrameKind::Response);
+    assert_eq!(reply.request_id, request.request_id);
+    reply
+}
+
+// ---- replies ----------------------------------------------------------
+
+/// A response's wire status (bolt: 0 success; Dubbo: 20 OK).
+pub(crate) fn status(reply: &Frame) -> u32 {
+    reply.status.map_or(0, |s| s.code)
+}
+
+/// The wire status of success for `codec`.
+pub(crate) fn success_code(codec: &Arc<dyn FrameCodec>) -> u32 {
+    if codec.name() == "dubbo" { 20 } else { 0 }
+}
+
+/// The message a Dubbo error response carries (its body is one hessian
+/// string).
+pub(crate) fn dubbo_error_message(reply: &Frame) -> String {
+    let mut reader = Reader::new(&reply.body);
+    let span = reader
+        .read_string()
+        .expect("a Dubbo error body is a string");
+    let mut out = Vec::new();
+    span.collect_into(&reply.body, &mut out);
+    String::from_utf8(out).expect("UTF-8 message")
+}
+
+/// Replies whose wire status is not `code`, as (index, status).
+pub(crate) fn not_status(replies: &[Frame], code: u32) -> Vec<(usize, u32)> {
+    replies
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| status(r) != code)
+        .map(|(i, r)| (i, status(r)))
+        .collect()
+}
+
+/// A Dubbo success response to `req` whose result is the string `value`,
+/// with `attachments` when there are any (Dubbo's response types 4,
+/// RESPONSE_VALUE_WITH_ATTACHMENTS, and 1, RESPONSE_VALUE).
+pub(crate) fn dubbo_value_response(
+    req: &Frame,
+    value: &str,
+    attachments: &[(&str, &str)],
+) -> Frame {
+    use meshgate_codecs::dubbo::hessian::write_string;
+    let mut body = bytes::BytesMut::new();
+    // Hessian's one-byte ints: 0x90 + n.
+    body.extend_from_slice(&[0x90 + if attachments.is_empty() { 1 } else { 4 }]);
+    write_string(&mut body, value);
+    if !attachments.is_empty() {
+        body.extend_from_slice(b"H");
+        for (k, v) in attachments {
+            write_string(&mut body, k);
+            write_string(&mut body, v);
+        }
+        body.extend_from_slice(b"Z");
+    }
+    let mut resp = Frame::new(FrameKind::Response, req.request_id);
+    resp.meta.flags = 0x02; // response, hessian2
+    resp.meta.serialization = 2;
+    resp.body = body.freeze();
+    resp
+}
+
+/// A Dubbo success response's string result and its attachments (`None`
+/// for the response types without them), read from the body.
+pub(crate) fn dubbo_response_attachments(reply: &Frame) -> (String, Option<Vec<(String, String)>>) {
+    let body = &reply.body[..];
+    let string = |reader: &mut Reader<'_>, body: &[u8]| {
+        let span = reader.read_string().expect("a string");
+        let mut out = Vec::new();
+        span.collect_into(body, &mut out);
+        String::from_utf8(out).expect("UTF-8")
+    };
+    let mut reader = Reader::new(body);
+    let kind = reader.read_int().expect("the response type");
+    let value = string(&mut reader, body);
+    if kind == 1 {
+        assert!(reader.at_end(), "nothing after a RESPONSE_VALUE");
+        return (value, None);
+    }
+    assert_eq!(kind, 4, "RESPONSE_VALUE_WITH_ATTACHMENTS");
+    let rest = &body[reader.pos()..];
+    assert_eq!(rest.first(), Some(&b'H'), "an untyped map");
+    assert_eq!(rest.last(), Some(&b'Z'), "the map ends the body");
+    let map = &rest[1..rest.len() - 1];
+    let mut reader = Reader::new(map);
+    let mut pairs = Vec::new();
+    while !reader.at_end() {
+        let key = string(&mut reader, map);
+        let value = string(&mut reader, map);
+        pairs.push((key, value));
+    }
+    (value, Some(pairs))
+}
+
+// ---- resilience tests' helpers ----------------------------------------
 
 /// The service every Dubbo test request calls.
 pub(crate) const DUBBO_SERVICE: &str = "org.apache.dubbo.samples.DemoService";
@@ -137,7 +416,7 @@ pub(crate) fn extend_config(doc: &mut Value, extend: Value) {
 }
 
 /// A response's wire status (bolt 0 = success, Dubbo 20 = OK).
-pub(crate) fn status(frame: &Frame) -> Option<u32> {
+pub(crate) fn wire_status(frame: &Frame) -> Option<u32> {
     frame.status.map(|s| s.code)
 }
 

@@ -38,7 +38,10 @@ pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError
     let start = dst.len();
     dst.reserve(HEADER_LEN + frame.body.len());
     put_header(dst, flag, status, frame.request_id);
-    let written = if frame.headers.is_modified() {
+    let written = if frame.headers.is_modified() && flag & (FLAG_REQUEST | FLAG_EVENT) == 0 {
+        write_response_body(flag, status, &frame.body, &frame.headers, dst);
+        Ok(())
+    } else if frame.headers.is_modified() {
         rewrite_attachments(flag, &frame.body, &frame.headers, dst)
     } else {
         dst.extend_from_slice(&frame.body);
@@ -153,6 +156,79 @@ fn rewrite_attachments(
     }
     dst.put_u8(b'Z');
     dst.extend_from_slice(slice(layout.range.end..body.len())?);
+    Ok(())
+}
+
+/// Writes a response's body with its attachments rebuilt from the header
+/// view (see [`crate::FrameCodec::fill_headers`], which reads the view of
+/// a response first).
+///
+/// Only a successful hessian2 response has attachments: its result type
+/// becomes the one with attachments (0, 1, 2 → 3, 4, 5), the result is
+/// copied as it is, and the map is written like a request's (see
+/// [`rewrite_attachments`]): the original opening and non-string pairs,
+/// then every wire field of the view. When the view was never read from
+/// this body, the original string pairs the view does not set are kept
+/// too, so nothing is lost. Any other response (an error status, whose
+/// body is a message; another serialization; a body this codec cannot
+/// read) has nowhere to put attachments: it is written unchanged, because
+/// dropping the reply would be worse than dropping the header change.
+fn write_response_body(flag: u8, status: u8, body: &[u8], headers: &Headers, dst: &mut BytesMut) {
+    let start = dst.len();
+    if status != STATUS_OK
+        || flag & SERIALIZATION_MASK != SERIALIZATION_HESSIAN2
+        || write_response_attachments(body, headers, dst).is_err()
+    {
+        dst.truncate(start);
+        dst.extend_from_slice(body);
+    }
+}
+
+fn write_response_attachments(
+    body: &[u8],
+    headers: &Headers,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    let view_read = !headers.wire().is_empty();
+    let mut kept: SmallVec<[Range<usize>; 4]> = SmallVec::new();
+    let layout = hessian::read_response(body, |att| match att.string_pair() {
+        None => kept.push(att.raw.clone()),
+        Some((key, _)) if !view_read => {
+            let mut name = Vec::new();
+            key.collect_into(body, &mut name);
+            let set = std::str::from_utf8(&name).is_ok_and(|name| headers.contains(name));
+            if !set {
+                kept.push(att.raw.clone());
+            }
+        }
+        Some(_) => {}
+    })?;
+    let slice = |range: Range<usize>| {
+        body.get(range)
+            .ok_or_else(|| malformed("response range outside the body"))
+    };
+    // Hessian's compact int: 0x90 + n for 0 to 47.
+    dst.put_u8(0x90 + layout.kind_with_attachments());
+    dst.extend_from_slice(slice(layout.result.clone())?);
+    let rest_at = match &layout.attachments {
+        Some(map) => {
+            dst.extend_from_slice(slice(map.range.start..map.pairs_at)?);
+            map.range.end
+        }
+        None => {
+            dst.put_u8(b'H');
+            layout.result.end
+        }
+    };
+    for range in kept {
+        dst.extend_from_slice(slice(range)?);
+    }
+    for (key, value) in headers.wire_fields() {
+        hessian::write_string_bytes(dst, key);
+        hessian::write_string_bytes(dst, value);
+    }
+    dst.put_u8(b'Z');
+    dst.extend_from_slice(slice(rest_at..body.len())?);
     Ok(())
 }
 

@@ -43,7 +43,10 @@
 //! - Requests in other serializations are forwarded with no header view
 //!   (MOSN fails them instead; a gateway that cannot route them by header
 //!   can still route them by listener or default route).
-//! - Responses and events are never parsed beyond the header.
+//! - `decode` never parses responses and events beyond the header.
+//!   [`FrameCodec::fill_headers`] reads a successful hessian2 response's
+//!   attachments into the header view on demand (a response filter asks),
+//!   and `encode` writes a changed view back as the response's attachments.
 //!
 //! How the header maps to [`Frame`] fields:
 //!
@@ -68,7 +71,7 @@ mod decode;
 mod encode;
 pub mod hessian;
 
-use crate::{CodecError, Detect, Frame, FrameCodec, FrameKind, Limits, ReplyStatus};
+use crate::{CodecError, Detect, Frame, FrameCodec, FrameKind, Headers, Limits, ReplyStatus};
 use bytes::BytesMut;
 
 /// The codec's configuration name.
@@ -172,6 +175,39 @@ impl FrameCodec for DubboCodec {
         {
             bytes.copy_from_slice(&id.to_be_bytes());
         }
+    }
+
+    /// The attachments of a successful hessian2 response (result types
+    /// 3 to 5), as string pairs; see [`encode`] for how a changed view is
+    /// written back. Other frames: nothing to read (calls were read by
+    /// `decode`; error responses, events and other serializations carry no
+    /// attachments this codec reads).
+    fn fill_headers(&self, frame: &mut Frame) -> Result<(), CodecError> {
+        let ok = frame.status.is_none_or(|s| s.code == u32::from(STATUS_OK));
+        if frame.kind != FrameKind::Response
+            || !ok
+            || frame.meta.serialization != SERIALIZATION_HESSIAN2
+            || !frame.headers.is_empty()
+            || frame.headers.is_modified()
+        {
+            return Ok(());
+        }
+        let body = frame.body.clone();
+        let mut headers = Headers::over(body.clone());
+        hessian::read_response(&body, |att| {
+            if let Some((key, value)) = att.string_pair() {
+                if key.chunked || value.chunked {
+                    let (mut k, mut v) = (Vec::new(), Vec::new());
+                    key.collect_into(&body, &mut k);
+                    value.collect_into(&body, &mut v);
+                    headers.push_owned(&k, &v);
+                } else {
+                    headers.push_wire(key.range.clone(), value.range.clone());
+                }
+            }
+        })?;
+        frame.headers = headers;
+        Ok(())
     }
 
     /// Flag `0x22`, status 20, the ping's id, body one hessian null, which

@@ -1,9 +1,10 @@
 //! The Dubbo codec through its public API: golden vectors, frames the codec
-//! builds, hand-written requests, header changes, and properties over
-//! arbitrary input.
+//! builds, hand-written requests, header changes, response attachments,
+//! and properties over arbitrary input.
 
 mod handmade;
 mod props;
+mod responses;
 mod vectors;
 
 use bytes::{BufMut, BytesMut};

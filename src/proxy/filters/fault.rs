@@ -79,7 +79,7 @@ impl Fault {
                 let first = e
                     .errors
                     .first()
-                    .map(|e| (e.path().to_owned(), e.to_string()))
+                    .map(|e| (e.path().to_owned(), e.message()))
                     .unwrap_or_default();
                 (format!("headers{}", first.0), first.1)
             })?;

@@ -47,7 +47,7 @@ impl HeaderMutation {
         .map_err(|e| {
             e.errors
                 .first()
-                .map(|e| (e.path().to_owned(), e.to_string()))
+                .map(|e| (e.path().to_owned(), e.message()))
                 .unwrap_or_default()
         })
     }
@@ -73,6 +73,10 @@ impl StreamFilter for HeaderMutation {
             cluster.as_deref(),
         );
         Flow::Continue
+    }
+
+    fn reads_response_headers(&self) -> bool {
+        !self.mutations.response_add.is_empty() || !self.mutations.response_remove.is_empty()
     }
 
     fn on_response(&self, cx: &mut RequestCx, response: &mut Frame) {

@@ -23,6 +23,7 @@
 //! takes the general one.
 
 mod request;
+mod response;
 mod skip;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,10 @@ pub use request::{
     read_request, read_request_head,
 };
 pub(crate) use request::{attachments, count_args_in, head};
+pub use response::{
+    RESPONSE_NULL_VALUE, RESPONSE_VALUE, RESPONSE_WITH_EXCEPTION, ResponseBody, WITH_ATTACHMENTS,
+    read_response,
+};
 
 use crate::CodecError;
 use smallvec::SmallVec;

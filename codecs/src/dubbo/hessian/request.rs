@@ -195,7 +195,7 @@ pub(crate) fn attachments<'a>(
 }
 
 /// Reads one pair for the [`Attachment`] callbacks.
-fn attachment(reader: &mut Reader<'_>) -> Res<Attachment> {
+pub(super) fn attachment(reader: &mut Reader<'_>) -> Res<Attachment> {
     let start = reader.pos();
     let key = reader.value()?;
     let value = reader.value()?;
