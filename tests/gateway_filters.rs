@@ -85,7 +85,7 @@ async fn fault_abort_answers_every_request_with_the_protocols_status() {
     bounded(async {
         // (abort status, bolt status, Dubbo status)
         let cases = [
-            (503, 4, 100),
+            (503, 4, 40),
             (403, 2, 80),
             (504, 7, 30),
             (500, 3, 70),

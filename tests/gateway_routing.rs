@@ -627,7 +627,7 @@ async fn direct_responses_answer_with_the_mapped_status_without_an_upstream() {
         let cases = [
             ("dr.404", 6, 60, "404|no such service here"),
             ("dr.403", 2, 80, "403|permission denied"),
-            ("dr.503", 4, 100, "503|try later"),
+            ("dr.503", 4, 40, "503|try later"),
             ("dr.504", 7, 30, "504|timeout"),
             ("dr.200", 3, 70, "hello"),
         ];
