@@ -178,7 +178,7 @@ impl FrameCodec for DubboCodec {
     }
 
     /// The attachments of a successful hessian2 response (result types
-    /// 3 to 5), as string pairs; see [`encode`] for how a changed view is
+    /// 3 to 5), as string pairs; see the `encode` module for how a changed view is
     /// written back. Other frames: nothing to read (calls were read by
     /// `decode`; error responses, events and other serializations carry no
     /// attachments this codec reads).

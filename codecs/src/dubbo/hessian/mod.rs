@@ -15,7 +15,7 @@
 //! no larger than the bytes left (every value takes at least one byte), and
 //! UTF-8 lead bytes that hessian2 allows. Work is linear in the body length.
 //!
-//! Inside the module, readers fail with [`Bad`], one pointer to the static
+//! Inside the module, readers fail with `Bad`, one pointer to the static
 //! message, so every `Result` they pass around fits in registers; the
 //! [`CodecError`] is built once, at the public entry points, in a cold
 //! function. The strings heads and attachments are made of (ASCII, in the
