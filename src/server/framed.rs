@@ -233,6 +233,14 @@ async fn write_replies(
                 return;
             }
         }
+        // Coalesce: let the request tasks that are already runnable queue
+        // their replies too, so one write carries them all.
+        tokio::task::yield_now().await;
+        while let Ok(frame) = queue.try_recv() {
+            if !feed(&mut sink, frame, peer).await {
+                return;
+            }
+        }
         if let Err(e) = sink.flush().await {
             tracing::debug!(%peer, error = %e, "downstream write failed");
             return;

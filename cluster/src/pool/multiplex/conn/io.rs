@@ -113,6 +113,18 @@ async fn write_frames(
         if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
             return Ok(());
         }
+        // Coalesce: let the request tasks that are already runnable queue
+        // their frames too, so one write carries them all (a syscall on
+        // loopback costs far more than the frames it carries).
+        if batch.len() < WRITE_BATCH {
+            tokio::task::yield_now().await;
+            while batch.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(out) => batch.push(out),
+                    Err(_) => break,
+                }
+            }
+        }
         for Outgoing { id, frame } in batch.drain(..) {
             if id.is_some_and(|id| !conn.check_write(id)) {
                 continue;
