@@ -241,6 +241,18 @@ async fn garbage_closes_only_its_own_connection() {
             "{protocol}: no reply to garbage: {frames:?}"
         );
         bystander.finish().await;
+        let stats = s
+            .gateway
+            .listener_stats("rpc")
+            .await
+            .expect("listener stats");
+        assert_eq!(stats.accepted, 2, "{protocol}: bystander and garbage");
+        let no_match = u64::from(protocol == "Auto");
+        assert_eq!(
+            stats.detect_no_match, no_match,
+            "{protocol}: detection failures counted"
+        );
+        assert_eq!(stats.detected, 2 - no_match, "{protocol}");
         s.gateway.stop(Duration::from_secs(1)).await;
     }
     // Auto: no protocol matches; bolt: the decoder rejects the stream.
@@ -370,6 +382,12 @@ async fn a_silent_connection_is_closed_at_the_detection_timeout() {
         );
     }
     assert_eq!(logged("reason=\"timeout\""), 2, "each close is logged");
+    let stats = s
+        .gateway
+        .listener_stats("rpc")
+        .await
+        .expect("listener stats");
+    assert_eq!(stats.detect_timeout, 2, "and counted");
     bystander.finish().await;
     s.gateway.stop(Duration::from_secs(1)).await;
     no_panics();

@@ -104,6 +104,16 @@ impl Gateway {
     }
 
     /// The bound address of listener `name`.
+    /// Listener `name`'s counters: connections accepted, detection outcomes.
+    pub async fn listener_stats(&self, name: &str) -> Option<crate::server::ListenerCounts> {
+        self.listeners
+            .lock()
+            .await
+            .get(name)
+            .map(|h| h.stats().snapshot())
+    }
+
+    /// The bound address of listener `name`.
     pub async fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
         self.listeners
             .lock()

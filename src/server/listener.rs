@@ -2,6 +2,7 @@
 
 use super::detect::detect;
 use super::framed::{ConnContext, serve_connection};
+use super::stats::ListenerStats;
 use super::tracker::Tracker;
 use crate::config::ListenerSpec;
 use crate::proxy::{Downstream, ProxyCore};
@@ -22,6 +23,7 @@ pub struct ListenerHandle {
     signature: (SocketAddr, String),
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    stats: Arc<ListenerStats>,
 }
 
 impl ListenerHandle {
@@ -39,6 +41,11 @@ impl ListenerHandle {
     /// protocol selection).
     pub fn serves(&self, spec: &ListenerSpec) -> bool {
         self.signature == (spec.addr, spec.protocol_spec.clone())
+    }
+
+    /// Accepted connections and detection outcomes.
+    pub fn stats(&self) -> &Arc<ListenerStats> {
+        &self.stats
     }
 
     /// Stops accepting; connections already accepted carry on.
@@ -61,11 +68,13 @@ pub async fn bind_listener(
     let name: Arc<str> = Arc::from(spec.name.as_str());
     let (stop, stopped) = watch::channel(false);
     tracing::info!(listener = %name, %addr, protocols = %spec.protocol_spec, "listening");
+    let stats = Arc::new(ListenerStats::default());
     let task = tokio::spawn(accept_loop(
         listener,
         Arc::clone(&name),
         core,
         tracker,
+        Arc::clone(&stats),
         stopped,
     ));
     Ok(ListenerHandle {
@@ -74,6 +83,7 @@ pub async fn bind_listener(
         signature: (spec.addr, spec.protocol_spec.clone()),
         stop,
         task,
+        stats,
     })
 }
 
@@ -82,6 +92,7 @@ async fn accept_loop(
     name: Arc<str>,
     core: Arc<ProxyCore>,
     tracker: Arc<Tracker>,
+    stats: Arc<ListenerStats>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
@@ -91,14 +102,16 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                stats.accepted();
                 let guard = tracker.open();
                 let signals = Signals {
                     drain: tracker.drain_signal(),
                     close: tracker.close_signal(),
                 };
-                let (core, name) = (Arc::clone(&core), Arc::clone(&name));
+                let (core, name, stats) =
+                    (Arc::clone(&core), Arc::clone(&name), Arc::clone(&stats));
                 tokio::spawn(async move {
-                    handle_connection(stream, peer, core, name, signals, guard).await;
+                    handle_connection(stream, peer, core, name, stats, signals, guard).await;
                 });
             }
             Err(e) => {
@@ -121,6 +134,7 @@ async fn handle_connection(
     peer: SocketAddr,
     core: Arc<ProxyCore>,
     listener: Arc<str>,
+    stats: Arc<ListenerStats>,
     signals: Signals,
     guard: super::tracker::ConnectionGuard,
 ) {
@@ -138,10 +152,12 @@ async fn handle_connection(
     let protocol = match detected {
         Ok(found) => found,
         Err(e) => {
+            stats.detect_failed(e.reason());
             tracing::info!(listener = %listener, %peer, reason = e.reason(), error = %e, "protocol detection failed, closing");
             return;
         }
     };
+    stats.detected();
     drop(config);
     let (protocol, prefix) = protocol;
     match protocol {
@@ -161,6 +177,7 @@ async fn handle_connection(
             serve_connection(stream, prefix, codec, cx, guard).await;
         }
         Protocol::Http1 | Protocol::Http2 => {
+            stats.unsupported();
             tracing::info!(listener = %listener, %peer, protocol = protocol.name(), "HTTP is not served yet, closing");
         }
     }

@@ -8,8 +8,10 @@
 mod detect;
 mod framed;
 mod listener;
+mod stats;
 mod tracker;
 
 pub use detect::{DetectError, detect};
 pub use listener::{ListenerHandle, bind_listener};
+pub use stats::{ListenerCounts, ListenerStats};
 pub use tracker::Tracker;
