@@ -429,3 +429,61 @@ async fn an_upstream_killed_mid_flight_fails_or_retries_its_requests_only() {
     assert_eq!(b.requests(), 8, "b answered its own requests and a's");
     gateway.stop(GRACE).await;
 }
+
+#[tokio::test]
+async fn requests_never_written_before_their_connection_died_are_retried_elsewhere() {
+    // The stalled host reads nothing: the first big request fills the
+    // socket buffers and every later request for that host waits in the
+    // pool's queue, unwritten. When the connection dies, those are safe to
+    // send elsewhere even under MOSN's implicit policy (connect failures
+    // only); the one that was written is not, and is answered with an
+    // error.
+    let stalled = MockUpstream::builder(bolt()).mode(Mode::Stall).start();
+    let good = MockUpstream::start(bolt());
+    let hosts = [stalled.addr(), good.addr()];
+    let (gateway, addr) = start(&one_cluster(&hosts, json!({ "timeout": "20s" }))).await;
+    let big = Bytes::from(vec![b'x'; 12 << 20]);
+    let smalls = 40u64;
+    // Two big requests first: round robin gives one to each host.
+    let mut requests = vec![bolt_request(0, big.clone()), bolt_request(1, big.clone())];
+    requests.extend((2..2 + smalls).map(|id| bolt_request(id, payload(id))));
+    let load = tokio::spawn(pipeline(addr, bolt(), requests));
+    // The good host answers its half; the other half waits for the
+    // stalled one.
+    received(&[&good], 1 + smalls / 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before_kill = good.requests();
+    assert!(
+        before_kill < 1 + smalls,
+        "some requests wait for the stalled host ({before_kill} answered)"
+    );
+    assert_eq!(stalled.requests(), 0, "the stalled host read nothing");
+    stalled.kill_connections();
+    let replies = load.await.unwrap();
+    let mut failed = Vec::new();
+    for (id, reply) in &replies {
+        match wire_status(reply) {
+            Some(BOLT_OK) if *id < 2 => assert_eq!(reply.body, big, "big request {id}"),
+            Some(BOLT_OK) => assert_echo(reply, *id, "retried after the reset"),
+            Some(BOLT_CONNECTION_CLOSED) => failed.push(*id),
+            other => panic!("request {id}: status {other:?}"),
+        }
+    }
+    assert_eq!(failed.len(), 1, "only the written request failed: {failed:?}");
+    assert!(failed[0] < 2, "and it is the big one the stalled host held");
+    assert_eq!(
+        good.requests(),
+        1 + smalls,
+        "every small request was answered by the good host, once"
+    );
+    // The downstream connection survived the upstream's death (`pipeline`
+    // read every reply on it); the host, reading again, serves again.
+    stalled.set_mode(Mode::Echo);
+    let mut client = FramedClient::connect(addr, bolt()).await.unwrap();
+    for id in 100..104 {
+        let reply = client.call(&bolt_request(id, payload(id))).await.unwrap();
+        assert_echo(&reply, id, "after the host reads again");
+    }
+    assert!(stalled.requests() >= 1, "round robin reached it again");
+    gateway.stop(GRACE).await;
+}

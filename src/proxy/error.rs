@@ -81,6 +81,13 @@ impl ProxyError {
     pub fn failure_kind(&self) -> Option<FailureKind> {
         match self {
             ProxyError::Pool(e) if e.is_connect_failure() => Some(FailureKind::ConnectFailure),
+            // The connection died before the request reached the socket:
+            // the upstream never saw it, so it is as safe to send elsewhere
+            // as after a failed connect (retried even by MOSN's implicit
+            // policy, never duplicated).
+            ProxyError::Pool(PoolError::UpstreamReset { written: false }) => {
+                Some(FailureKind::ConnectFailure)
+            }
             ProxyError::Pool(PoolError::UpstreamReset { .. }) => Some(FailureKind::Reset),
             ProxyError::Pool(PoolError::Closed { .. }) => Some(FailureKind::ConnectFailure),
             ProxyError::Pool(PoolError::Overflow { .. }) => Some(FailureKind::Overflow),

@@ -126,10 +126,19 @@ async fn write_frames(
             }
         }
         for Outgoing { id, frame } in batch.drain(..) {
+            // Room first, then the written mark: a frame waiting here for
+            // the socket to drain is not written yet, so if the connection
+            // dies meanwhile its caller learns `written: false` and the
+            // request may safely go to another host.
+            match std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await {
+                Ok(()) => {}
+                Err(FramedError::Io(err)) => return Err(err),
+                Err(FramedError::Codec(_)) => {}
+            }
             if id.is_some_and(|id| !conn.check_write(id)) {
                 continue;
             }
-            match sink.feed(frame).await {
+            match sink.start_send_unpin(frame) {
                 Ok(()) => {}
                 Err(FramedError::Io(err)) => return Err(err),
                 Err(FramedError::Codec(err)) => match id {
