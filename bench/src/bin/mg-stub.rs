@@ -1,15 +1,20 @@
 //! A fast stub upstream: answers every bolt or Dubbo request at once with
 //! its own body, on one thread, batching replies per read.
 //!
-//! `mg-stub --protocol bolt --listen 127.0.0.1:12201`
+//! `mg-stub --protocol bolt --listen 127.0.0.1:12201 [--tag A]`
+//!
+//! With `--tag`, every reply's body is the request's body followed by the
+//! tag's bytes, so a client behind a proxy can tell which host answered
+//! (the fault soak test counts replies per host this way). Bodies are
+//! opaque to the proxy, so the tag changes nothing on the way.
 
 #![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
 use anyhow::Result;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use clap::Parser;
 use meshgate_bench::{Proto, Reader, echo};
-use meshgate_codecs::{FrameCodec, FrameKind};
+use meshgate_codecs::{Frame, FrameCodec, FrameKind};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -23,6 +28,9 @@ struct Args {
     /// Address to listen on (port 0: any; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
+    /// Bytes appended to every reply's body (names the host).
+    #[arg(long, default_value = "")]
+    tag: String,
 }
 
 fn main() -> Result<()> {
@@ -38,14 +46,15 @@ fn main() -> Result<()> {
             args.protocol
         );
         let codec = args.protocol.codec();
+        let tag = Bytes::from(args.tag.into_bytes());
         loop {
             let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream, Arc::clone(&codec)));
+            tokio::spawn(serve(stream, Arc::clone(&codec), tag.clone()));
         }
     })
 }
 
-async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>) {
+async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = Reader::new(read, Arc::clone(&codec));
@@ -57,7 +66,7 @@ async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>) {
             match reader.try_decode() {
                 Ok(Some(frame)) => {
                     let reply = match frame.kind {
-                        FrameKind::Request => Some(echo(&frame)),
+                        FrameKind::Request => Some(tagged(echo(&frame), &tag)),
                         FrameKind::Heartbeat { reply: false } => codec.heartbeat_reply(&frame),
                         _ => None,
                     };
@@ -80,4 +89,15 @@ async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>) {
             _ => return,
         }
     }
+}
+
+/// `reply` with `tag` appended to its body (unchanged for an empty tag).
+fn tagged(mut reply: Frame, tag: &Bytes) -> Frame {
+    if !tag.is_empty() {
+        let mut body = BytesMut::with_capacity(reply.body.len() + tag.len());
+        body.extend_from_slice(&reply.body);
+        body.extend_from_slice(tag);
+        reply.body = body.freeze();
+    }
+    reply
 }

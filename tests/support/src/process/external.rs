@@ -205,6 +205,49 @@ impl External {
         self.status
     }
 
+    /// SIGKILL at once (no grace: the process dies mid-flight, as in a
+    /// crash), then waits for it. Idempotent like [`External::kill`].
+    pub async fn kill_hard(&mut self) -> Result<ExitStatus, ProcessError> {
+        if let Some(mut child) = self.child.take() {
+            // Resumed first, should it be frozen: a stopped process is
+            // killed all the same, but its exit is reported sooner.
+            send_signal(&child, rustix::process::Signal::CONT);
+            let status = async {
+                child.start_kill()?;
+                child.wait().await
+            }
+            .await
+            .map_err(|source| ProcessError::Io {
+                name: self.name.clone(),
+                what: "killing it",
+                source,
+            })?;
+            self.status = Some(status);
+        }
+        drain(std::mem::take(&mut self.readers)).await;
+        self.status.ok_or_else(|| ProcessError::Io {
+            name: self.name.clone(),
+            what: "killing it",
+            source: std::io::Error::other("no child and no exit status"),
+        })
+    }
+
+    /// Freezes the child (SIGSTOP): it keeps its sockets but runs no code,
+    /// as a host stalled by the scheduler, swap or a debugger. No-op once
+    /// it has ended.
+    pub fn freeze(&self) {
+        if let Some(child) = &self.child {
+            send_signal(child, rustix::process::Signal::STOP);
+        }
+    }
+
+    /// Resumes a frozen child (SIGCONT).
+    pub fn resume(&self) {
+        if let Some(child) = &self.child {
+            send_signal(child, rustix::process::Signal::CONT);
+        }
+    }
+
     /// Stops the child: SIGTERM to its PID, SIGKILL if it is still running
     /// after the grace period, then waits for it and for its output to be
     /// read to the end. Idempotent: later calls return the same status.
@@ -232,6 +275,8 @@ impl External {
 impl Drop for External {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A frozen child would ignore SIGTERM until the SIGKILL.
+            send_signal(&child, rustix::process::Signal::CONT);
             terminate_blocking(&mut child, self.grace);
         }
     }
