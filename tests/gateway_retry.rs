@@ -469,7 +469,11 @@ async fn requests_never_written_before_their_connection_died_are_retried_elsewhe
             other => panic!("request {id}: status {other:?}"),
         }
     }
-    assert_eq!(failed.len(), 1, "only the written request failed: {failed:?}");
+    assert_eq!(
+        failed.len(),
+        1,
+        "only the written request failed: {failed:?}"
+    );
     assert!(failed[0] < 2, "and it is the big one the stalled host held");
     assert_eq!(
         good.requests(),

@@ -70,6 +70,8 @@ pub struct ListenerSpec {
     pub filters: Vec<Arc<dyn StreamFilter>>,
     /// Per-connection bounds.
     pub limits: ListenerLimits,
+    /// The `tcp_proxy` network filter, when the chain has one that is used.
+    pub tcp_proxy: Option<super::TcpProxyUse>,
 }
 
 /// Per-connection bounds of a listener.
@@ -195,6 +197,9 @@ pub fn build(
             }
         }
     }
+    for tcp in listeners.iter().filter_map(|l| l.tcp_proxy.as_ref()) {
+        super::tcp_proxy::warn_undefined_clusters(&tcp.spec, &cluster_names, &mut cx);
+    }
     if raw.servers.len() > 1 {
         cx.warn(Issue::new(
             "servers",
@@ -252,7 +257,7 @@ pub fn build(
 
 /// Reads a JSON blob Go-style at `path`, recording warnings and errors.
 /// `None` only when what is there cannot be read at all.
-fn read<T: serde::de::DeserializeOwned>(
+pub(super) fn read<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     path: &str,
     cx: &mut Collector,
@@ -516,6 +521,7 @@ fn build_listener(
     };
     check_tls(chain, &format!("{path}.filter_chains[0]"), cx);
     let mut proxy = None;
+    let (mut tcp, mut tcp_seen) = (None, false);
     for (k, filter) in chain.filters.iter().enumerate() {
         let fpath = format!("{path}.filter_chains[0].filters[{k}]");
         match filter.kind.as_str() {
@@ -528,6 +534,15 @@ fn build_listener(
                     .map(|p| (p, fpath))
             }
             "connection_manager" => {} // read with the routers
+            "tcp_proxy" if tcp_seen => cx.error(
+                Issue::new(format!("{fpath}.type"), "a second tcp_proxy filter")
+                    .hint("one tcp_proxy filter per listener"),
+            ),
+            "tcp_proxy" => {
+                tcp_seen = true;
+                tcp = super::tcp_proxy::build(&filter.config, &fpath, cx)
+                    .map(|spec| (spec, proxy.is_none()));
+            }
             other => cx.warn(Issue::new(
                 format!("{fpath}.type"),
                 format!("network filter {other:?} is not supported; skipped"),
@@ -535,6 +550,12 @@ fn build_listener(
         }
     }
     let Some((proxy, ppath)) = proxy else {
+        if let Some((spec, _)) = tcp {
+            return tcp_only_listener(listener, addr?, spec, registry, path, cx);
+        }
+        if tcp_seen {
+            return None; // its errors are reported
+        }
         cx.error(Issue::new(format!("{path}.filter_chains[0].filters"), "no \"proxy\" filter").hint("add {\"type\": \"proxy\", \"config\": {\"downstream_protocol\": \"Auto\", \"router_config_name\": \"...\"}}"));
         return None;
     };
@@ -546,12 +567,7 @@ fn build_listener(
     .unwrap_or_default();
     let (protocols, protocol_spec) = select_protocols(&proxy, &extend, registry, &ppath, cx)?;
     check_upstream_protocol(&proxy, &extend, &protocols, &ppath, cx);
-    if proxy.fallback_for_unknown_protocol {
-        cx.warn(Issue::new(
-            format!("{ppath}.config.fallback_for_unknown_protocol"),
-            "not supported yet: undetected connections are closed",
-        ));
-    }
+    let tcp_proxy = super::tcp_proxy::attach(tcp, proxy.fallback_for_unknown_protocol, &ppath, cx);
     if !routers.contains_key(&proxy.router_config_name)
         && !invalid_routers.contains(&proxy.router_config_name)
     {
@@ -602,6 +618,39 @@ fn build_listener(
         router: proxy.router_config_name,
         filters,
         limits,
+        tcp_proxy,
+    })
+}
+
+/// A listener whose chain is a `tcp_proxy` filter alone: every connection
+/// is proxied as bytes, no protocol detected.
+fn tcp_only_listener(
+    listener: &ListenerConfig,
+    addr: SocketAddr,
+    spec: super::TcpProxySpec,
+    registry: &Registry,
+    path: &str,
+    cx: &mut Collector,
+) -> Option<ListenerSpec> {
+    if !listener.stream_filters.is_empty() {
+        cx.warn(Issue::new(
+            format!("{path}.stream_filters"),
+            "ignored: a tcp_proxy listener forwards bytes, not requests",
+        ));
+    }
+    Some(ListenerSpec {
+        name: listener.name.clone(),
+        addr,
+        // Never consulted: nothing is detected on this listener.
+        protocols: registry.select(AUTO).ok()?,
+        protocol_spec: "tcp_proxy".to_owned(),
+        router: String::new(),
+        filters: Vec::new(),
+        limits: ListenerLimits::default(),
+        tcp_proxy: Some(super::TcpProxyUse {
+            spec: Arc::new(spec),
+            role: super::TcpProxyRole::EveryConnection,
+        }),
     })
 }
 

@@ -10,9 +10,13 @@
 mod build;
 mod issues;
 pub mod raw;
+mod tcp_proxy;
 
 pub use build::{GatewayConfig, ListenerLimits, ListenerSpec, build};
 pub use issues::{ConfigErrors, Issue};
+pub use tcp_proxy::{
+    TcpProxyConfig, TcpProxyRole, TcpProxySpec, TcpProxyUse, TcpRoute, TcpRouteConfig,
+};
 
 use meshgate_cluster::ClusterManager;
 use std::path::Path;

@@ -113,6 +113,15 @@ impl Gateway {
             .map(|h| h.stats().snapshot())
     }
 
+    /// Listener `name`'s TCP proxy counters.
+    pub async fn tcp_proxy_stats(&self, name: &str) -> Option<crate::server::TcpProxyCounts> {
+        self.listeners
+            .lock()
+            .await
+            .get(name)
+            .map(|h| h.stats().tcp_proxy().snapshot())
+    }
+
     /// The bound address of listener `name`.
     pub async fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
         self.listeners

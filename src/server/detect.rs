@@ -47,13 +47,25 @@ pub async fn detect(
     timeout: Duration,
 ) -> Result<(Protocol, BytesMut), DetectError> {
     let mut buf = BytesMut::with_capacity(ProtocolSet::DETECT_MAX_BYTES * 2);
+    let protocol = detect_into(stream, set, timeout, &mut buf).await?;
+    Ok((protocol, buf))
+}
+
+/// [`detect`], reading into `buf`, which keeps the bytes read whatever the
+/// outcome (a fallback TCP proxy forwards them).
+pub async fn detect_into(
+    stream: &mut TcpStream,
+    set: &ProtocolSet,
+    timeout: Duration,
+    buf: &mut BytesMut,
+) -> Result<Protocol, DetectError> {
     if let Some(only @ Protocol::Framed(_)) = set.single() {
-        return Ok((only.clone(), buf));
+        return Ok(only.clone());
     }
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        match set.detect(&buf) {
-            Detection::Match(protocol) => return Ok((protocol.clone(), buf)),
+        match set.detect(buf) {
+            Detection::Match(protocol) => return Ok(protocol.clone()),
             Detection::NoMatch => {
                 return Err(DetectError::NoMatch {
                     prefix: buf[..buf.len().min(16)].to_vec(),
@@ -61,7 +73,7 @@ pub async fn detect(
             }
             Detection::NeedMore => {}
         }
-        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+        match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
             Err(_) => return Err(DetectError::Timeout(timeout)),
             Ok(Ok(0)) => return Err(DetectError::Closed),
             Ok(Ok(_)) => {}

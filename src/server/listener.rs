@@ -1,12 +1,14 @@
 //! Binding a listener and its accept loop.
 
-use super::detect::detect;
+use super::detect::detect_into;
 use super::framed::{ConnContext, serve_connection};
 use super::stats::ListenerStats;
+use super::tcp_proxy::{self, TcpConnection};
 use super::tracker::Tracker;
-use crate::config::ListenerSpec;
+use crate::config::{ListenerSpec, TcpProxyRole};
 use crate::proxy::{Downstream, ProxyCore};
-use meshgate_codecs::Protocol;
+use bytes::BytesMut;
+use meshgate_codecs::{Protocol, ProtocolSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,21 +147,46 @@ async fn handle_connection(
         return;
     };
     let limits = spec.limits;
-    let detected = tokio::select! {
-        detected = detect(&mut stream, &spec.protocols, limits.detect_timeout) => detected,
-        () = super::tracker::raised(signals.close.clone()) => return,
+    let mut prefix = BytesMut::with_capacity(ProtocolSet::DETECT_MAX_BYTES * 2);
+    let detected = match spec.tcp_proxy.as_ref().map(|t| t.role) {
+        Some(TcpProxyRole::EveryConnection) => Err(None),
+        _ => tokio::select! {
+            detected = detect_into(&mut stream, &spec.protocols, limits.detect_timeout, &mut prefix) => detected.map_err(Some),
+            () = super::tracker::raised(signals.close.clone()) => return,
+        },
     };
     let protocol = match detected {
         Ok(found) => found,
         Err(e) => {
-            stats.detect_failed(e.reason());
-            tracing::info!(listener = %listener, %peer, reason = e.reason(), error = %e, "protocol detection failed, closing");
+            if let Some(e) = &e {
+                stats.detect_failed(e.reason());
+            }
+            if let Some(tcp) = spec
+                .tcp_proxy
+                .as_ref()
+                .filter(|_| tcp_proxy::takes(e.as_ref(), &prefix))
+            {
+                let (tcp, clusters) = (Arc::clone(&tcp.spec), Arc::clone(&config.clusters));
+                drop(config);
+                let conn = TcpConnection {
+                    stream,
+                    peer,
+                    prefix,
+                    fallback: e.is_some(),
+                    close: signals.close,
+                    guard,
+                };
+                tcp_proxy::serve(conn, tcp, clusters, stats.tcp_proxy()).await;
+                return;
+            }
+            if let Some(e) = e {
+                tracing::info!(listener = %listener, %peer, reason = e.reason(), error = %e, "protocol detection failed, closing");
+            }
             return;
         }
     };
     stats.detected();
     drop(config);
-    let (protocol, prefix) = protocol;
     match protocol {
         Protocol::Framed(codec) => {
             let downstream = Arc::new(Downstream {

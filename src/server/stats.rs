@@ -14,6 +14,8 @@ pub struct ListenerStats {
     closed: AtomicU64,
     io_error: AtomicU64,
     unsupported: AtomicU64,
+    /// The `tcp_proxy` filter's counters.
+    tcp_proxy: super::TcpProxyStats,
 }
 
 /// A copy of a listener's counters.
@@ -57,6 +59,11 @@ impl ListenerStats {
             _ => &self.io_error,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `tcp_proxy` filter's counters (zero without one).
+    pub fn tcp_proxy(&self) -> &super::TcpProxyStats {
+        &self.tcp_proxy
     }
 
     /// The counters now.

@@ -11,6 +11,7 @@ pub mod frames;
 pub mod mock;
 pub mod net;
 pub mod process;
+pub mod tcp;
 pub mod test_codec;
 pub mod vectors;
 
