@@ -491,3 +491,60 @@ async fn requests_never_written_before_their_connection_died_are_retried_elsewhe
     assert!(stalled.requests() >= 1, "round robin reached it again");
     gateway.stop(GRACE).await;
 }
+
+#[tokio::test]
+async fn a_dubbo_request_written_before_a_reset_is_retried_only_with_a_policy() {
+    // Dubbo OK (dubbo.md §5).
+    const DUBBO_OK: u32 = 20;
+    let dropping = MockUpstream::builder(dubbo()).mode(Mode::Drop).start();
+    let good = MockUpstream::start(dubbo());
+    let hosts = [dropping.addr(), good.addr()];
+    let call = |id: u64| dubbo_call(id, &format!("arg-{id}"));
+
+    // The implicit policy: a request the dropping host read is answered
+    // with an error, never sent twice.
+    let (gateway, addr) = start(&one_cluster(&hosts, json!({}))).await;
+    let mut client = FramedClient::connect(addr, dubbo()).await.unwrap();
+    let mut failed = 0;
+    for id in 0..10 {
+        let request = call(id);
+        let reply = client.call(&request).await.unwrap();
+        assert_eq!(reply.request_id, id);
+        if wire_status(&reply) == Some(DUBBO_OK) {
+            assert_eq!(reply.body, request.body, "request {id}: its own echo");
+        } else {
+            failed += 1;
+        }
+    }
+    assert!(
+        failed >= 1,
+        "round robin sent some requests to the dropping host"
+    );
+    assert_eq!(
+        dropping.requests(),
+        failed,
+        "a written request is never sent twice"
+    );
+    assert_eq!(good.requests(), 10 - failed);
+    gateway.stop(GRACE).await;
+
+    // `retry_on: true` marks them retriable: every request answered.
+    let before = (dropping.requests(), good.requests());
+    let (gateway, addr) = start(&one_cluster(&hosts, retry_on("1s", 1))).await;
+    let mut client = FramedClient::connect(addr, dubbo()).await.unwrap();
+    for id in 0..10 {
+        let request = call(id);
+        let reply = client.call(&request).await.unwrap();
+        assert_eq!(
+            (reply.request_id, wire_status(&reply)),
+            (id, Some(DUBBO_OK))
+        );
+        assert_eq!(reply.body, request.body, "request {id}: its own echo");
+    }
+    assert!(
+        dropping.requests() > before.0,
+        "some first tries were dropped"
+    );
+    assert_eq!(good.requests() - before.1, 10);
+    gateway.stop(GRACE).await;
+}

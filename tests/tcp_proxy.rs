@@ -293,3 +293,40 @@ async fn without_fallback_an_unknown_protocol_is_closed() {
     assert_eq!(raw.accepted(), 0);
     gateway.stop(GRACE).await;
 }
+
+#[tokio::test]
+async fn a_client_silent_past_the_detect_timeout_falls_back_too() {
+    // Protocols whose server speaks first send nothing to detect.
+    let raw = XorEchoServer::start().await;
+    let rpc = MockUpstream::start(bolt());
+    let doc = document(
+        json!([
+            { "type": "proxy", "config": {
+                "downstream_protocol": "Auto", "router_config_name": "rpc_router",
+                "fallback_for_unknown_protocol": true,
+                "extend_config": { "detect_timeout": "200ms" }
+            }},
+            tcp_proxy(json!({ "cluster": "raw" }))
+        ]),
+        json!([
+            cluster("raw", "LB_ROUNDROBIN", &[raw.addr()]),
+            cluster("l7", "LB_ROUNDROBIN", &[rpc.addr()])
+        ]),
+    );
+    let (gateway, addr) = start(&doc).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    eventually("the silent connection reached the TCP cluster", || {
+        raw.accepted() == 1
+    })
+    .await;
+    stream.write_all(b"late hello").await.unwrap();
+    let mut back = [0u8; 10];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut back))
+        .await
+        .expect("answered")
+        .unwrap();
+    assert_eq!(back.to_vec(), transformed(b"late hello"));
+    let stats = gateway.listener_stats("rpc").await.unwrap();
+    assert_eq!(stats.detect_timeout, 1);
+    gateway.stop(GRACE).await;
+}
