@@ -145,7 +145,8 @@ pub struct ProxyConfig {
     /// Upstream protocol; framed protocols are forwarded as they arrive, so
     /// this must be `Auto`, empty, or the downstream protocol.
     pub upstream_protocol: String,
-    /// Hand undetected connections to a TCP proxy (later work).
+    /// Hand connections whose protocol detection finds nothing to the
+    /// `tcp_proxy` filter that follows (`docs/tcp-proxy.md`).
     pub fallback_for_unknown_protocol: bool,
     /// Name of the route table (`servers[].routers[].router_config_name`).
     pub router_config_name: String,
