@@ -70,15 +70,15 @@ async fn a_large_body_is_413() {
     let head = read_some(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
 
-    // Chunked, no length: cut off at the limit while it streams.
+    // Chunked, no length: cut off at the limit while it streams. The body
+    // is `default` padded with spaces, which the handler would trim and
+    // obey: the logger staying enabled shows it never ran.
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream
-        .write_all(
-            b"POST /api/v1/enable_log HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n",
-        )
+        .write_all(b"POST /api/v1/disable_log HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n7\r\ndefault\r\n")
         .await
         .expect("write");
-    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "y".repeat(16 * 1024));
+    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, " ".repeat(16 * 1024));
     for _ in 0..5 {
         if stream.write_all(chunk.as_bytes()).await.is_err() {
             break; // the server may close once it has answered
@@ -86,10 +86,9 @@ async fn a_large_body_is_413() {
     }
     let head = read_some(&mut stream).await;
     assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
-    assert_eq!(
+    assert!(
         fake.loggers.lock().expect("lock")[0].1,
-        true,
-        "nothing was toggled"
+        "the oversized body reached the handler"
     );
     server.shutdown().await;
 }
