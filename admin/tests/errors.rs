@@ -168,3 +168,22 @@ async fn shutdown_closes_idle_connections_and_the_listener_promptly() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn head_answers_headers_without_a_body() {
+    let server = start(Arc::new(FakeSource::default())).await;
+    let reply = request(
+        server.local_addr(),
+        Method::HEAD,
+        "/api/v1/version",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.content_type()),
+        (200, "application/json")
+    );
+    assert_eq!(reply.body, "");
+    server.shutdown().await;
+}
