@@ -6,6 +6,8 @@
 //!   with SIGTERM then SIGKILL after a grace period — always, on drop too.
 //! - [`run_to_completion`] / [`run_client`] run a client with a timeout and
 //!   parse its one-line JSON summary ([`ClientSummary`]).
+//! - [`browser`] runs the dashboard's headless-browser check
+//!   (`tests/browser/dashboard-check.mjs`).
 //! - [`interop`] knows where the scripts and the installed dependencies are;
 //!   [`interop::check_deps`] fails with "run scripts/install-test-deps" when
 //!   they are missing.
@@ -38,6 +40,7 @@
 //! # }
 //! ```
 
+pub mod browser;
 mod capture;
 mod client;
 mod external;
