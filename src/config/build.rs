@@ -70,6 +70,8 @@ pub struct ListenerSpec {
     pub filters: Vec<Arc<dyn StreamFilter>>,
     /// Per-connection bounds.
     pub limits: ListenerLimits,
+    /// Access logs (`access_logs[]`).
+    pub access_logs: crate::accesslog::ListenerAccessLogs,
 }
 
 /// Per-connection bounds of a listener.
@@ -577,6 +579,14 @@ fn build_listener(
         &format!("{path}.stream_filters"),
         cx,
     );
+    let mut log_issues = meshgate_gocompat::Issues::default();
+    let access_logs = crate::accesslog::build(
+        &listener.access_logs,
+        &format!("{path}.access_logs"),
+        &mut log_issues,
+    );
+    log_issues.errors.into_iter().for_each(|e| cx.error(e));
+    log_issues.warnings.into_iter().for_each(|w| cx.warn(w));
     let defaults = ListenerLimits::default();
     let limits = ListenerLimits {
         max_frame_len: extend
@@ -602,6 +612,7 @@ fn build_listener(
         router: proxy.router_config_name,
         filters,
         limits,
+        access_logs,
     })
 }
 
