@@ -125,7 +125,13 @@ impl ListenerAccessLogs {
             request_id: cx.request.request_id,
             request_headers: &cx.request.headers,
             response_headers: reply.map(|r| &r.headers),
-            response_code: reply.and_then(|r| r.status).map(|s| s.neutral),
+            // A local reply logs its reason's neutral code, as MOSN logs
+            // the code it hijacked with (a codec's wire status may be
+            // coarser: bolt has no "no route").
+            response_code: match failure {
+                Some(failure) => Some(failure.reply_status().neutral_code()),
+                None => reply.and_then(|r| r.status).map(|s| s.neutral),
+            },
             response_flag: failure.map(response_flag),
             bytes_received: cx.request.body.len(),
             bytes_sent: reply.map_or(0, |r| r.body.len()),
