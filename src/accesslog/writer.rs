@@ -2,25 +2,36 @@
 //!
 //! Requests hand finished lines to a bounded queue with `try_send` and
 //! never wait: when the queue is full the line is dropped and counted. A
-//! dedicated thread (not a runtime worker: file writes block) takes lines
-//! off the queue into a buffered writer, and flushes at least every
-//! `flush_every`, before it reopens the file, and when it closes.
+//! dedicated thread (not a runtime worker: file writes block) wakes every
+//! [`POLL_EVERY`], takes every queued line into a buffered writer, and
+//! flushes at least every `flush_every`, before it reopens the file, and
+//! when it closes.
+//!
+//! The writer polls instead of blocking on the queue on purpose: a
+//! receiver blocked in `recv` must be woken by the sender, one futex call
+//! and a context switch per line on the request's thread. Measured with
+//! `mg-load` through the gateway, that halved throughput; polling leaves a
+//! request one atomic operation.
 //!
 //! ```text
 //!  request ──try_send──► [ bounded queue ] ──► writer thread ──► BufWriter ──► file
-//!     │ full: dropped += 1                        ▲ reopen flag (SIGUSR1)
-//!                                                  ▲ close flag (reload, stop): drain, flush, exit
+//!     │ full: dropped += 1                        ▲ reopen flag + unpark (SIGUSR1)
+//!                                                  ▲ close flag + unpark (reload, stop): drain, flush, exit
 //! ```
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How often the writer thread looks at its queue: the longest a line
+/// waits before it is in the write buffer.
+pub const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// How a log file's writer is sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,13 +111,6 @@ impl Sink {
     }
 }
 
-/// What the queue carries.
-enum Message {
-    Line(Vec<u8>),
-    /// Look at the reopen and close flags now.
-    Wake,
-}
-
 /// Requests to the writer thread, read after every message.
 #[derive(Debug, Default)]
 struct Control {
@@ -125,7 +129,7 @@ pub(crate) struct FileCounters {
 #[derive(Debug)]
 pub(crate) struct LogFile {
     path: String,
-    queue: SyncSender<Message>,
+    queue: SyncSender<Vec<u8>>,
     control: Arc<Control>,
     enabled: AtomicBool,
     counters: Arc<FileCounters>,
@@ -192,7 +196,7 @@ impl LogFile {
     /// the line and counts it.
     pub(crate) fn submit(&self, line: Vec<u8>) {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.queue.try_send(Message::Line(line))
+            self.queue.try_send(line)
         {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped_total.fetch_add(1, Ordering::Relaxed);
@@ -200,13 +204,22 @@ impl LogFile {
     }
 
     /// Asks the writer to flush and reopen the file by its path (after
-    /// logrotate moved it away). Returns at once; the writer reopens
-    /// before it writes its next line.
+    /// logrotate moved it away). Returns at once; the writer first writes
+    /// what is queued into the old file, then creates the new one.
     pub(crate) fn reopen(&self) {
         self.control.reopen.store(true, Ordering::Release);
-        // A full queue needs no wake: the writer is busy and reads the
-        // flag after its current line.
-        let _ = self.queue.try_send(Message::Wake);
+        self.wake();
+    }
+
+    /// Wakes the writer thread now instead of at its next poll.
+    fn wake(&self) {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(thread) = thread.as_ref() {
+            thread.thread().unpark();
+        }
     }
 
     /// Writes every line queued so far, flushes, closes the file and ends
@@ -214,7 +227,7 @@ impl LogFile {
     /// are dropped (and counted).
     pub(crate) fn close(&self) {
         self.control.close.store(true, Ordering::Release);
-        let _ = self.queue.try_send(Message::Wake);
+        self.wake();
         let thread = self
             .thread
             .lock()
@@ -232,7 +245,7 @@ impl LogFile {
 struct Writer {
     target: Target,
     sink: Sink,
-    lines: Receiver<Message>,
+    lines: Receiver<Vec<u8>>,
     control: Arc<Control>,
     counters: Arc<FileCounters>,
     flush_every: Duration,
@@ -242,13 +255,8 @@ impl Writer {
     fn run(mut self) {
         let mut next_flush = Instant::now() + self.flush_every;
         loop {
-            let wait = next_flush.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(wait) {
-                Ok(Message::Line(line)) => self.write(&line),
-                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
-                // Every sender is gone: the log was dropped without close.
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+            // Lines queued before a reopen still go to the old file.
+            let senders_left = self.drain();
             if self.control.reopen.swap(false, Ordering::AcqRel) {
                 self.reopen();
             }
@@ -256,10 +264,16 @@ impl Writer {
                 self.drain();
                 break;
             }
-            if Instant::now() >= next_flush {
-                self.flush();
-                next_flush = Instant::now() + self.flush_every;
+            // Every sender is gone: the log was dropped without close.
+            if !senders_left {
+                break;
             }
+            let now = Instant::now();
+            if now >= next_flush {
+                self.flush();
+                next_flush = now + self.flush_every;
+            }
+            std::thread::park_timeout(POLL_EVERY.min(next_flush.saturating_duration_since(now)));
         }
         self.flush();
     }
@@ -276,13 +290,13 @@ impl Writer {
         }
     }
 
-    /// Writes what is queued now (the close case).
-    fn drain(&mut self) {
+    /// Writes every line queued now; false once no sender is left.
+    fn drain(&mut self) -> bool {
         loop {
             match self.lines.try_recv() {
-                Ok(Message::Line(line)) => self.write(&line),
-                Ok(Message::Wake) => {}
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+                Ok(line) => self.write(&line),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             }
         }
     }
@@ -380,6 +394,12 @@ mod tests {
         // logrotate's does.
         std::fs::rename(&path, &rotated).unwrap();
         log.reopen();
+        // The new file appears once the writer has reopened.
+        let deadline = std::time::SystemTime::now() + Duration::from_secs(5);
+        while !path.exists() {
+            assert!(std::time::SystemTime::now() < deadline, "never reopened");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         log.submit(b"after\n".to_vec());
         log.close();
         assert_eq!(read(&rotated), "before\n");
@@ -411,13 +431,7 @@ mod tests {
         assert_eq!(log.counters().dropped.load(Ordering::Relaxed), 998);
         assert_eq!(total.load(Ordering::Relaxed), 998);
         // The two that fit are the first two.
-        let kept: Vec<Vec<u8>> = lines
-            .try_iter()
-            .filter_map(|m| match m {
-                Message::Line(l) => Some(l),
-                Message::Wake => None,
-            })
-            .collect();
+        let kept: Vec<Vec<u8>> = lines.try_iter().collect();
         assert_eq!(kept, vec![b"0\n".to_vec(), b"1\n".to_vec()]);
     }
 }
