@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 /// How often the writer thread looks at its queue: the longest a line
 /// waits before it is in the write buffer.
-pub const POLL_EVERY: Duration = Duration::from_millis(10);
+pub(crate) const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// How a log file's writer is sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
