@@ -1,8 +1,10 @@
 //! meshgate, the gateway: configuration (`config`), listeners with protocol
 //! detection and the connection drivers (`server`), the proxy phases
 //! (`proxy`), upstream pools (`upstream`), start/stop/reload (`control`),
-//! and the capture inspector behind `meshgate decode` (`inspect`).
+//! access logs (`accesslog`), and the capture inspector behind `meshgate
+//! decode` (`inspect`).
 
+pub mod accesslog;
 pub mod config;
 pub mod control;
 pub mod generic;

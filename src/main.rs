@@ -197,7 +197,9 @@ fn start(path: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs until SIGTERM/SIGINT (graceful stop); SIGHUP reloads `path`.
+/// Runs until SIGTERM/SIGINT (graceful stop); SIGHUP reloads `path`;
+/// SIGUSR1 reopens the access log files (logrotate). The process log goes
+/// to stderr, so it has no file to reopen.
 async fn serve(config: GatewayConfig, path: Option<PathBuf>) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let pid = config.pid.clone();
@@ -214,10 +216,12 @@ async fn serve(config: GatewayConfig, path: Option<PathBuf>) -> Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    let mut user1 = signal(SignalKind::user_defined1())?;
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            _ = user1.recv() => gateway.access_logs().reopen(),
             _ = hangup.recv() => match &path {
                 Some(path) => match gateway.reload_file(path).await {
                     Ok(()) => {}

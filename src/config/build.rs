@@ -72,6 +72,8 @@ pub struct ListenerSpec {
     pub limits: ListenerLimits,
     /// The `tcp_proxy` network filter, when the chain has one that is used.
     pub tcp_proxy: Option<super::TcpProxyUse>,
+    /// Access logs (`access_logs[]`).
+    pub access_logs: crate::accesslog::ListenerAccessLogs,
 }
 
 /// Per-connection bounds of a listener.
@@ -593,6 +595,14 @@ fn build_listener(
         &format!("{path}.stream_filters"),
         cx,
     );
+    let mut log_issues = meshgate_gocompat::Issues::default();
+    let access_logs = crate::accesslog::build(
+        &listener.access_logs,
+        &format!("{path}.access_logs"),
+        &mut log_issues,
+    );
+    log_issues.errors.into_iter().for_each(|e| cx.error(e));
+    log_issues.warnings.into_iter().for_each(|w| cx.warn(w));
     let defaults = ListenerLimits::default();
     let limits = ListenerLimits {
         max_frame_len: extend
@@ -619,6 +629,7 @@ fn build_listener(
         filters,
         limits,
         tcp_proxy,
+        access_logs,
     })
 }
 
@@ -638,6 +649,12 @@ fn tcp_only_listener(
             "ignored: a tcp_proxy listener forwards bytes, not requests",
         ));
     }
+    if !listener.access_logs.is_empty() {
+        cx.warn(Issue::new(
+            format!("{path}.access_logs"),
+            "ignored: a tcp_proxy listener forwards bytes, not requests, so it has no request to log",
+        ));
+    }
     Some(ListenerSpec {
         name: listener.name.clone(),
         addr,
@@ -651,6 +668,8 @@ fn tcp_only_listener(
             spec: Arc::new(spec),
             role: super::TcpProxyRole::EveryConnection,
         }),
+        // Access logs record requests; a byte proxy has none.
+        access_logs: Default::default(),
     })
 }
 

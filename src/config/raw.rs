@@ -87,8 +87,8 @@ pub struct ListenerConfig {
     pub log_path: String,
     /// Log level for this listener (accepted, not implemented).
     pub log_level: String,
-    /// Access logs (implemented with the admin/logging work).
-    pub access_logs: Vec<Value>,
+    /// Access logs: `{"log_path", "log_format"}` (docs/access-log.md).
+    pub access_logs: Vec<crate::accesslog::AccessLogConfig>,
     /// Network filter chains; meshgate uses the first chain.
     pub filter_chains: Vec<FilterChainConfig>,
     /// Stream filters applied to every request of this listener, in order.

@@ -2,6 +2,7 @@
 //! reload / stop transitions of its lifecycle.
 
 use super::lifecycle::{Lifecycle, State};
+use crate::accesslog::{AccessLogs, OpenError};
 use crate::config::{ConfigErrors, GatewayConfig};
 use crate::proxy::ProxyCore;
 use crate::server::{ListenerHandle, Tracker, bind_listener};
@@ -28,6 +29,9 @@ pub enum ControlError {
         /// Why.
         source: std::io::Error,
     },
+    /// An access log file could not be opened.
+    #[error(transparent)]
+    AccessLog(#[from] OpenError),
     /// Reload or stop was asked in a state that does not allow it.
     #[error("the gateway is {0}, not Running")]
     NotRunning(State),
@@ -40,12 +44,15 @@ pub struct Gateway {
     lifecycle: Lifecycle,
     tracker: Arc<Tracker>,
     listeners: Mutex<BTreeMap<String, ListenerHandle>>,
+    access_logs: Arc<AccessLogs>,
 }
 
 impl Gateway {
     /// Binds every listener of `config` and starts serving. On a bind
     /// failure, listeners bound so far are closed and the error returned.
-    pub async fn start(config: GatewayConfig) -> Result<Gateway, ControlError> {
+    pub async fn start(mut config: GatewayConfig) -> Result<Gateway, ControlError> {
+        let access_logs = Arc::new(AccessLogs::default());
+        access_logs.open_for(&mut config)?;
         let config = Arc::new(config);
         let core = Arc::new(ProxyCore::new(Arc::clone(&config)));
         let tracker = Arc::new(Tracker::default());
@@ -60,6 +67,7 @@ impl Gateway {
                     for (_, handle) in listeners {
                         handle.stop().await;
                     }
+                    access_logs.close_all().await;
                     lifecycle.advance(State::Stopped);
                     return Err(ControlError::Bind {
                         name: spec.name.clone(),
@@ -75,7 +83,14 @@ impl Gateway {
             lifecycle,
             tracker,
             listeners: Mutex::new(listeners),
+            access_logs,
         })
+    }
+
+    /// The open access logs: reopen (SIGUSR1), enable/disable by path,
+    /// the dropped-lines counter.
+    pub fn access_logs(&self) -> &Arc<AccessLogs> {
+        &self.access_logs
     }
 
     /// The lifecycle state.
@@ -144,9 +159,13 @@ impl Gateway {
     /// settings switch for new requests in one step, then listeners that
     /// went away stop accepting. Requests in flight finish on the
     /// configuration they started with; their connections stay open.
-    pub async fn reload(&self, config: GatewayConfig) -> Result<(), ControlError> {
+    pub async fn reload(&self, mut config: GatewayConfig) -> Result<(), ControlError> {
         if self.state() != State::Running {
             return Err(ControlError::NotRunning(self.state()));
+        }
+        if let Err(e) = self.access_logs.open_for(&mut config) {
+            self.access_logs.close_unused(&self.core.config()).await;
+            return Err(e.into());
         }
         let config = Arc::new(config);
         let mut listeners = self.listeners.lock().await;
@@ -174,6 +193,7 @@ impl Gateway {
                     for (_, handle) in fresh {
                         handle.stop().await;
                     }
+                    self.access_logs.close_unused(&self.core.config()).await;
                     return Err(ControlError::Bind {
                         name: spec.name.clone(),
                         addr: spec.addr,
@@ -195,6 +215,7 @@ impl Gateway {
             }
         }
         listeners.extend(fresh);
+        self.access_logs.close_unused(&config).await;
         let hosts: HashSet<SocketAddr> = config
             .clusters
             .clusters()
@@ -236,6 +257,7 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.all_closed()).await;
         }
         self.core.upstreams().retain(&HashSet::new());
+        self.access_logs.close_all().await;
         self.lifecycle.advance(State::Stopped);
     }
 }

@@ -1,10 +1,12 @@
 //! Per-request state the proxy and stream filters share.
 
 use super::phase::Phase;
+use crate::accesslog::Marks;
 use meshgate_cluster::{Cluster, Host};
 use meshgate_codecs::Frame;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// Facts about the downstream connection a request came on.
 #[derive(Debug, Clone)]
@@ -13,6 +15,8 @@ pub struct Downstream {
     pub listener: Arc<str>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The gateway's address on this connection.
+    pub local: Option<SocketAddr>,
     /// The detected protocol's name.
     pub protocol: Arc<str>,
 }
@@ -34,6 +38,10 @@ pub struct RequestCx {
     pub attempts: u32,
     /// A per-request random number (weighted clusters, sampling).
     pub random: u64,
+    /// When the request was decoded; durations count from here.
+    pub start: Instant,
+    /// Access-log timestamps (taken only when the listener logs).
+    pub marks: Marks,
 }
 
 impl RequestCx {
@@ -47,6 +55,8 @@ impl RequestCx {
             host: None,
             attempts: 0,
             random,
+            start: Instant::now(),
+            marks: Marks::default(),
         }
     }
 

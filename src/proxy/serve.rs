@@ -72,22 +72,30 @@ impl ProxyCore {
     ) -> Option<Frame> {
         let config = self.config.load_full();
         let oneway = cx.request.kind == FrameKind::Oneway;
-        let outcome = match config.listener(listener) {
+        let spec = config.listener(listener);
+        let logs = spec.map(|s| &s.access_logs).filter(|l| !l.is_empty());
+        if logs.is_some() {
+            cx.marks.proxied = Some(tokio::time::Instant::now());
+        }
+        let outcome = match spec {
             Some(spec) => self.proxy(&config, spec, codec, &mut cx).await,
             None => Err(ProxyError::NoRoute),
         };
         cx.enter(Phase::Reply);
-        match outcome {
-            Ok(response) => response,
+        let (mut reply, failure) = match outcome {
+            Ok(response) => (response, None),
             Err(err) => {
                 tracing::debug!(id = cx.request.request_id, phase = %cx.phase, error = %err, "local reply");
-                if oneway {
-                    None
-                } else {
-                    error_reply(codec.as_ref(), &cx.request, &err)
-                }
+                let reply = (!oneway)
+                    .then(|| error_reply(codec.as_ref(), &cx.request, &err))
+                    .flatten();
+                (reply, Some(err))
             }
+        };
+        if let Some(logs) = logs {
+            logs.log(codec.as_ref(), &cx, &mut reply, failure.as_ref());
         }
+        reply
     }
 
     async fn proxy(
@@ -212,6 +220,9 @@ impl ProxyCore {
             };
             match result {
                 Ok(mut response) => {
+                    if !listener.access_logs.is_empty() {
+                        cx.marks.answered = Some(tokio::time::Instant::now());
+                    }
                     cx.enter(Phase::UpFilter);
                     let route_changes = layers
                         .iter()

@@ -192,6 +192,7 @@ async fn handle_connection(
             let downstream = Arc::new(Downstream {
                 listener,
                 peer,
+                local: stream.local_addr().ok(),
                 protocol: Arc::from(codec.name()),
             });
             let cx = ConnContext {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
+pub(crate) mod process;
+
 use bytes::Bytes;
 use meshgate::config;
 use meshgate::control::Gateway;

@@ -57,6 +57,11 @@ impl FramedClient {
         })
     }
 
+    /// The client's own address (what the server sees as its peer).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.writer.half.local_addr()
+    }
+
     /// Sends `frame`.
     pub async fn send(&mut self, frame: &Frame) -> io::Result<()> {
         self.writer.send(frame).await
