@@ -8,12 +8,14 @@
 
 pub mod client;
 pub mod frames;
+pub mod http_mock;
 pub mod mock;
 pub mod net;
 pub mod process;
 pub mod test_codec;
 pub mod vectors;
 
+pub use http_mock::MockHttp;
 pub use mock::{MockUpstream, Mode, echo_response};
 pub use net::bind_loopback_port0;
 pub use test_codec::TestCodec;
