@@ -47,6 +47,7 @@ impl Gateway {
     /// failure, listeners bound so far are closed and the error returned.
     pub async fn start(config: GatewayConfig) -> Result<Gateway, ControlError> {
         let config = Arc::new(config);
+        config.clusters.start_health_checks(&config.registry);
         let core = Arc::new(ProxyCore::new(Arc::clone(&config)));
         let tracker = Arc::new(Tracker::default());
         let lifecycle = Lifecycle::new();
@@ -173,7 +174,11 @@ impl Gateway {
                 }
             }
         }
+        let previous = self.core.config();
+        // The new build's checkers take over the hosts' shared health.
+        config.clusters.start_health_checks(&config.registry);
         self.core.swap(Arc::clone(&config));
+        previous.clusters.stop_health_checks();
         let keep: HashSet<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
         let stale: Vec<String> = listeners
             .keys()
@@ -227,6 +232,7 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(1), self.tracker.all_closed()).await;
         }
         self.core.upstreams().retain(&HashSet::new());
+        self.core.config().clusters.stop_health_checks();
         self.lifecycle.advance(State::Stopped);
     }
 }

@@ -210,6 +210,7 @@ impl ProxyCore {
                 },
                 None => pool.send(request).await.map_err(ProxyError::from),
             };
+            cluster.report_outcome(&host, super::outcome::attempt_outcome(&result));
             match result {
                 Ok(mut response) => {
                     cx.enter(Phase::UpFilter);
