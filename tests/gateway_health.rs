@@ -57,7 +57,11 @@ fn host(gateway: &Gateway, i: usize) -> Arc<Host> {
 async fn until_health(host: &Host, healthy: bool, limit: Duration, what: &str) -> Duration {
     let start = Instant::now();
     while host.is_healthy() != healthy {
-        assert!(start.elapsed() < limit, "{what}: no change after {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < limit,
+            "{what}: no change after {:?}",
+            start.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     start.elapsed()
@@ -76,7 +80,11 @@ fn request(codec: &Arc<dyn FrameCodec>) -> impl Fn(usize) -> Frame + Send + Sync
 
 /// Sends [`REQUESTS`] requests, all answered with success; returns how
 /// many each mock received.
-async fn traffic(addr: SocketAddr, codec: &Arc<dyn FrameCodec>, mocks: &[MockUpstream]) -> Vec<u64> {
+async fn traffic(
+    addr: SocketAddr,
+    codec: &Arc<dyn FrameCodec>,
+    mocks: &[MockUpstream],
+) -> Vec<u64> {
     let before = counts(mocks);
     drive_ok(addr, codec, 2, REQUESTS, request(codec)).await;
     counts(mocks)
@@ -100,13 +108,20 @@ async fn unhealthy_host_gets_no_traffic(
     ];
     let (gw, addr) = gateway(&addrs(&mocks), health_check(protocol)).await;
     let sent = traffic(addr, &codec, &mocks).await;
-    assert!(sent.iter().all(|&n| n > 0), "{protocol}: both hosts serve: {sent:?}");
+    assert!(
+        sent.iter().all(|&n| n > 0),
+        "{protocol}: both hosts serve: {sent:?}"
+    );
 
     fail(&mocks[1]);
     let took = until_health(&host(&gw, 1), false, bound(UNHEALTHY_THRESHOLD), protocol).await;
     eprintln!("{protocol}: host unhealthy {took:?} after the fault");
     let sent = traffic(addr, &codec, &mocks).await;
-    assert_eq!(sent, [REQUESTS as u64, 0], "{protocol}: all traffic to the healthy host");
+    assert_eq!(
+        sent,
+        [REQUESTS as u64, 0],
+        "{protocol}: all traffic to the healthy host"
+    );
 
     recover(&mocks[1]);
     let took = until_health(&host(&gw, 1), true, bound(HEALTHY_THRESHOLD), protocol).await;
@@ -183,7 +198,10 @@ async fn outlier_detection_ejects_a_host_answering_errors_and_lets_it_back() {
                 .expect("connects");
         let mut errors = 0;
         for id in 1..=20 {
-            let reply = client.call(&bolt_call(id, "svc", &[])).await.expect("reply");
+            let reply = client
+                .call(&bolt_call(id, "svc", &[]))
+                .await
+                .expect("reply");
             if reply.status.is_some_and(|s| s.code != 0) {
                 errors += 1;
             }
@@ -200,12 +218,22 @@ async fn outlier_detection_ejects_a_host_answering_errors_and_lets_it_back() {
         eprintln!("outlier: ejected for {out:?} (waited {took:?} after the traffic)");
         assert!(out >= Duration::from_millis(600), "returned early: {out:?}");
         let before = counts(&mocks)[1];
-        let reply = client.call(&bolt_call(100, "svc", &[])).await.expect("reply");
-        let reply2 = client.call(&bolt_call(101, "svc", &[])).await.expect("reply");
+        let reply = client
+            .call(&bolt_call(100, "svc", &[]))
+            .await
+            .expect("reply");
+        let reply2 = client
+            .call(&bolt_call(101, "svc", &[]))
+            .await
+            .expect("reply");
         assert!(counts(&mocks)[1] > before, "the host gets traffic again");
-        assert!([reply, reply2].iter().any(|r| r.status.is_some_and(|s| s.code == 2)));
+        assert!(
+            [reply, reply2]
+                .iter()
+                .any(|r| r.status.is_some_and(|s| s.code == 2))
+        );
         let h = host(&gw, 1);
-    let counters = h.health().counters();
+        let counters = h.health().counters();
         assert_eq!(HealthCounters::get(&counters.ejections), 1);
         assert_eq!(HealthCounters::get(&counters.ejection_returns), 1);
         gw.stop(Duration::from_secs(1)).await;
@@ -218,7 +246,12 @@ async fn an_unknown_heartbeat_protocol_is_a_config_error() {
     let doc = document(
         "Auto",
         json!([route(".*", "c")]),
-        json!([cluster_with("c", "LB_ROUNDROBIN", &["127.0.0.1:1".parse().unwrap()], health_check("nope"))]),
+        json!([cluster_with(
+            "c",
+            "LB_ROUNDROBIN",
+            &["127.0.0.1:1".parse().unwrap()],
+            health_check("nope")
+        )]),
         json!([]),
     );
     let err = meshgate::config::load_str(&doc.to_string(), None).expect_err("refused");
@@ -239,20 +272,24 @@ async fn reload_stops_the_checks_of_removed_hosts() {
         ];
         let (gw, addr) = gateway(&addrs(&mocks), health_check("bolt")).await;
         tokio::time::sleep(Duration::from_millis(INTERVAL_MS * 3)).await;
-        let pings = |m: &MockUpstream| {
-            meshgate_test_support::mock::MockCounters::get(&m.counters().pings)
-        };
+        let pings =
+            |m: &MockUpstream| meshgate_test_support::mock::MockCounters::get(&m.counters().pings);
         assert!(pings(&mocks[1]) > 0);
 
         let doc = document(
             "Auto",
             json!([route(".*", "c")]),
-            json!([cluster_with("c", "LB_ROUNDROBIN", &[mocks[0].addr()], health_check("bolt"))]),
+            json!([cluster_with(
+                "c",
+                "LB_ROUNDROBIN",
+                &[mocks[0].addr()],
+                health_check("bolt")
+            )]),
             json!([]),
         );
         let previous = gw.config();
-        let config = meshgate::config::load_str(&doc.to_string(), Some(&previous.clusters))
-            .expect("valid");
+        let config =
+            meshgate::config::load_str(&doc.to_string(), Some(&previous.clusters)).expect("valid");
         gw.reload(config).await.expect("reloads");
         assert_eq!(previous.clusters.health_tasks_running(), 0);
         assert_eq!(gw.config().clusters.health_tasks_running(), 1);

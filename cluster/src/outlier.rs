@@ -207,7 +207,13 @@ impl OutlierDetector {
 
     /// Books `outcome` against `host`; ejects it when a streak reaches its
     /// threshold and the cap allows.
-    pub(crate) fn report(&self, cluster: &str, hosts: &HostSet, host: &Host, outcome: AttemptOutcome) {
+    pub(crate) fn report(
+        &self,
+        cluster: &str,
+        hosts: &HostSet,
+        host: &Host,
+        outcome: AttemptOutcome,
+    ) {
         let state = &host.health().outlier;
         let s = &self.settings;
         let bump = |streak: &AtomicU32, threshold: Option<u32>| {
@@ -241,7 +247,14 @@ impl OutlierDetector {
         }
     }
 
-    fn eject(&self, cluster: &str, hosts: &HostSet, host: &Host, why: AttemptOutcome, now: Instant) {
+    fn eject(
+        &self,
+        cluster: &str,
+        hosts: &HostSet,
+        host: &Host,
+        why: AttemptOutcome,
+        now: Instant,
+    ) {
         let _decide = self.ejecting.lock().unwrap_or_else(|e| e.into_inner());
         let health = host.health();
         health.outlier.reset_streaks();
@@ -285,7 +298,10 @@ impl OutlierDetector {
             let times = health.outlier.multiplier.load(Ordering::Relaxed);
             if !host.has_health_flag(HealthFlag::FailedOutlierCheck) {
                 if times > 0 {
-                    health.outlier.multiplier.store(times - 1, Ordering::Relaxed);
+                    health
+                        .outlier
+                        .multiplier
+                        .store(times - 1, Ordering::Relaxed);
                 }
                 continue;
             }
@@ -308,9 +324,7 @@ impl OutlierDetector {
 }
 
 /// The sweeper task of one cluster: a sweep every `interval`.
-pub(crate) async fn run_sweeper(
-    cluster: std::sync::Arc<crate::Cluster>,
-) {
+pub(crate) async fn run_sweeper(cluster: std::sync::Arc<crate::Cluster>) {
     let Some(detector) = cluster.outlier_detector() else {
         return;
     };
@@ -368,7 +382,10 @@ mod tests {
         report_n(&d, &set, 0, AttemptOutcome::ErrorReply(500), 4);
         assert!(set.hosts()[0].is_healthy());
         d.report("c", &set, &set.hosts()[0], AttemptOutcome::Timeout);
-        assert!(!set.hosts()[0].is_healthy(), "local-origin failures count as errors");
+        assert!(
+            !set.hosts()[0].is_healthy(),
+            "local-origin failures count as errors"
+        );
         let counters = set.hosts()[0].health().counters();
         assert_eq!(crate::health::HealthCounters::get(&counters.ejections), 1);
         // Ignored outcomes neither count nor reset.
@@ -441,7 +458,10 @@ mod tests {
         d.report("c", &set, &set.hosts()[0], AttemptOutcome::ErrorReply(500));
         d.report("c", &set, &set.hosts()[0], AttemptOutcome::ErrorReply(500));
         d.report("c", &set, &set.hosts()[0], AttemptOutcome::Timeout);
-        assert!(set.hosts()[0].is_healthy(), "a timeout is not a 5xx when split");
+        assert!(
+            set.hosts()[0].is_healthy(),
+            "a timeout is not a 5xx when split"
+        );
         d.report("c", &set, &set.hosts()[0], AttemptOutcome::Timeout);
         assert!(!set.hosts()[0].is_healthy());
     }
@@ -476,6 +496,12 @@ mod tests {
         assert_eq!(s.max_ejection_time, Duration::from_secs(2));
         assert_eq!(s.max_ejection_percent, 100);
         let warned: Vec<_> = issues.warnings.iter().map(|w| w.path.as_str()).collect();
-        assert_eq!(warned, ["p.max_ejection_percent", "p.consecutive_local_origin_failure"]);
+        assert_eq!(
+            warned,
+            [
+                "p.max_ejection_percent",
+                "p.consecutive_local_origin_failure"
+            ]
+        );
     }
 }

@@ -9,9 +9,9 @@ mod common;
 
 use common::configs;
 use meshgate_cluster::{ClusterManager, HealthCounters, Host, LbContext};
-use meshgate_codecs::{FrameCodec, Registry};
 use meshgate_codecs::bolt::BoltCodec;
 use meshgate_codecs::dubbo::DubboCodec;
+use meshgate_codecs::{FrameCodec, Registry};
 use meshgate_test_support::{MockHttp, MockUpstream, mock::MockCounters};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -154,13 +154,23 @@ async fn http_checker_follows_the_status_it_gets() {
 async fn heartbeat_checker_follows_pongs(codec: Arc<dyn FrameCodec>, protocol: &str) {
     let good = MockUpstream::start(Arc::clone(&codec));
     let flaky = MockUpstream::start(Arc::clone(&codec));
-    let m = manager(&[good.addr(), flaky.addr()], health_check(protocol, json!({})));
+    let m = manager(
+        &[good.addr(), flaky.addr()],
+        health_check(protocol, json!({})),
+    );
     m.start_health_checks(&Registry::builtin());
     let h = host(&m, 1);
     stays(&h, true, INTERVAL * 3, "answering pings").await;
-    assert!(MockCounters::get(&flaky.counters().pings) >= 2, "{protocol}: pings sent");
+    assert!(
+        MockCounters::get(&flaky.counters().pings) >= 2,
+        "{protocol}: pings sent"
+    );
     // One connection kept across checks.
-    assert_eq!(MockCounters::get(&flaky.counters().accepted), 1, "{protocol}");
+    assert_eq!(
+        MockCounters::get(&flaky.counters().accepted),
+        1,
+        "{protocol}"
+    );
 
     flaky.set_answer_pings(false);
     let took = until_health(&h, false, bound(UNHEALTHY_THRESHOLD), protocol).await;
@@ -187,10 +197,19 @@ async fn dubbo_heartbeat_checker_follows_pongs() {
 async fn reload_stops_the_old_checkers_and_keeps_host_health() {
     let kept = MockUpstream::start(Arc::new(BoltCodec::v1()));
     let removed = MockUpstream::start(Arc::new(BoltCodec::v1()));
-    let old = manager(&[kept.addr(), removed.addr()], health_check("bolt", json!({})));
+    let old = manager(
+        &[kept.addr(), removed.addr()],
+        health_check("bolt", json!({})),
+    );
     assert_eq!(old.start_health_checks(&Registry::builtin()), 2);
     kept.set_answer_pings(false);
-    until_health(&host(&old, 0), false, bound(UNHEALTHY_THRESHOLD), "before reload").await;
+    until_health(
+        &host(&old, 0),
+        false,
+        bound(UNHEALTHY_THRESHOLD),
+        "before reload",
+    )
+    .await;
 
     let doc = json!({"clusters": [{"name": "c", "health_check": health_check("bolt", json!({})),
         "hosts": [{"address": kept.addr().to_string()}]}]});
@@ -202,7 +221,13 @@ async fn reload_stops_the_old_checkers_and_keeps_host_health() {
     // The kept host is still unhealthy in the new build, and recovers there.
     assert!(!host(&new, 0).is_healthy());
     kept.set_answer_pings(true);
-    until_health(&host(&new, 0), true, bound(HEALTHY_THRESHOLD), "after reload").await;
+    until_health(
+        &host(&new, 0),
+        true,
+        bound(HEALTHY_THRESHOLD),
+        "after reload",
+    )
+    .await;
 
     // The removed host hears nothing more.
     tokio::time::sleep(INTERVAL).await;

@@ -200,10 +200,16 @@ fn check_kind(
     if name.eq_ignore_ascii_case("tcp") {
         return (CheckKind::Tcp, None);
     }
-    if ["http1", "http"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
+    if ["http1", "http"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+    {
         let config = http_config(c, path, issues).unwrap_or_default();
         let own_timeout = config.timeout.map(GoDuration::get);
-        return (CheckKind::Http(http_check(&config, path, issues)), own_timeout);
+        return (
+            CheckKind::Http(http_check(&config, path, issues)),
+            own_timeout,
+        );
     }
     let protocol = if name.eq_ignore_ascii_case("sofarpc") {
         "bolt".to_owned()
@@ -214,11 +220,7 @@ fn check_kind(
 }
 
 /// Reads `check_config.http_check_config` the Go way (unknown keys warned).
-fn http_config(
-    c: &HealthCheckConfig,
-    path: &str,
-    issues: &mut Issues,
-) -> Option<HttpCheckConfig> {
+fn http_config(c: &HealthCheckConfig, path: &str, issues: &mut Issues) -> Option<HttpCheckConfig> {
     let base = format!("{path}.check_config.{HTTP_CHECK_CONFIG_KEY}");
     let value = c.check_config.get(HTTP_CHECK_CONFIG_KEY)?;
     match meshgate_gocompat::from_value_at::<HttpCheckConfig>(value.clone(), &base) {
@@ -298,7 +300,9 @@ fn http_check(config: &HttpCheckConfig, path: &str, issues: &mut Issues) -> Http
                     format!("{base}.expected_statuses[{i}]"),
                     format!("[{}, {}) is not a status range", range.start, range.end),
                 )
-                .hint("start included, end excluded, within 100..600: {\"start\": 200, \"end\": 300}"),
+                .hint(
+                    "start included, end excluded, within 100..600: {\"start\": 200, \"end\": 300}",
+                ),
             );
         }
         expected.push((range.start, range.end));
@@ -341,9 +345,24 @@ mod tests {
     fn protocol_names_pick_the_checker() {
         for (name, want) in [
             ("TCP", CheckKind::Tcp),
-            ("bolt", CheckKind::Heartbeat { protocol: "bolt".into() }),
-            ("SofaRpc", CheckKind::Heartbeat { protocol: "bolt".into() }),
-            ("dubbo", CheckKind::Heartbeat { protocol: "dubbo".into() }),
+            (
+                "bolt",
+                CheckKind::Heartbeat {
+                    protocol: "bolt".into(),
+                },
+            ),
+            (
+                "SofaRpc",
+                CheckKind::Heartbeat {
+                    protocol: "bolt".into(),
+                },
+            ),
+            (
+                "dubbo",
+                CheckKind::Heartbeat {
+                    protocol: "dubbo".into(),
+                },
+            ),
         ] {
             let (s, _) = settings(serde_json::json!({ "protocol": name }));
             assert_eq!(s.unwrap().kind, want, "{name}");
