@@ -7,9 +7,10 @@
 //! the gateway swaps in whole on reload while in-flight requests keep their
 //! `Arc`s to the old one.
 
-use crate::config::HealthCheckConfig;
+use crate::health::HealthCheckSettings;
 use crate::host::{Host, HostSet};
-use crate::lb::{LbContext, LbOptions, LbType, LoadBalancer};
+use crate::lb::{DEFAULT_PANIC_THRESHOLD, LbContext, LbOptions, LbType, LoadBalancer};
+use crate::outlier::{AttemptOutcome, OutlierDetector, OutlierSettings};
 use crate::subset::{SubsetSettings, Subsets};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,8 +78,13 @@ pub struct ClusterSettings {
     pub circuit_breakers: CircuitBreakerLimits,
     /// Subset load balancing, when `subset_selectors` is not empty.
     pub subset: Option<SubsetSettings>,
-    /// Active health checking, when configured (not run yet).
-    pub health_check: Option<HealthCheckConfig>,
+    /// Active health checking, when configured ([`crate::health`]).
+    pub health_check: Option<HealthCheckSettings>,
+    /// Passive outlier detection, when configured ([`crate::outlier`]).
+    pub outlier_detection: Option<OutlierSettings>,
+    /// Below this share of healthy hosts (percent) a set's balancer
+    /// ignores health (Envoy's panic threshold; default 50, 0 = never).
+    pub healthy_panic_threshold: u32,
     /// MOSN's `cluster_pool_enable`: pools of its own for this cluster.
     pub cluster_pool_enable: bool,
     /// Connections a multiplexed pool keeps per host (meshgate extension,
@@ -109,6 +115,8 @@ impl Default for ClusterSettings {
             circuit_breakers: CircuitBreakerLimits::default(),
             subset: None,
             health_check: None,
+            outlier_detection: None,
+            healthy_panic_threshold: DEFAULT_PANIC_THRESHOLD,
             cluster_pool_enable: false,
             connections_per_host: 1,
         }
@@ -121,6 +129,7 @@ pub struct Cluster {
     settings: ClusterSettings,
     lb: Box<dyn LoadBalancer>,
     subsets: Option<Subsets>,
+    outlier: Option<OutlierDetector>,
 }
 
 impl Cluster {
@@ -133,11 +142,13 @@ impl Cluster {
             .as_ref()
             .map(|s| Subsets::build(&hosts, s, settings.lb_type, &settings.lb_options));
         let lb = settings.lb_type.build(hosts, &settings.lb_options);
+        let outlier = settings.outlier_detection.map(OutlierDetector::new);
         Cluster {
             name: name.into(),
             settings,
             lb,
             subsets,
+            outlier,
         }
     }
 
@@ -162,10 +173,23 @@ impl Cluster {
     /// healthy upstream". Lock-free. See [`crate::lb`] for how unhealthy and
     /// already-tried hosts are avoided.
     pub fn choose_host(&self, cx: &LbContext<'_>) -> Option<Arc<Host>> {
+        let panic_threshold = self.settings.healthy_panic_threshold;
         match &self.subsets {
-            Some(subsets) => subsets.choose(cx, &*self.lb),
-            None => self.lb.choose(cx),
+            Some(subsets) => subsets.choose(cx, &*self.lb, panic_threshold),
+            None => self.lb.choose_with_panic_threshold(cx, panic_threshold),
         }
+    }
+
+    /// Tells outlier detection how one attempt on `host` ended (a no-op
+    /// when the cluster has none). Lock-free unless it ejects the host.
+    pub fn report_outcome(&self, host: &Host, outcome: AttemptOutcome) {
+        if let Some(detector) = &self.outlier {
+            detector.report(&self.name, self.hosts(), host, outcome);
+        }
+    }
+
+    pub(crate) fn outlier_detector(&self) -> Option<&OutlierDetector> {
+        self.outlier.as_ref()
     }
 
     /// The hosts of the subset whose labels are exactly `metadata`, when

@@ -12,6 +12,8 @@
 //! become a build error with its path and the list of valid values, next to
 //! every other problem, rather than abort deserialisation at the first one.
 
+pub use crate::health::{HttpCheckConfig, StatusRangeConfig};
+pub use crate::outlier::OutlierDetectionConfig;
 use meshgate_gocompat::GoDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,8 +39,14 @@ pub struct ClusterConfig {
     pub conn_buffer_limit_bytes: u32,
     /// MOSN reads a bare JSON array here and uses only its first entry.
     pub circuit_breakers: Vec<ThresholdsConfig>,
-    /// Active health checking; parsed now, run by the health checker later.
+    /// Active health checking ([`crate::health`]).
     pub health_check: HealthCheckConfig,
+    /// Passive outlier detection, Envoy's field names (a meshgate
+    /// extension; MOSN has none under the cluster). See [`crate::outlier`].
+    pub outlier_detection: Option<OutlierDetectionConfig>,
+    /// Envoy's healthy panic threshold in percent (a meshgate extension;
+    /// default 50, 0 turns panic off). See [`crate::lb`].
+    pub healthy_panic_threshold: Option<f64>,
     /// Service subscription info (`subscribe[]`); accepted and unused, as in MOSN.
     pub spec: ClusterSpecConfig,
     /// Subset load balancing over host metadata.
@@ -99,7 +107,7 @@ pub struct ThresholdsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HealthCheckConfig {
-    /// Checker protocol, such as `tcp`, `http1` or a codec name.
+    /// Checker: `tcp`, `Http1`, or a framed codec's name for its heartbeat.
     pub protocol: String,
     /// Time to wait for a check's answer.
     pub timeout: GoDuration,
@@ -107,7 +115,7 @@ pub struct HealthCheckConfig {
     pub interval: GoDuration,
     /// Random extra delay added to each interval.
     pub interval_jitter: GoDuration,
-    /// Delay before the first check.
+    /// Delay before the first check (a duration, despite the name).
     pub initial_delay_seconds: GoDuration,
     /// Successes needed to mark a host healthy.
     pub healthy_threshold: u32,

@@ -4,9 +4,10 @@
 //! every subset it belongs to, the load balancers and the connection pools.
 //! Its identity, weight and metadata never change; what does change at run
 //! time lives in atomics: the counters in [`HostStats`] (pools write them,
-//! least-request/least-connection read them) and the health flags (health
-//! checks and outlier detection will set them; every balancer skips a host
-//! with any flag set). Reads on the request path are single relaxed loads.
+//! least-request/least-connection read them) and the [`HostHealth`] (flags
+//! set by health checks and outlier detection; every balancer skips a host
+//! with any flag set, see [`crate::lb`]). Reads on the request path are
+//! single relaxed loads.
 //!
 //! Building hosts from `hosts[]` config (address parsing, weight clamping,
 //! metadata) is here too, for the manager's build.
@@ -15,11 +16,11 @@ use crate::HostStats;
 use crate::cluster::Cluster;
 use crate::config::HostConfig;
 use crate::error::{ConfigIssue, Issues};
+use crate::health::HostHealth;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Why a host is considered unhealthy. A host is healthy when no flag is set,
 /// so independent sources (active checks, passive outlier detection) can
@@ -34,7 +35,7 @@ pub enum HealthFlag {
 }
 
 impl HealthFlag {
-    const fn bit(self) -> u32 {
+    pub(crate) const fn bit(self) -> u32 {
         match self {
             HealthFlag::FailedActiveCheck => 1,
             HealthFlag::FailedOutlierCheck => 1 << 1,
@@ -51,7 +52,7 @@ pub struct Host {
     metadata: BTreeMap<String, String>,
     tls_disable: bool,
     stats: Arc<HostStats>,
-    health: AtomicU32,
+    health: Arc<HostHealth>,
 }
 
 impl Host {
@@ -72,7 +73,7 @@ impl Host {
             metadata: BTreeMap::new(),
             tls_disable: false,
             stats: Arc::default(),
-            health: AtomicU32::new(0),
+            health: Arc::default(),
         }
     }
 
@@ -105,11 +106,12 @@ impl Host {
         self
     }
 
-    /// Shares counters (and copies health) from the same host of a previous
-    /// build, so a reload does not reset what pools and balancers see.
+    /// Shares counters and health with the same host of a previous build,
+    /// so a reload does not reset what pools, balancers and health checks
+    /// see.
     pub(crate) fn carry_over(mut self, previous: &Host) -> Host {
         self.stats = Arc::clone(&previous.stats);
-        self.health = AtomicU32::new(previous.health.load(Ordering::Relaxed));
+        self.health = Arc::clone(&previous.health);
         self
     }
 
@@ -148,25 +150,30 @@ impl Host {
         &self.stats
     }
 
-    /// True when no health flag is set. Balancers skip unhealthy hosts while
-    /// any healthy one is left.
+    /// True when no health flag is set. Balancers skip unhealthy hosts
+    /// unless the panic threshold says otherwise ([`crate::lb`]).
     pub fn is_healthy(&self) -> bool {
-        self.health.load(Ordering::Relaxed) == 0
+        self.health.is_healthy()
     }
 
     /// Whether `flag` is set.
     pub fn has_health_flag(&self, flag: HealthFlag) -> bool {
-        self.health.load(Ordering::Relaxed) & flag.bit() != 0
+        self.health.has(flag.bit())
     }
 
     /// Marks the host unhealthy for `flag`'s reason.
     pub fn set_health_flag(&self, flag: HealthFlag) {
-        self.health.fetch_or(flag.bit(), Ordering::Relaxed);
+        self.health.set(flag.bit());
     }
 
     /// Clears `flag`; the host is healthy again once no flag is left.
     pub fn clear_health_flag(&self, flag: HealthFlag) {
-        self.health.fetch_and(!flag.bit(), Ordering::Relaxed);
+        self.health.clear(flag.bit());
+    }
+
+    /// Health state and counters, shared with previous builds of the host.
+    pub fn health(&self) -> &HostHealth {
+        &self.health
     }
 }
 
@@ -402,12 +409,14 @@ mod tests {
     }
 
     #[test]
-    fn carry_over_shares_stats_and_copies_health() {
+    fn carry_over_shares_stats_and_health() {
         let old = host(1);
         old.set_health_flag(HealthFlag::FailedActiveCheck);
         let new = host(1).carry_over(&old);
         assert!(Arc::ptr_eq(new.stats(), old.stats()));
         assert!(!new.is_healthy());
+        old.clear_health_flag(HealthFlag::FailedActiveCheck);
+        assert!(new.is_healthy(), "one health state for every build");
     }
 
     #[test]

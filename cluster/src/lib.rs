@@ -15,9 +15,11 @@
 //! raw MOSN configs of [`config`] into immutable [`Cluster`]s (every problem
 //! reported with its JSON path), and [`Cluster::choose_host`] picks a
 //! [`Host`] for a request through the cluster's [`lb`] balancer and subsets,
-//! lock-free. Health checks and outlier detection only have their hook so
-//! far (host health flags that every balancer honours); nothing here opens
-//! a connection, resolves DNS after build, or reads a route.
+//! lock-free. [`health`] runs active health checks and [`outlier`] passive
+//! outlier ejection, both through host health flags that every balancer
+//! honours (with Envoy's panic threshold, see [`lb`]); they start only when
+//! asked ([`ClusterManager::start_health_checks`]). Building opens no
+//! connection, resolves DNS only for host names, and never reads a route.
 
 pub mod pool;
 mod stats;
@@ -28,15 +30,19 @@ pub use stats::HostStats;
 mod cluster;
 pub mod config;
 mod error;
+pub mod health;
 mod host;
 pub mod lb;
 mod manager;
+pub mod outlier;
 mod subset;
 
 pub use cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
 pub use config::ClusterConfig;
 pub use error::{ClusterConfigErrors, ConfigIssue};
+pub use health::{HealthCounters, HostHealth};
 pub use host::{HealthFlag, Host, HostSet};
 pub use lb::{LbContext, LbOptions, LbType, LoadBalancer};
 pub use manager::ClusterManager;
+pub use outlier::AttemptOutcome;
 pub use subset::{FallbackPolicy, SubsetSettings};

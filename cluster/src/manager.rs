@@ -41,6 +41,7 @@
 use crate::cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
 use crate::config::ClusterConfig;
 use crate::error::{ClusterConfigErrors, ConfigIssue, Issues};
+use crate::health::HealthTasks;
 use crate::host::{HostSet, build_hosts};
 use crate::lb::{LbOptions, LbType};
 use crate::subset::subset_settings;
@@ -55,6 +56,8 @@ pub struct ClusterManager {
     clusters: Vec<Arc<Cluster>>,
     by_name: HashMap<String, usize>,
     warnings: Vec<ConfigIssue>,
+    /// Health-check and outlier tasks, once started.
+    health_tasks: HealthTasks,
 }
 
 impl ClusterManager {
@@ -102,6 +105,51 @@ impl ClusterManager {
     /// Problems tolerated while building (log them, `validate` prints them).
     pub fn warnings(&self) -> &[ConfigIssue] {
         &self.warnings
+    }
+
+    /// Starts active health checks (one task per host of each cluster with
+    /// a `health_check`) and outlier detection's sweepers, replacing any
+    /// this manager already runs; `registry` resolves heartbeat protocols.
+    /// Returns the number of tasks. Must be called inside a tokio runtime.
+    /// The tasks stop on [`stop_health_checks`](Self::stop_health_checks)
+    /// or when the manager is dropped.
+    pub fn start_health_checks(&self, registry: &meshgate_codecs::Registry) -> usize {
+        self.health_tasks.start(self.clusters.iter(), registry)
+    }
+
+    /// Stops the tasks [`start_health_checks`](Self::start_health_checks)
+    /// started (on reload, once the new manager runs its own; on stop).
+    pub fn stop_health_checks(&self) {
+        self.health_tasks.stop();
+    }
+
+    /// Health-check and outlier tasks running.
+    pub fn health_tasks_running(&self) -> usize {
+        self.health_tasks.len()
+    }
+
+    /// `health_check.protocol` values naming a heartbeat protocol that
+    /// `has_heartbeat` does not know, as errors at their paths (relative to
+    /// `cluster_manager`), for the gateway's config build, which owns the
+    /// codec registry.
+    pub fn check_health_protocols(&self, has_heartbeat: impl Fn(&str) -> bool) -> Vec<ConfigIssue> {
+        self.clusters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.settings().health_check {
+                Some(crate::health::HealthCheckSettings {
+                    kind: crate::health::CheckKind::Heartbeat { protocol },
+                    ..
+                }) if !has_heartbeat(protocol) => Some(
+                    ConfigIssue::new(
+                        format!("clusters[{i}].health_check.protocol"),
+                        format!("{protocol:?} is not a protocol with a heartbeat"),
+                    )
+                    .hint("use \"tcp\", \"Http1\", or a framed protocol such as \"bolt\" or \"dubbo\""),
+                ),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -187,12 +235,39 @@ fn build_cluster(
         ),
         circuit_breakers: circuit_breakers(c, path, issues),
         subset: subset_settings(&c.lb_subset_config, &hosts, path, issues),
-        health_check: Some(c.health_check.clone()).filter(|h| *h != Default::default()),
+        health_check: crate::health::config::health_check_settings(
+            &c.health_check,
+            &format!("{path}.health_check"),
+            issues,
+        ),
+        outlier_detection: c.outlier_detection.as_ref().map(|o| {
+            crate::outlier::outlier_settings(o, &format!("{path}.outlier_detection"), issues)
+        }),
+        healthy_panic_threshold: panic_threshold(c, path, issues),
         cluster_pool_enable: c.cluster_pool_enable,
         connections_per_host: nonzero_or(c.connections_per_host, 1),
     };
     (issues.errors.len() == errors_before)
         .then(|| Cluster::new(c.name.clone(), settings, HostSet::new(hosts)))
+}
+
+/// Envoy's `healthy_panic_threshold` as a whole percent (rounded up, so
+/// 0.5 still means "panic when no host is healthy").
+fn panic_threshold(c: &ClusterConfig, path: &str, issues: &mut Issues) -> u32 {
+    match c.healthy_panic_threshold {
+        None => crate::lb::DEFAULT_PANIC_THRESHOLD,
+        Some(p) if (0.0..=100.0).contains(&p) => p.ceil() as u32,
+        Some(p) => {
+            issues.error(
+                ConfigIssue::new(
+                    format!("{path}.healthy_panic_threshold"),
+                    format!("{p} is not a percentage"),
+                )
+                .hint("0 to 100; 50 is the default, 0 turns panic mode off"),
+            );
+            crate::lb::DEFAULT_PANIC_THRESHOLD
+        }
+    }
 }
 
 fn nonzero_or(value: u32, default: u32) -> u32 {

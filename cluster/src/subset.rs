@@ -18,7 +18,8 @@
 //! matches none behaves as no fallback, as in Envoy).
 //!
 //! Once a subset is found its hosts are the only candidates, even when all
-//! of them are unhealthy: the balancer's panic pass then picks among them.
+//! of them are unhealthy: the panic threshold applies to the subset's own
+//! hosts, and in panic the balancer picks among all of them.
 //! Metadata usually means "this version" or "this zone"; sending such a
 //! request elsewhere because a health check failed would be a routing
 //! change the route did not ask for.
@@ -147,21 +148,23 @@ impl Subsets {
             .map(|s| (s.labels.as_slice(), s.lb.hosts()))
     }
 
-    /// The host for `cx`: from the matching subset, else from the fallback.
+    /// The host for `cx`: from the matching subset, else from the
+    /// fallback. Each set applies the panic threshold to its own hosts.
     pub(crate) fn choose(
         &self,
         cx: &LbContext<'_>,
         cluster_lb: &dyn LoadBalancer,
+        panic_threshold: u32,
     ) -> Option<Arc<Host>> {
         if let Some(subset) = cx.metadata_match.and_then(|md| self.find(md))
-            && let Some(host) = subset.lb.choose(cx)
+            && let Some(host) = subset.lb.choose_with_panic_threshold(cx, panic_threshold)
         {
             return Some(host);
         }
         match &self.fallback {
             Fallback::None => None,
-            Fallback::Cluster => cluster_lb.choose(cx),
-            Fallback::Hosts(lb) => lb.choose(cx),
+            Fallback::Cluster => cluster_lb.choose_with_panic_threshold(cx, panic_threshold),
+            Fallback::Hosts(lb) => lb.choose_with_panic_threshold(cx, panic_threshold),
         }
     }
 }

@@ -78,7 +78,14 @@ fn mosn_sample_clusters_build_with_their_fields() {
     let m = manager(mosn_cluster_manager());
     // MOSN's sample selects on "type", which its only host does not carry.
     let warned: Vec<_> = m.warnings().iter().map(|w| w.path.as_str()).collect();
-    assert_eq!(warned, ["clusters[0].lb_subset_config.subset_selectors[0]"]);
+    // And its health check waits 90 s for a check it repeats every 15 s.
+    assert_eq!(
+        warned,
+        [
+            "clusters[0].lb_subset_config.subset_selectors[0]",
+            "clusters[0].health_check.timeout"
+        ]
+    );
     assert_eq!(m.len(), 3);
     let names: Vec<_> = m.clusters().map(|c| c.name().to_owned()).collect();
     assert_eq!(names, ["test_cpp", "serverCluster", "weighted"]);
@@ -89,8 +96,14 @@ fn mosn_sample_clusters_build_with_their_fields() {
     assert_eq!(s.lb_type, LbType::RoundRobin);
     let hc = s.health_check.as_ref().expect("health check kept");
     assert_eq!(hc.protocol, "SofaRpc");
-    assert_eq!(hc.timeout.get(), Duration::from_secs(90));
-    assert_eq!(hc.interval.get(), Duration::from_secs(15));
+    assert_eq!(
+        hc.kind,
+        meshgate_cluster::health::CheckKind::Heartbeat {
+            protocol: "bolt".into()
+        }
+    );
+    assert_eq!(hc.timeout, Duration::from_secs(90));
+    assert_eq!(hc.interval, Duration::from_secs(15));
     assert_eq!((hc.healthy_threshold, hc.unhealthy_threshold), (2, 2));
     let host = &c.hosts().hosts()[0];
     assert_eq!(host.address_text(), "11.166.22.163:12200");

@@ -152,6 +152,17 @@ pub fn build(
     }
 
     let clusters = build_clusters(&raw.cluster_manager.clusters, previous, &mut cx);
+    // Heartbeat health checks need a framed protocol of this registry.
+    for e in clusters.iter().flat_map(|m| {
+        m.check_health_protocols(|p| {
+            registry
+                .codec(p)
+                .is_some_and(|c| c.heartbeat_request(1).is_some())
+        })
+    }) {
+        let hint = e.hint.clone().unwrap_or_default();
+        cx.error(Issue::new(join_path("cluster_manager", &e.path), e.message).hint(hint));
+    }
     // Defined clusters, valid or not (an invalid one has its own errors).
     let cluster_names: Vec<&str> = raw
         .cluster_manager

@@ -77,6 +77,7 @@ impl Gateway {
                 }
             }
         }
+        config.clusters.start_health_checks(&config.registry);
         lifecycle.advance(State::Running);
         Ok(Gateway {
             core,
@@ -202,7 +203,11 @@ impl Gateway {
                 }
             }
         }
+        let previous = self.core.config();
+        // The new build's checkers take over the hosts' shared health.
+        config.clusters.start_health_checks(&config.registry);
         self.core.swap(Arc::clone(&config));
+        previous.clusters.stop_health_checks();
         let keep: HashSet<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
         let stale: Vec<String> = listeners
             .keys()
@@ -258,6 +263,7 @@ impl Gateway {
         }
         self.core.upstreams().retain(&HashSet::new());
         self.access_logs.close_all().await;
+        self.core.config().clusters.stop_health_checks();
         self.lifecycle.advance(State::Stopped);
     }
 }

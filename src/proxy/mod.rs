@@ -4,6 +4,7 @@ pub mod context;
 pub mod error;
 pub mod filter;
 pub mod filters;
+mod outcome;
 pub mod phase;
 pub mod reply;
 mod serve;

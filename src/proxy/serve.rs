@@ -218,6 +218,7 @@ impl ProxyCore {
                 },
                 None => pool.send(request).await.map_err(ProxyError::from),
             };
+            cluster.report_outcome(&host, super::outcome::attempt_outcome(&result));
             match result {
                 Ok(mut response) => {
                     if !listener.access_logs.is_empty() {

@@ -13,19 +13,25 @@
 //!
 //! # Which hosts are eligible
 //!
-//! [`LoadBalancer::choose`] asks the algorithm for a host in up to four
-//! passes, each accepting more than the last, and returns the first answer:
+//! [`LoadBalancer::choose`] first decides whether the set is in **panic**
+//! (Envoy's healthy panic threshold): when fewer than
+//! `healthy_panic_threshold` percent of its hosts are healthy (default 50),
+//! health is ignored and traffic spreads over every host. Health checks and
+//! outlier detection can be wrong, and a few healthy hosts taking the whole
+//! load of a cluster is how an outage cascades; an upstream that answers is
+//! better than a certain error. A threshold of 0 turns panic off: with no
+//! healthy host left, there is no host ("no healthy upstream").
 //!
-//! 1. healthy and not yet tried by this request (a retry goes elsewhere);
-//! 2. healthy, even if tried (every healthy host failed once already: try one again);
-//! 3. not tried, health ignored ("panic mode");
-//! 4. any host.
+//! It then asks the algorithm for a host in up to two passes, the second
+//! accepting more than the first, and returns the first answer:
 //!
-//! Passes 3 and 4 only happen when no host is healthy. Rather than fail every
-//! request, Envoy and MOSN then spread traffic over all hosts (Envoy's panic
-//! threshold, MOSN's EDF balancers picking a random host); health checks can
-//! be wrong, an upstream that answers is better than a certain error. With no
-//! hosts tried, passes 1–2 and 3–4 coincide and run once each.
+//! - not in panic: (1) healthy and not yet tried by this request (a retry
+//!   goes elsewhere), (2) healthy, even if tried (every healthy host failed
+//!   once already: try one again);
+//! - in panic: (1) not tried, health ignored, (2) any host.
+//!
+//! With no hosts tried, the two passes coincide and run once. Deciding panic
+//! reads each host's health once (a relaxed load per host per pick).
 
 mod least_connection;
 mod least_request;
@@ -76,23 +82,30 @@ impl<'a> HostFilter<'a> {
             && !(self.untried_only && self.tried.iter().any(|t| Arc::ptr_eq(t, host)))
     }
 
-    /// The passes, strictest first.
-    fn passes(tried: &'a [Arc<Host>]) -> impl Iterator<Item = HostFilter<'a>> {
-        let pass = |healthy_only, untried_only| HostFilter {
+    /// The passes, strictest first; `panic` ignores health.
+    fn passes(tried: &'a [Arc<Host>], panic: bool) -> impl Iterator<Item = HostFilter<'a>> {
+        let pass = |untried_only| HostFilter {
             tried,
-            healthy_only,
+            healthy_only: !panic,
             untried_only,
         };
-        let all = [
-            pass(true, true),
-            pass(true, false),
-            pass(false, true),
-            pass(false, false),
-        ];
-        // Without tried hosts, "untried" filters nothing: skip those passes.
-        let step = if tried.is_empty() { 2 } else { 1 };
-        all.into_iter().skip(step - 1).step_by(step)
+        // Without tried hosts, "untried" filters nothing: one pass does.
+        let first = usize::from(tried.is_empty());
+        [pass(true), pass(false)].into_iter().skip(first)
     }
+}
+
+/// Envoy's default `healthy_panic_threshold`, in percent.
+pub const DEFAULT_PANIC_THRESHOLD: u32 = 50;
+
+/// Whether `hosts` is in panic under `threshold_percent`: fewer than that
+/// share of its hosts are healthy. Never with a threshold of 0.
+pub fn in_panic(hosts: &HostSet, threshold_percent: u32) -> bool {
+    if threshold_percent == 0 || hosts.is_empty() {
+        return false;
+    }
+    let healthy = hosts.hosts().iter().filter(|h| h.is_healthy()).count() as u64;
+    healthy * 100 < u64::from(threshold_percent.min(100)) * hosts.len() as u64
 }
 
 /// A load balancing algorithm over one fixed set of hosts.
@@ -105,13 +118,25 @@ pub trait LoadBalancer: Send + Sync + fmt::Debug {
     /// hosts when few or none are accepted.
     fn pick(&self, cx: &LbContext<'_>, filter: HostFilter<'_>) -> Option<Arc<Host>>;
 
-    /// The host for this request: [`pick`](Self::pick) over the passes of the
-    /// module docs. `None` only when there is no host at all.
+    /// The host for this request under the default panic threshold.
     fn choose(&self, cx: &LbContext<'_>) -> Option<Arc<Host>> {
+        self.choose_with_panic_threshold(cx, DEFAULT_PANIC_THRESHOLD)
+    }
+
+    /// The host for this request: [`pick`](Self::pick) over the passes of
+    /// the module docs, in panic when fewer than `threshold_percent` of the
+    /// hosts are healthy. `None` when there is no host at all, or none
+    /// healthy with panic off (threshold 0).
+    fn choose_with_panic_threshold(
+        &self,
+        cx: &LbContext<'_>,
+        threshold_percent: u32,
+    ) -> Option<Arc<Host>> {
         if self.hosts().is_empty() {
             return None;
         }
-        HostFilter::passes(cx.tried).find_map(|filter| self.pick(cx, filter))
+        let panic = in_panic(self.hosts(), threshold_percent);
+        HostFilter::passes(cx.tried, panic).find_map(|filter| self.pick(cx, filter))
     }
 }
 
@@ -288,12 +313,29 @@ mod tests {
 
     #[test]
     fn passes_skip_untried_filters_when_nothing_was_tried() {
-        let flags: Vec<_> = HostFilter::passes(&[])
+        let flags: Vec<_> = HostFilter::passes(&[], false)
             .map(|f| (f.healthy_only, f.untried_only))
             .collect();
-        assert_eq!(flags, [(true, false), (false, false)]);
+        assert_eq!(flags, [(true, false)]);
         let tried = hosts(1);
-        assert_eq!(HostFilter::passes(&tried).count(), 4);
+        let flags: Vec<_> = HostFilter::passes(&tried, true)
+            .map(|f| (f.healthy_only, f.untried_only))
+            .collect();
+        assert_eq!(flags, [(false, true), (false, false)]);
+    }
+
+    #[test]
+    fn panic_starts_below_the_threshold_share_of_healthy_hosts() {
+        let set = HostSet::new(hosts(4));
+        assert!(!in_panic(&set, 50));
+        set.hosts()[0].set_health_flag(crate::HealthFlag::FailedActiveCheck);
+        set.hosts()[1].set_health_flag(crate::HealthFlag::FailedOutlierCheck);
+        assert!(!in_panic(&set, 50), "2 of 4 healthy is exactly 50%");
+        assert!(in_panic(&set, 51));
+        set.hosts()[2].set_health_flag(crate::HealthFlag::FailedActiveCheck);
+        assert!(in_panic(&set, 50));
+        assert!(!in_panic(&set, 0), "0 turns panic off");
+        assert!(in_panic(&set, 500), "over 100 reads as 100");
     }
 
     #[test]
@@ -301,10 +343,10 @@ mod tests {
         let hs = hosts(2);
         let twin = Arc::new(Host::new(hs[0].address()));
         let tried = [twin];
-        let f = HostFilter::passes(&tried).next().unwrap();
+        let f = HostFilter::passes(&tried, false).next().unwrap();
         assert!(f.accepts(&hs[0]), "an equal address is not the same host");
         let tried = [Arc::clone(&hs[0])];
-        let f = HostFilter::passes(&tried).next().unwrap();
+        let f = HostFilter::passes(&tried, false).next().unwrap();
         assert!(!f.accepts(&hs[0]));
         assert!(f.accepts(&hs[1]));
     }

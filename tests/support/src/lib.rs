@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod frames;
+pub mod http_mock;
 pub mod mock;
 pub mod net;
 pub mod process;
@@ -15,6 +16,7 @@ pub mod tcp;
 pub mod test_codec;
 pub mod vectors;
 
+pub use http_mock::MockHttp;
 pub use mock::{MockUpstream, Mode, echo_response};
 pub use net::bind_loopback_port0;
 pub use test_codec::TestCodec;
