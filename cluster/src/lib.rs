@@ -25,6 +25,7 @@ mod stats;
 pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;
 
+pub mod breaker;
 mod cluster;
 pub mod config;
 mod error;
@@ -33,6 +34,7 @@ pub mod lb;
 mod manager;
 mod subset;
 
+pub use breaker::{BreakerCounters, BreakerPermit, CircuitBreaker, RetryBudget};
 pub use cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
 pub use config::ClusterConfig;
 pub use error::{ClusterConfigErrors, ConfigIssue};
