@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod frames;
+pub mod mem;
 pub mod mock;
 pub mod net;
 pub mod process;
