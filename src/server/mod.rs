@@ -7,6 +7,7 @@
 
 mod detect;
 mod framed;
+mod limits;
 mod listener;
 mod stats;
 mod tracker;

@@ -14,6 +14,7 @@ pub struct ListenerStats {
     closed: AtomicU64,
     io_error: AtomicU64,
     unsupported: AtomicU64,
+    over_limit: AtomicU64,
 }
 
 /// A copy of a listener's counters.
@@ -33,6 +34,9 @@ pub struct ListenerCounts {
     pub detect_io_error: u64,
     /// Connections of a detected protocol this build does not serve (HTTP).
     pub unsupported: u64,
+    /// Connections closed on accept because the listener held
+    /// `max_connections` already.
+    pub refused_over_limit: u64,
 }
 
 impl ListenerStats {
@@ -46,6 +50,10 @@ impl ListenerStats {
 
     pub(crate) fn unsupported(&self) {
         self.unsupported.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn over_limit(&self) {
+        self.over_limit.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a detection failure under its reason (`DetectError::reason`).
@@ -70,6 +78,7 @@ impl ListenerStats {
             detect_closed: get(&self.closed),
             detect_io_error: get(&self.io_error),
             unsupported: get(&self.unsupported),
+            refused_over_limit: get(&self.over_limit),
         }
     }
 }
