@@ -15,7 +15,9 @@
 //! raw MOSN configs of [`config`] into immutable [`Cluster`]s (every problem
 //! reported with its JSON path), and [`Cluster::choose_host`] picks a
 //! [`Host`] for a request through the cluster's [`lb`] balancer and subsets,
-//! lock-free. Health checks and outlier detection only have their hook so
+//! lock-free. Each cluster carries a [`CircuitBreaker`] (per-cluster limits
+//! on requests, pending requests, connections and retries, plus a retry
+//! budget) that the proxy and the pools take permits from. Health checks and outlier detection only have their hook so
 //! far (host health flags that every balancer honours); nothing here opens
 //! a connection, resolves DNS after build, or reads a route.
 
