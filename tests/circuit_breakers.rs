@@ -131,7 +131,11 @@ async fn a_burst_over_max_requests_is_answered_busy_at_once_and_counted() {
         assert_eq!(busy.len() as u64, BURST - MAX);
         for (frame, at) in &busy {
             assert_eq!(frame.kind, FrameKind::Response);
-            assert_eq!(wire_status(frame), Some(BOLT_SERVER_BUSY), "overflow is SERVER_THREADPOOL_BUSY");
+            assert_eq!(
+                wire_status(frame),
+                Some(BOLT_SERVER_BUSY),
+                "overflow is SERVER_THREADPOOL_BUSY"
+            );
             assert!(
                 *at < DELAY / 2,
                 "overflow reply {} took {at:?}: not queued behind the {DELAY:?} upstream",
@@ -148,7 +152,11 @@ async fn a_burst_over_max_requests_is_answered_busy_at_once_and_counted() {
             BURST - MAX,
             "every refused request is counted, no more"
         );
-        assert_eq!(slow.requests(), MAX, "refused requests never reach the upstream");
+        assert_eq!(
+            slow.requests(),
+            MAX,
+            "refused requests never reach the upstream"
+        );
 
         // Normal traffic afterwards: every request served.
         slow.set_delay(Duration::ZERO, Duration::ZERO);
@@ -195,7 +203,11 @@ async fn memory_stays_flat_across_repeated_bursts() {
                 .values()
                 .filter(|(f, _)| wire_status(f) == Some(BOLT_OK))
                 .count() as u64;
-            assert_eq!(ok + busy, BURST, "round {round}: only served or busy replies");
+            assert_eq!(
+                ok + busy,
+                BURST,
+                "round {round}: only served or busy replies"
+            );
             assert!(ok >= MAX, "round {round}: at least max_requests served");
             rss.push(rss_kib().expect("VmRSS readable"));
         }
@@ -267,7 +279,10 @@ async fn max_connections_caps_the_clusters_upstream_connections() {
                 .all(|(f, _)| wire_status(f) == Some(BOLT_OK)),
             "the capped connections carry every request"
         );
-        let accepted = host.counters().accepted.load(std::sync::atomic::Ordering::Relaxed);
+        let accepted = host
+            .counters()
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed);
         assert!(
             (1..=2).contains(&accepted),
             "{accepted} upstream connections for a cap of 2"
@@ -283,7 +298,11 @@ async fn max_connections_caps_the_clusters_upstream_connections() {
         let replies = burst(addr, &bolt(), bolt_burst(0, 300), 3).await;
         let accepted: u64 = hosts
             .iter()
-            .map(|h| h.counters().accepted.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|h| {
+                h.counters()
+                    .accepted
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
             .sum();
         assert_eq!(accepted, 2, "two connections for the whole cluster");
         let busy = replies

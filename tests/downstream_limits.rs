@@ -13,8 +13,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{
-    bolt, bounded, cluster, document, dubbo, dubbo_call, extend_config, route, rpc_listener,
-    start, wire_status,
+    bolt, bounded, cluster, document, dubbo, dubbo_call, extend_config, route, rpc_listener, start,
+    wire_status,
 };
 use meshgate::config::ListenerLimits;
 use meshgate::control::Gateway;
@@ -174,7 +174,10 @@ async fn slowloris_frames_are_cut_off_at_the_frame_read_timeout() {
             extend_config(doc, json!({ "frame_read_timeout": "800ms" }));
         })
         .await;
-        let request = encoded(bolt().as_ref(), &bolt_request(77, Bytes::from(vec![b'x'; 200])));
+        let request = encoded(
+            bolt().as_ref(),
+            &bolt_request(77, Bytes::from(vec![b'x'; 200])),
+        );
 
         // Header at once, then the body one byte every 100 ms (the frame
         // would need 20 s): the codec's error reply names request 77.
@@ -198,7 +201,10 @@ async fn slowloris_frames_are_cut_off_at_the_frame_read_timeout() {
         let (bytes, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
         let frames = decode_all(bolt().as_ref(), &bytes);
         assert_eq!(frames.len(), 1, "one error reply: {frames:?}");
-        assert_eq!((frames[0].kind, frames[0].request_id), (FrameKind::Response, 77));
+        assert_eq!(
+            (frames[0].kind, frames[0].request_id),
+            (FrameKind::Response, 77)
+        );
         assert_eq!(wire_status(&frames[0]), Some(BOLT_CODEC_EXCEPTION));
         let took = closed - first_byte;
         assert!(
@@ -257,7 +263,10 @@ async fn a_frame_over_the_listeners_max_frame_len_is_refused_and_closed() {
         assert_eq!(wire_status(&reply), Some(BOLT_OK));
         // Over it: the error reply for that request, then a close, before
         // the body's bytes are even needed.
-        let big = encoded(bolt().as_ref(), &bolt_request(2, Bytes::from(vec![b'b'; 10_000])));
+        let big = encoded(
+            bolt().as_ref(),
+            &bolt_request(2, Bytes::from(vec![b'b'; 10_000])),
+        );
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(&big[..64]).await.unwrap();
         let (bytes, _) = read_until_closed(&mut stream, Duration::from_secs(3)).await;

@@ -9,6 +9,5 @@
 mod source;
 
 pub use source::{
-    AdminSource, ClusterView, HistogramView, HostView, ListenerView, Metric, MetricValue,
-    StateView,
+    AdminSource, ClusterView, HistogramView, HostView, ListenerView, Metric, MetricValue, StateView,
 };

@@ -272,9 +272,7 @@ impl CircuitBreaker {
     /// One more retry in flight, if both `max_retries` and the retry budget
     /// allow it; a refusal is counted under its reason.
     pub fn try_retry(self: &Arc<Self>) -> Result<BreakerPermit, RetryRefusal> {
-        let budget = self
-            .retry_budget()
-            .allowed(self.active(Resource::Requests));
+        let budget = self.retry_budget().allowed(self.active(Resource::Requests));
         let slot = &self.active[Resource::Retries.index()];
         let max = self.max(Resource::Retries);
         let granted = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

@@ -38,8 +38,8 @@
 //! [`ClusterManager::rebuild`] builds the replacement from the current one
 //! so hosts that survive a reload keep their counters and health.
 
-use crate::cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
 use crate::breaker::RetryBudget;
+use crate::cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
 use crate::config::{ClusterConfig, RetryBudgetConfig};
 use crate::error::{ClusterConfigErrors, ConfigIssue, Issues};
 use crate::host::{HostSet, build_hosts};
@@ -321,10 +321,13 @@ fn circuit_breakers(c: &ClusterConfig, path: &str, issues: &mut Issues) -> Circu
         max_pending_requests: limit(t.max_pending_requests),
         max_requests: limit(t.max_requests),
         max_retries: limit(t.max_retries),
-        retry_budget: t
-            .retry_budget
-            .as_ref()
-            .map(|b| retry_budget(b, &format!("{path}.circuit_breakers[0].retry_budget"), issues)),
+        retry_budget: t.retry_budget.as_ref().map(|b| {
+            retry_budget(
+                b,
+                &format!("{path}.circuit_breakers[0].retry_budget"),
+                issues,
+            )
+        }),
     }
 }
 

@@ -32,5 +32,9 @@ fn dubbo_goaway_is_the_read_only_event() {
     let (bytes, kind) = round_trip(&DubboCodec::new());
     assert_eq!(kind, FrameKind::GoAway);
     assert_eq!(bytes[2], 0xA2, "request, event, not two-way, hessian2");
-    assert_eq!(&bytes[16..], &[0x01, b'R'], "body: the hessian string \"R\"");
+    assert_eq!(
+        &bytes[16..],
+        &[0x01, b'R'],
+        "body: the hessian string \"R\""
+    );
 }

@@ -609,7 +609,9 @@ fn build_listener(
         // Unset: MOSN's default; an explicit 0 turns it off.
         idle_timeout: listener
             .connection_idle_timeout
-            .map_or(defaults.idle_timeout, |d| Some(d.get()).filter(|d| !d.is_zero())),
+            .map_or(defaults.idle_timeout, |d| {
+                Some(d.get()).filter(|d| !d.is_zero())
+            }),
         detect_timeout: extend
             .detect_timeout
             .map_or(defaults.detect_timeout, |d| d.get()),

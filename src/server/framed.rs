@@ -236,10 +236,8 @@ impl FrameSource {
                 Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
                     Ok(read) => read,
                     Err(_) => {
-                        let e = std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "frame read timeout",
-                        );
+                        let e =
+                            std::io::Error::new(std::io::ErrorKind::TimedOut, "frame read timeout");
                         return Some(Err(FramedError::Io(e)));
                     }
                 },

@@ -105,7 +105,10 @@ pub(crate) fn frame_deadline(started: Option<Instant>, limit: Option<Duration>) 
 /// codec's error reply.
 pub(crate) fn frame_timeout_error(limit: Option<Duration>) -> CodecError {
     let what = match limit {
-        Some(limit) => format!("frame incomplete {} ms after its first byte", limit.as_millis()),
+        Some(limit) => format!(
+            "frame incomplete {} ms after its first byte",
+            limit.as_millis()
+        ),
         None => "frame incomplete".to_owned(),
     };
     CodecError::malformed("downstream", what)
