@@ -73,7 +73,10 @@ async fn served(addr: SocketAddr, first_id: u64, n: u64) {
     let mut client = FramedClient::connect(addr, bolt()).await.expect("connect");
     for id in first_id..first_id + n {
         let body = Bytes::from(format!("payload-{id}"));
-        let reply = client.call(&bolt_request(id, body.clone())).await.unwrap();
+        let reply = client
+            .call(&bolt_request(id, body.clone()))
+            .await
+            .expect("a reply");
         assert_eq!(wire_status(&reply), Some(BOLT_OK), "request {id}");
         assert_eq!((reply.request_id, &reply.body), (id, &body));
     }
@@ -382,7 +385,7 @@ async fn frames_at_stop(gateway: Gateway, mut client: FramedClient) -> Vec<Frame
             Err(_) => panic!("not closed at stop; got {frames:?}"),
         }
     }
-    stop.await.unwrap();
+    stop.await.expect("the stop finishes");
     frames
 }
 
