@@ -9,5 +9,6 @@
 mod source;
 
 pub use source::{
-    AdminSource, ClusterView, HistogramView, HostView, ListenerView, Metric, MetricValue, StateView,
+    AdminSource, ClusterView, HistogramView, HostView, ListenerView, Metric, MetricValue,
+    StateView,
 };
