@@ -3,7 +3,7 @@
 
 use dashmap::DashMap;
 use meshgate_cluster::pool::{Pool, PoolConfig};
-use meshgate_cluster::{ClusterSettings, Host};
+use meshgate_cluster::{Cluster, Host};
 use meshgate_codecs::{FrameCodec, Limits};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -17,24 +17,22 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// The pool for `host` speaking `codec`, created on first use from the
-    /// cluster's settings.
-    pub fn pool(
-        &self,
-        host: &Host,
-        codec: &Arc<dyn FrameCodec>,
-        settings: &ClusterSettings,
-    ) -> Arc<Pool> {
+    /// settings and circuit breaker of `cluster` (a host shared by two
+    /// clusters gets the first one's, as in MOSN).
+    pub fn pool(&self, host: &Host, codec: &Arc<dyn FrameCodec>, cluster: &Cluster) -> Arc<Pool> {
         let key = (host.address(), Arc::<str>::from(codec.name()));
         if let Some(pool) = self.pools.get(&key) {
             return Arc::clone(&pool);
         }
         let entry = self.pools.entry(key).or_insert_with(|| {
+            let settings = cluster.settings();
             let config = PoolConfig {
                 max_connections: settings.connections_per_host.max(1) as usize,
                 connect_timeout: settings.connect_timeout,
                 max_requests_per_conn: u64::from(settings.max_request_per_conn),
                 idle_timeout: settings.idle_timeout.or(PoolConfig::default().idle_timeout),
                 limits: Limits::default(),
+                breaker: Some(Arc::clone(cluster.breaker())),
                 ..PoolConfig::default()
             };
             Arc::new(Pool::new(

@@ -8,6 +8,7 @@
 //! `Arc`s to the old one.
 
 use crate::health::HealthCheckSettings;
+use crate::breaker::{CircuitBreaker, RetryBudget};
 use crate::host::{Host, HostSet};
 use crate::lb::{DEFAULT_PANIC_THRESHOLD, LbContext, LbOptions, LbType, LoadBalancer};
 use crate::outlier::{AttemptOutcome, OutlierDetector, OutlierSettings};
@@ -42,19 +43,22 @@ impl ClusterType {
     }
 }
 
-/// Circuit-breaker limits (MOSN's first `circuit_breakers` entry); `None` is
-/// no limit, which is what MOSN's 0 means. Enforced by the pools and the
-/// proxy; the cluster only carries them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Circuit-breaker limits (MOSN's first `circuit_breakers` entry); `None`
+/// is "not set" (MOSN's 0), which takes MOSN's default (see
+/// [`crate::CircuitBreaker`]). Enforced by the cluster's breaker.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CircuitBreakerLimits {
-    /// Connections per host.
+    /// Open connections to the cluster's hosts.
     pub max_connections: Option<u32>,
     /// Requests waiting for a connection.
     pub max_pending_requests: Option<u32>,
     /// Requests in flight to the cluster.
     pub max_requests: Option<u32>,
-    /// Retries in flight to the cluster.
+    /// Retries in flight to the cluster; unset: only the retry budget
+    /// bounds them.
     pub max_retries: Option<u32>,
+    /// The retry budget; unset: [`RetryBudget::DEFAULT`].
+    pub retry_budget: Option<RetryBudget>,
 }
 
 /// A cluster's validated settings, MOSN defaults applied.
@@ -130,6 +134,7 @@ pub struct Cluster {
     lb: Box<dyn LoadBalancer>,
     subsets: Option<Subsets>,
     outlier: Option<OutlierDetector>,
+    breaker: Arc<CircuitBreaker>,
 }
 
 impl Cluster {
@@ -143,13 +148,30 @@ impl Cluster {
             .map(|s| Subsets::build(&hosts, s, settings.lb_type, &settings.lb_options));
         let lb = settings.lb_type.build(hosts, &settings.lb_options);
         let outlier = settings.outlier_detection.map(OutlierDetector::new);
+        let breaker = CircuitBreaker::new(&settings.circuit_breakers);
         Cluster {
             name: name.into(),
             settings,
             lb,
             subsets,
             outlier,
+            breaker,
         }
+    }
+
+    /// Takes over `previous`'s circuit breaker (the same cluster before a
+    /// reload) with this cluster's limits, so requests and connections
+    /// counted before the reload stay counted.
+    pub(crate) fn keep_breaker_of(&mut self, previous: &Cluster) {
+        previous.breaker.set_limits(&self.settings.circuit_breakers);
+        self.breaker = Arc::clone(&previous.breaker);
+    }
+
+    /// The cluster's circuit breaker: the proxy takes a request permit per
+    /// request and a retry permit per retry; the pools take connection and
+    /// pending-request permits.
+    pub fn breaker(&self) -> &Arc<CircuitBreaker> {
+        &self.breaker
     }
 
     /// The cluster's name.

@@ -86,8 +86,9 @@ pub struct ClusterConfig {
 }
 
 /// One circuit-breaker threshold set (MOSN `v2.Thresholds`). A 0 limit means
-/// "no limit", as in MOSN's resource manager.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// MOSN's default, as in MOSN's resource manager (see
+/// [`crate::CircuitBreaker`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ThresholdsConfig {
     /// Envoy's routing priority (`DEFAULT`/`HIGH`); older MOSN versions carried
@@ -101,6 +102,20 @@ pub struct ThresholdsConfig {
     pub max_requests: u32,
     /// Retries in flight to the cluster.
     pub max_retries: u32,
+    /// meshgate extension (Envoy's `retry_budget`): retries in flight
+    /// bounded as a share of requests in flight.
+    pub retry_budget: Option<RetryBudgetConfig>,
+}
+
+/// Envoy's `retry_budget` (`circuit_breakers[0].retry_budget`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryBudgetConfig {
+    /// Retries in flight allowed as a percentage of requests in flight
+    /// (default 20).
+    pub budget_percent: Option<f64>,
+    /// Retries in flight always allowed (default 3).
+    pub min_retry_concurrency: Option<u32>,
 }
 
 /// Active health checking (MOSN `v2.HealthCheckConfig`).

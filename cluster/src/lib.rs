@@ -18,8 +18,11 @@
 //! lock-free. [`health`] runs active health checks and [`outlier`] passive
 //! outlier ejection, both through host health flags that every balancer
 //! honours (with Envoy's panic threshold, see [`lb`]); they start only when
-//! asked ([`ClusterManager::start_health_checks`]). Building opens no
-//! connection, resolves DNS only for host names, and never reads a route.
+//! asked ([`ClusterManager::start_health_checks`]). Each cluster carries a
+//! [`CircuitBreaker`] (per-cluster limits on requests, pending requests,
+//! connections and retries, plus a retry budget) that the proxy and the
+//! pools take permits from. Building opens no connection, resolves DNS only
+//! for host names, and never reads a route.
 
 pub mod pool;
 mod stats;
@@ -27,6 +30,7 @@ mod stats;
 pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;
 
+pub mod breaker;
 mod cluster;
 pub mod config;
 mod error;
@@ -37,6 +41,7 @@ mod manager;
 pub mod outlier;
 mod subset;
 
+pub use breaker::{BreakerCounters, BreakerPermit, CircuitBreaker, RetryBudget};
 pub use cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
 pub use config::ClusterConfig;
 pub use error::{ClusterConfigErrors, ConfigIssue};

@@ -14,7 +14,7 @@
 //! weights clamped into 1..=128 (0 → 1); `max_request_per_conn` 0 → 1024,
 //! `conn_buffer_limit_bytes` 0 → 16 KiB, no or zero `connect_timeout` → 10 s;
 //! `fall_back_policy` above 2 → 0; only the first `circuit_breakers` entry
-//! counts and 0 is no limit; non-string metadata values dropped; an unknown
+//! counts and 0 means MOSN's default; non-string metadata values dropped; an unknown
 //! or empty `type` is `SIMPLE`; an empty `lb_type` is round robin; duplicate
 //! selectors merged; subsets on only with `subset_selectors`.
 //!
@@ -38,8 +38,9 @@
 //! [`ClusterManager::rebuild`] builds the replacement from the current one
 //! so hosts that survive a reload keep their counters and health.
 
+use crate::breaker::RetryBudget;
 use crate::cluster::{CircuitBreakerLimits, Cluster, ClusterSettings, ClusterType};
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, RetryBudgetConfig};
 use crate::error::{ClusterConfigErrors, ConfigIssue, Issues};
 use crate::health::HealthTasks;
 use crate::host::{HostSet, build_hosts};
@@ -247,8 +248,13 @@ fn build_cluster(
         cluster_pool_enable: c.cluster_pool_enable,
         connections_per_host: nonzero_or(c.connections_per_host, 1),
     };
-    (issues.errors.len() == errors_before)
-        .then(|| Cluster::new(c.name.clone(), settings, HostSet::new(hosts)))
+    (issues.errors.len() == errors_before).then(|| {
+        let mut cluster = Cluster::new(c.name.clone(), settings, HostSet::new(hosts));
+        if let Some(previous) = previous {
+            cluster.keep_breaker_of(previous);
+        }
+        cluster
+    })
 }
 
 /// Envoy's `healthy_panic_threshold` as a whole percent (rounded up, so
@@ -390,7 +396,37 @@ fn circuit_breakers(c: &ClusterConfig, path: &str, issues: &mut Issues) -> Circu
         max_pending_requests: limit(t.max_pending_requests),
         max_requests: limit(t.max_requests),
         max_retries: limit(t.max_retries),
+        retry_budget: t.retry_budget.as_ref().map(|b| {
+            retry_budget(
+                b,
+                &format!("{path}.circuit_breakers[0].retry_budget"),
+                issues,
+            )
+        }),
     }
+}
+
+/// Envoy's field semantics: an unset (0) field takes its default; a
+/// percentage outside 0..=100 is an error.
+fn retry_budget(b: &RetryBudgetConfig, path: &str, issues: &mut Issues) -> RetryBudget {
+    let mut budget = RetryBudget::DEFAULT;
+    if let Some(percent) = b.budget_percent {
+        if percent.is_finite() && (0.0..=100.0).contains(&percent) {
+            budget.budget_percent = percent;
+        } else {
+            issues.error(
+                ConfigIssue::new(
+                    format!("{path}.budget_percent"),
+                    format!("{percent} is not a percentage"),
+                )
+                .hint("a number from 0 to 100: retries in flight as a share of requests in flight (default 20)"),
+            );
+        }
+    }
+    if let Some(min) = b.min_retry_concurrency {
+        budget.min_retry_concurrency = min;
+    }
+    budget
 }
 
 #[cfg(test)]

@@ -154,6 +154,7 @@ fn mosn_sample_clusters_build_with_their_fields() {
             max_pending_requests: None,
             max_requests: Some(2000),
             max_retries: Some(3),
+            retry_budget: None,
         }
     );
     let hosts = c.hosts().hosts();

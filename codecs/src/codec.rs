@@ -145,6 +145,14 @@ pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The frame telling a peer this connection is closing and must carry
+    /// no new request (MOSN's GoAway: bolt's command 100, Dubbo's
+    /// read-only event), sent by the downstream driver before a graceful
+    /// close. `None` when the protocol has none.
+    fn goaway(&self) -> Option<Frame> {
+        None
+    }
+
     /// The protocol's own error response to `req` for `status`, with `msg`
     /// where the protocol carries a message. `None` when `req` takes no
     /// reply (oneway, events, responses).

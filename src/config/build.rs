@@ -87,6 +87,23 @@ pub struct ListenerLimits {
     pub idle_timeout: Option<Duration>,
     /// How long detection waits for enough first bytes.
     pub detect_timeout: Duration,
+    /// Connections held at once; more are closed as they are accepted.
+    pub max_connections: Option<usize>,
+    /// A frame must arrive whole this long after its first byte (none:
+    /// no bound).
+    pub frame_read_timeout: Option<Duration>,
+    /// Send bolt's GoAway before closing (MOSN's `enable_bolt_goaway`);
+    /// other protocols with a GoAway always send theirs.
+    pub bolt_goaway: bool,
+}
+
+impl ListenerLimits {
+    /// MOSN's idle timeout for server connections when the listener sets
+    /// none (`types.DefaultIdleTimeout`).
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+    /// MOSN's connection read timeout (`types.DefaultConnReadTimeout`),
+    /// used as the bound on one frame's arrival.
+    pub const DEFAULT_FRAME_READ_TIMEOUT: Duration = Duration::from_secs(15);
 }
 
 impl Default for ListenerLimits {
@@ -94,8 +111,11 @@ impl Default for ListenerLimits {
         ListenerLimits {
             max_frame_len: Limits::DEFAULT_MAX_FRAME_LEN,
             max_in_flight_per_conn: 4096,
-            idle_timeout: None,
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             detect_timeout: Duration::from_secs(10),
+            max_connections: None,
+            frame_read_timeout: Some(Self::DEFAULT_FRAME_READ_TIMEOUT),
+            bolt_goaway: false,
         }
     }
 }
@@ -623,13 +643,23 @@ fn build_listener(
             .max_in_flight_per_conn
             .filter(|n| *n > 0)
             .unwrap_or(defaults.max_in_flight_per_conn),
+        // Unset: MOSN's default; an explicit 0 turns it off.
         idle_timeout: listener
             .connection_idle_timeout
-            .map(|d| d.get())
-            .filter(|d| !d.is_zero()),
+            .map_or(defaults.idle_timeout, |d| {
+                Some(d.get()).filter(|d| !d.is_zero())
+            }),
         detect_timeout: extend
             .detect_timeout
             .map_or(defaults.detect_timeout, |d| d.get()),
+        max_connections: extend.max_connections.filter(|n| *n > 0),
+        frame_read_timeout: extend
+            .frame_read_timeout
+            .map_or(defaults.frame_read_timeout, |d| {
+                Some(d.get()).filter(|d| !d.is_zero())
+            }),
+        bolt_goaway: extend.enable_bolt_goaway
+            || extend.bolt.as_ref().is_some_and(|b| b.enable_bolt_goaway),
     };
     Some(ListenerSpec {
         name: listener.name.clone(),

@@ -97,7 +97,8 @@ pub struct ListenerConfig {
     pub listener_filters: Vec<Value>,
     /// TLS inspector (accepted, not implemented).
     pub inspector: bool,
-    /// Closes downstream connections idle this long.
+    /// Closes downstream connections idle this long (nothing in flight,
+    /// nothing read); unset: MOSN's 90 s, `0`: never.
     pub connection_idle_timeout: Option<GoDuration>,
     /// MOSN's per-connection buffer limit (accepted; meshgate bounds frames
     /// with `extend_config.max_frame_len` instead).
@@ -172,6 +173,26 @@ pub struct ExtendConfig {
     pub max_in_flight_per_conn: Option<usize>,
     /// How long protocol detection waits for the first bytes.
     pub detect_timeout: Option<GoDuration>,
+    /// Connections the listener holds at once; more are accepted and
+    /// closed at once. Unset or 0: no limit.
+    pub max_connections: Option<usize>,
+    /// How long a frame may take to arrive once its first byte has
+    /// (slowloris bound); default 15 s, `0` turns it off.
+    pub frame_read_timeout: Option<GoDuration>,
+    /// MOSN: send bolt's GoAway (command 100) before closing a
+    /// connection; off by default, as in MOSN, since SOFA clients do not
+    /// know the command.
+    pub enable_bolt_goaway: bool,
+    /// MOSN's per-protocol form: `{"bolt": {"enable_bolt_goaway": true}}`.
+    pub bolt: Option<BoltExtendConfig>,
+}
+
+/// `extend_config.bolt`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BoltExtendConfig {
+    /// See [`ExtendConfig::enable_bolt_goaway`].
+    pub enable_bolt_goaway: bool,
 }
 
 /// `admin`: MOSN's Envoy-shaped address.

@@ -1,5 +1,6 @@
 //! The proxy: one async function per request through MOSN's phases.
 
+mod breaker;
 pub mod context;
 pub mod error;
 pub mod filter;

@@ -167,6 +167,8 @@ impl ProxyCore {
                 Some(cluster),
             );
         }
+        let _request_permit = super::breaker::admit_request(cluster)?;
+        let mut retry_permit = None;
         let policy = forward.effective_retry_policy();
         let per_try = policy.per_try_timeout();
         let hash_key = forward.hash_key(&cx.request.headers, Some(cx.downstream.peer.ip()));
@@ -198,7 +200,7 @@ impl ProxyCore {
             }
 
             cx.enter(Phase::Upstream);
-            let pool = self.upstreams.pool(&host, codec, cluster.settings());
+            let pool = self.upstreams.pool(&host, codec, cluster);
             if cx.request.kind == FrameKind::Oneway {
                 pool.send_oneway(cx.request.clone()).await?;
                 return Ok(None);
@@ -257,7 +259,7 @@ impl ProxyCore {
                             .failure_kind()
                             .is_some_and(|kind| policy.should_retry(kind, cx.attempts));
                     tracing::debug!(id = cx.request.request_id, host = %host.address(), attempt = cx.attempts, retry, error = %err, "upstream try failed");
-                    if !retry {
+                    if !retry || !super::breaker::admit_retry(cluster, &err, &mut retry_permit) {
                         return Err(err);
                     }
                     tried.push(host);

@@ -72,6 +72,8 @@ pub(crate) async fn serve_connection(
         buf: prefix,
         codec: Arc::clone(&codec),
         limits,
+        frame_timeout: cx.limits.frame_read_timeout,
+        frame_started: None,
     };
     let max_in_flight = cx.limits.max_in_flight_per_conn.max(1);
     // Room for every in-flight reply plus pongs and an error reply, so a
@@ -104,6 +106,9 @@ pub(crate) async fn serve_connection(
             next = reader.next() => next,
             () = idle => {
                 tracing::debug!(%peer, "idle timeout, closing");
+                if let Some(goaway) = super::limits::goaway(codec.as_ref(), &cx.limits) {
+                    let _ = replies.send(goaway).await;
+                }
                 break;
             }
             () = &mut closed => {
@@ -115,6 +120,11 @@ pub(crate) async fn serve_connection(
             }
             changed = cx.drain.changed(), if !draining => {
                 draining = changed.is_err() || *cx.drain.borrow();
+                // Tell the client to send nothing new (where the protocol
+                // can); requests in flight are still answered.
+                if draining && let Some(goaway) = super::limits::goaway(codec.as_ref(), &cx.limits) {
+                    let _ = replies.send(goaway).await;
+                }
                 continue;
             }
             // A request finished: when draining, maybe the last one; with
@@ -126,6 +136,15 @@ pub(crate) async fn serve_connection(
         let frame = match next {
             Some(Ok(frame)) => frame,
             None => break,
+            Some(Err(FramedError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+                // Slowloris: a frame started and did not finish in time.
+                let err = super::limits::frame_timeout_error(cx.limits.frame_read_timeout);
+                tracing::info!(%peer, protocol = %cx.downstream.protocol, error = %err, "frame read timeout, closing");
+                if let Some(reply) = codec.decode_error_reply(&reader.buf, &err) {
+                    let _ = replies.send(reply).await;
+                }
+                break;
+            }
             Some(Err(FramedError::Io(e))) => {
                 tracing::debug!(%peer, error = %e, "downstream read failed");
                 break;
@@ -184,6 +203,10 @@ struct FrameSource {
     buf: BytesMut,
     codec: Arc<dyn FrameCodec>,
     limits: Limits,
+    /// How long a frame may take once started (`frame_read_timeout`).
+    frame_timeout: Option<std::time::Duration>,
+    /// When the first byte of the frame being read arrived.
+    frame_started: Option<tokio::time::Instant>,
 }
 
 impl FrameSource {
@@ -194,14 +217,33 @@ impl FrameSource {
     async fn next(&mut self) -> Option<Result<Frame, FramedError>> {
         loop {
             match self.codec.decode(&mut self.buf, &self.limits) {
-                Ok(Some(frame)) => return Some(Ok(frame)),
+                Ok(Some(frame)) => {
+                    self.frame_started = None;
+                    return Some(Ok(frame));
+                }
                 Ok(None) => {}
                 Err(e) => return Some(Err(FramedError::Codec(e))),
+            }
+            if !self.buf.is_empty() && self.frame_started.is_none() {
+                self.frame_started = Some(tokio::time::Instant::now());
             }
             if self.buf.capacity() - self.buf.len() < Self::READ_CHUNK / 2 {
                 self.buf.reserve(Self::READ_CHUNK);
             }
-            match self.half.read_buf(&mut self.buf).await {
+            let read = self.half.read_buf(&mut self.buf);
+            let deadline = super::limits::frame_deadline(self.frame_started, self.frame_timeout);
+            let read = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        let e =
+                            std::io::Error::new(std::io::ErrorKind::TimedOut, "frame read timeout");
+                        return Some(Err(FramedError::Io(e)));
+                    }
+                },
+                None => read.await,
+            };
+            match read {
                 Ok(0) if self.buf.is_empty() => return None,
                 Ok(0) => {
                     let e = std::io::Error::new(

@@ -2,6 +2,7 @@
 
 use super::detect::detect_into;
 use super::framed::{ConnContext, serve_connection};
+use super::limits::{ConnectionSlot, ConnectionSlots};
 use super::stats::ListenerStats;
 use super::tcp_proxy::{self, TcpConnection};
 use super::tracker::Tracker;
@@ -97,6 +98,7 @@ async fn accept_loop(
     stats: Arc<ListenerStats>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(ConnectionSlots::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -105,6 +107,10 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 stats.accepted();
+                let Some(slot) = admit(&slots, &core, &name, &stats) else {
+                    drop(stream);
+                    continue;
+                };
                 let guard = tracker.open();
                 let signals = Signals {
                     drain: tracker.drain_signal(),
@@ -114,6 +120,7 @@ async fn accept_loop(
                     (Arc::clone(&core), Arc::clone(&name), Arc::clone(&stats));
                 tokio::spawn(async move {
                     handle_connection(stream, peer, core, name, stats, signals, guard).await;
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -123,6 +130,29 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// A slot under the listener's `max_connections`, or `None` (counted,
+/// logged at most once a second) when it is full.
+fn admit(
+    slots: &Arc<ConnectionSlots>,
+    core: &ProxyCore,
+    name: &str,
+    stats: &ListenerStats,
+) -> Option<ConnectionSlot> {
+    let max = core
+        .config()
+        .listener(name)
+        .and_then(|spec| spec.limits.max_connections);
+    let slot = slots.admit(max);
+    if slot.is_none() {
+        stats.over_limit();
+        let refused = slots.refused();
+        if refused > 0 {
+            tracing::warn!(listener = %name, max_connections = ?max, refused, "listener at max_connections: new connections closed");
+        }
+    }
+    slot
 }
 
 /// The gateway's drain and close signals, as each connection watches them.

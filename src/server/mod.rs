@@ -9,6 +9,7 @@
 
 mod detect;
 mod framed;
+mod limits;
 mod listener;
 mod stats;
 mod tcp_proxy;

@@ -16,6 +16,7 @@ pub struct ListenerStats {
     unsupported: AtomicU64,
     /// The `tcp_proxy` filter's counters.
     tcp_proxy: super::TcpProxyStats,
+    over_limit: AtomicU64,
 }
 
 /// A copy of a listener's counters.
@@ -35,6 +36,9 @@ pub struct ListenerCounts {
     pub detect_io_error: u64,
     /// Connections of a detected protocol this build does not serve (HTTP).
     pub unsupported: u64,
+    /// Connections closed on accept because the listener held
+    /// `max_connections` already.
+    pub refused_over_limit: u64,
 }
 
 impl ListenerStats {
@@ -48,6 +52,10 @@ impl ListenerStats {
 
     pub(crate) fn unsupported(&self) {
         self.unsupported.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn over_limit(&self) {
+        self.over_limit.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a detection failure under its reason (`DetectError::reason`).
@@ -77,6 +85,7 @@ impl ListenerStats {
             detect_closed: get(&self.closed),
             detect_io_error: get(&self.io_error),
             unsupported: get(&self.unsupported),
+            refused_over_limit: get(&self.over_limit),
         }
     }
 }

@@ -61,6 +61,7 @@ pub use multiplex::MultiplexPool;
 pub use ping_pong::PingPongPool;
 
 use crate::HostStats;
+use crate::breaker::{BreakerPermit, CircuitBreaker};
 use meshgate_codecs::{Frame, FrameCodec, Limits, PoolMode};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,6 +106,10 @@ pub struct PoolConfig {
     pub backoff: Backoff,
     /// Decode limits for upstream frames.
     pub limits: Limits,
+    /// The cluster's circuit breaker: connections opened hold a
+    /// `max_connections` permit for their lifetime, requests waiting for a
+    /// connection a `max_pending_requests` one. `None`: no cluster limits.
+    pub breaker: Option<Arc<CircuitBreaker>>,
 }
 
 impl Default for PoolConfig {
@@ -121,6 +126,30 @@ impl Default for PoolConfig {
             max_pending: 1024,
             backoff: Backoff::default(),
             limits: Limits::default(),
+            breaker: None,
+        }
+    }
+}
+
+/// A `max_pending_requests` permit for a request about to wait for a
+/// connection: `Ok(None)` without a breaker, `Err(Overflow)` (counted by
+/// the breaker and the pool) when the cluster has too many waiting.
+fn admit_pending(
+    config: &PoolConfig,
+    addr: SocketAddr,
+    counters: &PoolCounters,
+) -> Result<Option<BreakerPermit>, PoolError> {
+    let Some(breaker) = &config.breaker else {
+        return Ok(None);
+    };
+    match breaker.try_pending() {
+        Some(permit) => Ok(Some(permit)),
+        None => {
+            PoolCounters::inc(&counters.overflows);
+            Err(PoolError::Overflow {
+                addr,
+                what: "cluster max_pending_requests",
+            })
         }
     }
 }

@@ -83,6 +83,8 @@ struct Conn {
     reusable: bool,
     stats: Arc<HostStats>,
     counters: Arc<PoolCounters>,
+    /// The cluster's `max_connections` permit, given back on close.
+    _breaker: Option<crate::breaker::BreakerPermit>,
 }
 
 impl Drop for Conn {
@@ -245,6 +247,7 @@ impl Shared {
             });
         }
         let _waiter = Waiter(&self.pending);
+        let _cluster_pending = crate::pool::admit_pending(&self.config, self.addr, &self.counters)?;
         self.permits
             .acquire()
             .await
@@ -275,6 +278,19 @@ impl Shared {
         if let Some(err) = self.state().reconnect.blocked(Instant::now()) {
             return Err(err);
         }
+        let breaker_permit = match &self.config.breaker {
+            None => None,
+            Some(breaker) => match breaker.try_connection() {
+                Some(permit) => Some(permit),
+                None => {
+                    PoolCounters::inc(&self.counters.overflows);
+                    return Err(PoolError::Overflow {
+                        addr: self.addr,
+                        what: "cluster max_connections",
+                    });
+                }
+            },
+        };
         match connect(self.addr, self.config.connect_timeout).await {
             Ok(stream) => {
                 self.state().reconnect.on_success();
@@ -289,6 +305,7 @@ impl Shared {
                         reusable: true,
                         stats: Arc::clone(&self.stats),
                         counters: Arc::clone(&self.counters),
+                        _breaker: breaker_permit,
                     },
                     false,
                 ))

@@ -106,7 +106,7 @@ mod header_map;
 
 use crate::codec::{Detect, FrameCodec, Limits};
 use crate::error::CodecError;
-use crate::frame::Frame;
+use crate::frame::{Frame, FrameKind};
 use crate::status::ReplyStatus;
 use bytes::BytesMut;
 
@@ -219,6 +219,13 @@ impl FrameCodec for BoltCodec {
     /// MOSN send it: v1 for `bolt`, v2 (`ver1` 1, switch 0) for `boltv2`.
     fn heartbeat_request(&self, id: u64) -> Option<Frame> {
         encode::heartbeat_request(id, self.proto)
+    }
+
+    /// MOSN's GoAway: command 100, request id 0, no payload. Only MOSN
+    /// peers know it, so the gateway sends it only when a listener enables
+    /// it (`enable_bolt_goaway`).
+    fn goaway(&self) -> Option<Frame> {
+        Some(Frame::new(FrameKind::GoAway, 0))
     }
 
     /// A response with the request's id, version and codec and the status

@@ -222,6 +222,15 @@ impl FrameCodec for DubboCodec {
         Some(encode::heartbeat_request(id))
     }
 
+    /// The read-only event a provider sends when it shuts down: flag
+    /// `0xA2` (request, event, not two-way), body the hessian string `"R"`;
+    /// consumers stop sending on the channel.
+    fn goaway(&self) -> Option<Frame> {
+        let mut frame = Frame::new(FrameKind::GoAway, 0);
+        frame.body = bytes::Bytes::from_static(&[0x01, b'R']);
+        Some(frame)
+    }
+
     /// A response (flag `0x02`) whose body is one hessian string: `msg`, or
     /// MOSN's text for `status` when `msg` is empty. Hessian2 even for a
     /// request in another serialization: every Dubbo consumer reads it, and

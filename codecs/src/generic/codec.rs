@@ -229,6 +229,13 @@ impl FrameCodec for GenericCodec {
             .ok()
     }
 
+    /// The configured GoAway marker's frame, when the layout has one.
+    fn goaway(&self) -> Option<Frame> {
+        let frame = Frame::new(FrameKind::GoAway, 0);
+        let mut scratch = BytesMut::new();
+        self.encode(&frame, &mut scratch).ok().map(|()| frame)
+    }
+
     fn heartbeat_request(&self, id: u64) -> Option<Frame> {
         self.spec.heartbeat?;
         let args = HeaderArgs {

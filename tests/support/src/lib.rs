@@ -9,6 +9,7 @@
 pub mod client;
 pub mod frames;
 pub mod http_mock;
+pub mod mem;
 pub mod mock;
 pub mod net;
 pub mod process;

@@ -154,6 +154,8 @@ impl MultiplexPool {
     async fn start(&self, mut req: Frame, two_way: bool) -> Result<Started, PoolError> {
         let shared = &self.shared;
         let mut races = 0;
+        // Held while this request waits for a connection.
+        let mut pending = None;
         loop {
             shared.maybe_grow();
             if let Some(conn) = shared.least_loaded() {
@@ -180,6 +182,13 @@ impl MultiplexPool {
                         continue;
                     }
                 }
+            }
+            if pending.is_none() {
+                pending = Some(crate::pool::admit_pending(
+                    &shared.config,
+                    shared.addr,
+                    &shared.counters,
+                )?);
             }
             let mut changed = shared.wait_for_connection()?;
             // Bounded: the connect it waits for times out by itself.
@@ -251,7 +260,29 @@ impl Shared {
             return;
         }
         if self.live.load(Ordering::Acquire) < self.config.max_connections.max(1) {
-            self.spawn_connect(&mut host);
+            // At the cluster's max_connections this just does not grow; a
+            // request that finds no room says so in wait_for_connection.
+            match &self.config.breaker {
+                None => self.spawn_connect(&mut host, None),
+                Some(breaker) => {
+                    if let Some(permit) = breaker.try_spare_connection() {
+                        self.spawn_connect(&mut host, Some(permit));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `max_connections` permit for the connection a request waits for
+    /// (`Ok(None)` without a breaker); a refusal fails the request and is
+    /// counted.
+    fn connection_permit(&self) -> Result<Option<crate::breaker::BreakerPermit>, PoolError> {
+        let Some(breaker) = &self.config.breaker else {
+            return Ok(None);
+        };
+        match breaker.try_connection() {
+            Some(permit) => Ok(Some(permit)),
+            None => Err(self.overflow("cluster max_connections")),
         }
     }
 
@@ -276,17 +307,28 @@ impl Shared {
             if self.live.load(Ordering::Acquire) >= self.config.max_connections.max(1) {
                 return Err(self.overflow("every connection at max in-flight"));
             }
-            self.spawn_connect(&mut host);
+            let permit = self.connection_permit()?;
+            self.spawn_connect(&mut host, permit);
         }
         Ok(self.changed.subscribe())
     }
 
-    fn spawn_connect(self: &Arc<Self>, host: &mut HostState) {
+    /// Starts connecting; `permit` (the cluster's `max_connections`) is
+    /// held until the connection's task ends.
+    fn spawn_connect(
+        self: &Arc<Self>,
+        host: &mut HostState,
+        permit: Option<crate::breaker::BreakerPermit>,
+    ) {
         host.connecting += 1;
         self.live.fetch_add(1, Ordering::AcqRel);
         let serial = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (conn, rx) = Conn::new(serial, self);
-        tokio::spawn(conn::run(conn, Arc::downgrade(self), rx));
+        let run = conn::run(conn, Arc::downgrade(self), rx);
+        tokio::spawn(async move {
+            let _permit = permit;
+            run.await;
+        });
     }
 
     /// A connection finished connecting. False if the pool closed
