@@ -1,6 +1,7 @@
 //! meshgate, the gateway: configuration (`config`), listeners with protocol
 //! detection and the connection drivers (`server`), the proxy phases
-//! (`proxy`), upstream pools (`upstream`), start/stop/reload (`control`),
+//! (`proxy`), upstream pools (`upstream`), statistics (`stats`),
+//! start/stop/reload (`control`),
 //! and the capture inspector behind `meshgate decode` (`inspect`).
 
 pub mod config;
@@ -9,4 +10,5 @@ pub mod generic;
 pub mod inspect;
 pub mod proxy;
 pub mod server;
+pub mod stats;
 pub mod upstream;

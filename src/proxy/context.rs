@@ -2,6 +2,7 @@
 
 use super::phase::Phase;
 use meshgate_cluster::{Cluster, Host};
+use crate::stats::RequestStats;
 use meshgate_codecs::Frame;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct RequestCx {
     pub attempts: u32,
     /// A per-request random number (weighted clusters, sampling).
     pub random: u64,
+    /// What the request has counted so far (`crate::stats`).
+    pub stats: RequestStats,
 }
 
 impl RequestCx {
@@ -47,6 +50,7 @@ impl RequestCx {
             host: None,
             attempts: 0,
             random,
+            stats: RequestStats::default(),
         }
     }
 

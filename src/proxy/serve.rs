@@ -11,6 +11,7 @@ use super::phase::Phase;
 use super::reply::{error_reply, status_for_code};
 use super::variables::apply_mutations;
 use crate::config::{GatewayConfig, ListenerSpec};
+use crate::stats::GatewayStats;
 use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use meshgate_cluster::{Cluster, Host, LbContext};
@@ -35,12 +36,14 @@ const MAX_REDO: u32 = 3;
 pub struct ProxyCore {
     config: ArcSwap<GatewayConfig>,
     upstreams: Upstreams,
+    stats: GatewayStats,
 }
 
 impl ProxyCore {
     /// A core serving `config`.
     pub fn new(config: Arc<GatewayConfig>) -> ProxyCore {
         ProxyCore {
+            stats: GatewayStats::new(&config),
             config: ArcSwap::new(config),
             upstreams: Upstreams::default(),
         }
@@ -54,7 +57,13 @@ impl ProxyCore {
     /// Makes `config` the one new requests use; requests in flight finish
     /// on the one they started with.
     pub fn swap(&self, config: Arc<GatewayConfig>) {
+        self.stats.index_config(&config);
         self.config.store(config);
+    }
+
+    /// The statistics.
+    pub fn stats(&self) -> &GatewayStats {
+        &self.stats
     }
 
     /// The upstream pools.
@@ -71,12 +80,14 @@ impl ProxyCore {
         mut cx: RequestCx,
     ) -> Option<Frame> {
         let config = self.config.load_full();
+        cx.stats = self.stats.request_started(&cx.downstream.protocol);
         let oneway = cx.request.kind == FrameKind::Oneway;
         let outcome = match config.listener(listener) {
             Some(spec) => self.proxy(&config, spec, codec, &mut cx).await,
             None => Err(ProxyError::NoRoute),
         };
         cx.enter(Phase::Reply);
+        cx.stats.finish(&outcome);
         match outcome {
             Ok(response) => response,
             Err(err) => {
@@ -107,8 +118,9 @@ impl ProxyCore {
         let mut redo = 0;
         let (forward, layers, cluster, metadata) = loop {
             cx.enter(Phase::MatchRoute);
-            let (forward, layers) = match_route(table, cx)?;
+            let (forward, layers) = match_route(table, cx, (&listener.router, &self.stats))?;
             let (cluster, metadata) = pick_cluster(config, forward, cx)?;
+            cx.stats.routed(self.stats.cluster(&cluster));
             cx.cluster = Some(cluster.clone());
             cx.enter(Phase::DownFilterAfterRoute);
             match run_filters(&listener.filters, Stage::AfterRoute, cx).await {
@@ -191,6 +203,7 @@ impl ProxyCore {
 
             cx.enter(Phase::Upstream);
             let pool = self.upstreams.pool(&host, codec, cluster.settings());
+            let attempt = cx.stats.attempt(self.stats.host(cluster, &host));
             if cx.request.kind == FrameKind::Oneway {
                 pool.send_oneway(cx.request.clone()).await?;
                 return Ok(None);
@@ -210,6 +223,7 @@ impl ProxyCore {
                 },
                 None => pool.send(request).await.map_err(ProxyError::from),
             };
+            attempt.done(&result);
             match result {
                 Ok(mut response) => {
                     cx.enter(Phase::UpFilter);
@@ -248,6 +262,7 @@ impl ProxyCore {
                     if !retry {
                         return Err(err);
                     }
+                    cx.stats.retried();
                     tried.push(host);
                 }
             }
@@ -263,11 +278,13 @@ type HeaderLayers<'a> = [&'a HeaderMutations; 3];
 /// local answer a direct-response route gives.
 fn match_route<'a>(
     table: &'a RouteTable,
-    cx: &RequestCx,
+    cx: &mut RequestCx,
+    (router, stats): (&str, &GatewayStats),
 ) -> Result<(&'a Forward, HeaderLayers<'a>), ProxyError> {
     let matched = table
         .select(&cx.request.headers)
         .ok_or(ProxyError::NoRoute)?;
+    cx.stats.matched(stats.route(router, table, matched.route));
     match matched.route.action() {
         RouteAction::Forward(forward) => Ok((forward, matched.header_layers())),
         RouteAction::DirectResponse(direct) => Err(ProxyError::Local(LocalReply {

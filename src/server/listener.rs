@@ -2,7 +2,7 @@
 
 use super::detect::detect;
 use super::framed::{ConnContext, serve_connection};
-use super::stats::ListenerStats;
+use crate::stats::{ListenerStats, OpenConnection};
 use super::tracker::Tracker;
 use crate::config::ListenerSpec;
 use crate::proxy::{Downstream, ProxyCore};
@@ -68,7 +68,7 @@ pub async fn bind_listener(
     let name: Arc<str> = Arc::from(spec.name.as_str());
     let (stop, stopped) = watch::channel(false);
     tracing::info!(listener = %name, %addr, protocols = %spec.protocol_spec, "listening");
-    let stats = Arc::new(ListenerStats::default());
+    let stats = core.stats().listener(&spec.name);
     let task = tokio::spawn(accept_loop(
         listener,
         Arc::clone(&name),
@@ -102,7 +102,7 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                stats.accepted();
+                let open = stats.accepted();
                 let guard = tracker.open();
                 let signals = Signals {
                     drain: tracker.drain_signal(),
@@ -111,7 +111,8 @@ async fn accept_loop(
                 let (core, name, stats) =
                     (Arc::clone(&core), Arc::clone(&name), Arc::clone(&stats));
                 tokio::spawn(async move {
-                    handle_connection(stream, peer, core, name, stats, signals, guard).await;
+                    handle_connection(stream, peer, core, name, stats, signals, (guard, open))
+                        .await;
                 });
             }
             Err(e) => {
@@ -136,7 +137,7 @@ async fn handle_connection(
     listener: Arc<str>,
     stats: Arc<ListenerStats>,
     signals: Signals,
-    guard: super::tracker::ConnectionGuard,
+    (guard, _open): (super::tracker::ConnectionGuard, OpenConnection),
 ) {
     let _ = stream.set_nodelay(true);
     tracing::debug!(listener = %listener, %peer, "accepted");
@@ -160,6 +161,7 @@ async fn handle_connection(
     stats.detected();
     drop(config);
     let (protocol, prefix) = protocol;
+    stats.read(prefix.len());
     match protocol {
         Protocol::Framed(codec) => {
             let downstream = Arc::new(Downstream {
@@ -168,6 +170,7 @@ async fn handle_connection(
                 protocol: Arc::from(codec.name()),
             });
             let cx = ConnContext {
+                stats: Arc::clone(&stats),
                 core,
                 downstream,
                 limits,

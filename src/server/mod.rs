@@ -8,10 +8,9 @@
 mod detect;
 mod framed;
 mod listener;
-mod stats;
 mod tracker;
 
 pub use detect::{DetectError, detect};
 pub use listener::{ListenerHandle, bind_listener};
-pub use stats::{ListenerCounts, ListenerStats};
+pub use crate::stats::{ListenerCounts, ListenerStats};
 pub use tracker::Tracker;

@@ -284,6 +284,7 @@ impl Shared {
     fn spawn_connect(self: &Arc<Self>, host: &mut HostState) {
         host.connecting += 1;
         self.live.fetch_add(1, Ordering::AcqRel);
+        self.counters.connect_attempt(self.config.max_connections);
         let serial = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (conn, rx) = Conn::new(serial, self);
         tokio::spawn(conn::run(conn, Arc::downgrade(self), rx));
