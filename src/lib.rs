@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod generic;
 pub mod inspect;
+pub mod logging;
 pub mod proxy;
 pub mod server;
 pub mod stats;

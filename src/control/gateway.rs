@@ -1,7 +1,9 @@
 //! A running gateway: its listeners, its proxy core, and the start /
 //! reload / stop transitions of its lifecycle.
 
+use super::admin::{BoundListeners, GatewaySource, LoggerSwitch};
 use super::lifecycle::{Lifecycle, State};
+use crate::logging::LogControl;
 use crate::config::{ConfigErrors, GatewayConfig};
 use crate::proxy::ProxyCore;
 use crate::server::{ListenerHandle, Tracker, bind_listener};
@@ -33,6 +35,26 @@ pub enum ControlError {
     NotRunning(State),
 }
 
+/// What a gateway is started with besides its configuration.
+#[derive(Default, Clone)]
+pub struct GatewayOptions {
+    /// The process log's control, for the admin API's log endpoints
+    /// (`None`: the level cannot be changed, e.g. in tests).
+    pub log: Option<Arc<LogControl>>,
+    /// Switches access logs on and off by name (the admin API's
+    /// `enable_log` / `disable_log` for loggers other than `default`).
+    pub access_logs: Option<LoggerSwitch>,
+}
+
+impl std::fmt::Debug for GatewayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayOptions")
+            .field("log", &self.log)
+            .field("access_logs", &self.access_logs.is_some())
+            .finish()
+    }
+}
+
 /// The gateway.
 #[derive(Debug)]
 pub struct Gateway {
@@ -40,12 +62,23 @@ pub struct Gateway {
     lifecycle: Lifecycle,
     tracker: Arc<Tracker>,
     listeners: Mutex<BTreeMap<String, ListenerHandle>>,
+    bound: BoundListeners,
+    options: GatewayOptions,
 }
 
 impl Gateway {
     /// Binds every listener of `config` and starts serving. On a bind
     /// failure, listeners bound so far are closed and the error returned.
     pub async fn start(config: GatewayConfig) -> Result<Gateway, ControlError> {
+        Gateway::start_with(config, GatewayOptions::default()).await
+    }
+
+    /// [`Gateway::start`] with the process's log control and access-log
+    /// switch.
+    pub async fn start_with(
+        config: GatewayConfig,
+        options: GatewayOptions,
+    ) -> Result<Gateway, ControlError> {
         let config = Arc::new(config);
         let core = Arc::new(ProxyCore::new(Arc::clone(&config)));
         let tracker = Arc::new(Tracker::default());
@@ -70,12 +103,27 @@ impl Gateway {
             }
         }
         lifecycle.advance(State::Running);
+        let bound = BoundListeners::default();
+        record_bound(&bound, &listeners);
         Ok(Gateway {
             core,
             lifecycle,
             tracker,
             listeners: Mutex::new(listeners),
+            bound,
+            options,
         })
+    }
+
+    /// The gateway as the admin API sees it.
+    pub fn admin_source(&self) -> GatewaySource {
+        GatewaySource {
+            core: Arc::clone(&self.core),
+            state: self.lifecycle.watch(),
+            bound: Arc::clone(&self.bound),
+            log: self.options.log.clone(),
+            access_logs: self.options.access_logs.clone(),
+        }
     }
 
     /// The lifecycle state.
@@ -186,6 +234,7 @@ impl Gateway {
             }
         }
         listeners.extend(fresh);
+        record_bound(&self.bound, &listeners);
         let hosts: HashSet<SocketAddr> = config
             .clusters
             .clusters()
@@ -212,6 +261,7 @@ impl Gateway {
         for (_, handle) in std::mem::take(&mut *listeners) {
             handle.stop().await;
         }
+        record_bound(&self.bound, &listeners);
         self.tracker.start_draining();
         if tokio::time::timeout(grace, self.tracker.all_closed())
             .await
@@ -229,4 +279,13 @@ impl Gateway {
         self.core.upstreams().retain(&HashSet::new());
         self.lifecycle.advance(State::Stopped);
     }
+}
+
+/// Publishes the listeners' bound addresses for the admin API.
+fn record_bound(bound: &BoundListeners, listeners: &BTreeMap<String, ListenerHandle>) {
+    let addrs = listeners
+        .iter()
+        .map(|(name, handle)| (name.clone(), handle.local_addr()))
+        .collect();
+    *bound.write().unwrap_or_else(|e| e.into_inner()) = addrs;
 }

@@ -233,6 +233,15 @@ impl GatewayStats {
     }
 }
 
+impl GatewayStats {
+    /// Tries sent to `host` of `cluster` so far.
+    pub fn host_requests(&self, cluster: &Cluster, host: &Host) -> u64 {
+        self.host(cluster, host)
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Calls `f` with every route of `table` and its stats name.
 fn for_each_route<'t>(router: &str, table: &'t RouteTable, mut f: impl FnMut(String, &'t Route)) {
     for (vi, vhost) in table.virtual_hosts().iter().enumerate() {
