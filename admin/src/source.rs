@@ -134,7 +134,8 @@ pub struct HostView {
     pub connections: u64,
     /// Requests ever sent.
     pub requests_total: u64,
-    /// The host's metadata (subset keys).
+    /// The host's metadata (subset keys); shown as a JSON object.
+    #[serde(serialize_with = "pairs_as_object")]
     pub metadata: Vec<(String, String)>,
 }
 
@@ -151,4 +152,17 @@ pub struct ListenerView {
     pub active_connections: u64,
     /// Connections ever accepted.
     pub total_connections: u64,
+}
+
+/// `[(k, v)]` as `{"k": "v"}` (later duplicates win, as in a JSON object).
+fn pairs_as_object<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
 }

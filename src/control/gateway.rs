@@ -4,6 +4,7 @@
 use super::admin::{BoundListeners, GatewaySource, LoggerSwitch};
 use super::lifecycle::{Lifecycle, State};
 use crate::logging::LogControl;
+use meshgate_admin::{AdminServer, AdminSource};
 use crate::config::{ConfigErrors, GatewayConfig};
 use crate::proxy::ProxyCore;
 use crate::server::{ListenerHandle, Tracker, bind_listener};
@@ -26,6 +27,14 @@ pub enum ControlError {
         /// The listener.
         name: String,
         /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin API could not bind its address.
+    #[error("admin API cannot bind {addr}: {source}")]
+    Admin {
+        /// The configured address.
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
@@ -64,6 +73,8 @@ pub struct Gateway {
     listeners: Mutex<BTreeMap<String, ListenerHandle>>,
     bound: BoundListeners,
     options: GatewayOptions,
+    /// The admin API server, when the config has `admin`; taken at stop.
+    admin: std::sync::Mutex<Option<AdminServer>>,
 }
 
 impl Gateway {
@@ -102,17 +113,42 @@ impl Gateway {
                 }
             }
         }
-        lifecycle.advance(State::Running);
         let bound = BoundListeners::default();
         record_bound(&bound, &listeners);
-        Ok(Gateway {
+        let mut gateway = Gateway {
             core,
             lifecycle,
             tracker,
             listeners: Mutex::new(listeners),
             bound,
             options,
-        })
+            admin: std::sync::Mutex::new(None),
+        };
+        if let Some(addr) = config.admin {
+            let source: Arc<dyn AdminSource> = Arc::new(gateway.admin_source());
+            match meshgate_admin::bind(addr, source).await {
+                Ok(server) => *gateway.admin.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(server),
+                Err(source) => {
+                    for (_, handle) in std::mem::take(gateway.listeners.get_mut()) {
+                        handle.stop().await;
+                    }
+                    gateway.lifecycle.advance(State::Stopped);
+                    return Err(ControlError::Admin { addr, source });
+                }
+            }
+        }
+        gateway.lifecycle.advance(State::Running);
+        Ok(gateway)
+    }
+
+    /// The admin API's bound address, when the config has `admin` and the
+    /// gateway has not stopped.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(AdminServer::local_addr)
     }
 
     /// The gateway as the admin API sees it.
@@ -278,6 +314,11 @@ impl Gateway {
         }
         self.core.upstreams().retain(&HashSet::new());
         self.lifecycle.advance(State::Stopped);
+        // The admin API answers until the end (states shows Draining).
+        let admin = self.admin.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(server) = admin {
+            server.shutdown().await;
+        }
     }
 }
 
