@@ -106,7 +106,10 @@ pub fn init(level: Option<&str>) -> LogControl {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second install (tests calling `init` twice) keeps the first.
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
     LogControl {
         apply: Box::new(move |filter| handle.reload(filter).map_err(|e| e.to_string())),
         state: Mutex::new(LogState {

@@ -81,7 +81,11 @@ fn encoded_len(codec: &dyn FrameCodec, frame: &Frame) -> u64 {
 }
 
 fn reply_len(reply: &Frame) -> u64 {
-    reply.wire.as_ref().expect("a decoded reply has its bytes").len() as u64
+    reply
+        .wire
+        .as_ref()
+        .expect("a decoded reply has its bytes")
+        .len() as u64
 }
 
 /// The traffic: bolt and Dubbo requests over several connections, one
@@ -97,13 +101,25 @@ async fn send_traffic(s: &Setup) -> Sent {
         sent.bytes_in += encoded_len(dubbo().as_ref(), &make_dubbo(i));
     }
     let replies = common::drive(s.addr, &bolt(), BOLT_CONNECTIONS, BOLT_REQUESTS, make_bolt).await;
-    let dubbo_replies =
-        common::drive(s.addr, &dubbo(), DUBBO_CONNECTIONS, DUBBO_REQUESTS, make_dubbo).await;
+    let dubbo_replies = common::drive(
+        s.addr,
+        &dubbo(),
+        DUBBO_CONNECTIONS,
+        DUBBO_REQUESTS,
+        make_dubbo,
+    )
+    .await;
     for reply in replies.iter().chain(&dubbo_replies) {
         sent.bytes_out += reply_len(reply);
     }
-    assert!(common::not_status(&replies, 0).is_empty(), "bolt all succeed");
-    assert!(common::not_status(&dubbo_replies, 20).is_empty(), "Dubbo all succeed");
+    assert!(
+        common::not_status(&replies, 0).is_empty(),
+        "bolt all succeed"
+    );
+    assert!(
+        common::not_status(&dubbo_replies, 20).is_empty(),
+        "Dubbo all succeed"
+    );
 
     let unroutable = bolt_call(9_999, "com.example.Nobody:1.0", &[]);
     sent.bytes_in += encoded_len(bolt().as_ref(), &unroutable);
@@ -111,7 +127,9 @@ async fn send_traffic(s: &Setup) -> Sent {
     assert_ne!(common::status(&reply), 0, "no route: an error reply");
     sent.bytes_out += reply_len(&reply);
 
-    let mut garbage = FramedClient::connect(s.addr, bolt()).await.expect("connects");
+    let mut garbage = FramedClient::connect(s.addr, bolt())
+        .await
+        .expect("connects");
     garbage.send_raw(GARBAGE).await.expect("garbage sent");
     let closed = tokio::time::timeout(Duration::from_secs(5), garbage.recv()).await;
     assert!(
@@ -123,7 +141,9 @@ async fn send_traffic(s: &Setup) -> Sent {
 
 /// `/api/v1/stats` as JSON.
 async fn stats(admin: SocketAddr) -> Value {
-    let answer = http::get(admin, "/api/v1/stats").await.expect("stats answer");
+    let answer = http::get(admin, "/api/v1/stats")
+        .await
+        .expect("stats answer");
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.json()
 }
@@ -164,34 +184,100 @@ async fn stats_equal_the_traffic_sent() {
         let connections = (BOLT_CONNECTIONS + DUBBO_CONNECTIONS + 2) as f64;
         assert_eq!(l("connections_total"), connections);
         assert_eq!(l("detected_total"), connections - 1.0);
-        assert_eq!(stat(&all, "listener", "listener.rpc.reason.no_match", "detect_failures_total"), 1.0);
-        assert_eq!(stat(&all, "listener", "listener.rpc.reason.timeout", "detect_failures_total"), 0.0);
+        assert_eq!(
+            stat(
+                &all,
+                "listener",
+                "listener.rpc.reason.no_match",
+                "detect_failures_total"
+            ),
+            1.0
+        );
+        assert_eq!(
+            stat(
+                &all,
+                "listener",
+                "listener.rpc.reason.timeout",
+                "detect_failures_total"
+            ),
+            0.0
+        );
         assert_eq!(l("bytes_in_total"), sent.bytes_in as f64);
         assert_eq!(l("bytes_out_total"), sent.bytes_out as f64);
 
         // Protocols: every request, the unroutable one's local reply.
-        assert_eq!(stat(&all, "protocol", "protocol.bolt", "requests_total"), n_bolt + 1.0);
-        assert_eq!(stat(&all, "protocol", "protocol.dubbo", "requests_total"), n_dubbo);
-        assert_eq!(stat(&all, "protocol", "protocol.bolt.reason.no_route", "error_replies_total"), 1.0);
-        assert_eq!(stat(&all, "protocol", "protocol.dubbo.reason.no_route", "error_replies_total"), 0.0);
+        assert_eq!(
+            stat(&all, "protocol", "protocol.bolt", "requests_total"),
+            n_bolt + 1.0
+        );
+        assert_eq!(
+            stat(&all, "protocol", "protocol.dubbo", "requests_total"),
+            n_dubbo
+        );
+        assert_eq!(
+            stat(
+                &all,
+                "protocol",
+                "protocol.bolt.reason.no_route",
+                "error_replies_total"
+            ),
+            1.0
+        );
+        assert_eq!(
+            stat(
+                &all,
+                "protocol",
+                "protocol.dubbo.reason.no_route",
+                "error_replies_total"
+            ),
+            0.0
+        );
 
         // Routes, by `<router>/<virtual host>/<index>`.
-        assert_eq!(stat(&all, "route", "route.rpc_router/rpc/0", "requests_total"), n_bolt);
-        assert_eq!(stat(&all, "route", "route.rpc_router/rpc/1", "requests_total"), n_dubbo);
-        assert_eq!(stat(&all, "route", "route.rpc_router/rpc/0", "errors_total"), 0.0);
+        assert_eq!(
+            stat(&all, "route", "route.rpc_router/rpc/0", "requests_total"),
+            n_bolt
+        );
+        assert_eq!(
+            stat(&all, "route", "route.rpc_router/rpc/1", "requests_total"),
+            n_dubbo
+        );
+        assert_eq!(
+            stat(&all, "route", "route.rpc_router/rpc/0", "errors_total"),
+            0.0
+        );
 
         // Clusters: requests, responses by class, latency observations.
         for (cluster, n) in [("bolt_cluster", n_bolt), ("dubbo_cluster", n_dubbo)] {
             let ns = format!("cluster.{cluster}");
             assert_eq!(stat(&all, "cluster", &ns, "requests_total"), n, "{cluster}");
-            assert_eq!(stat(&all, "cluster", &format!("{ns}.class.ok"), "responses_total"), n);
-            assert_eq!(stat(&all, "cluster", &format!("{ns}.class.error"), "responses_total"), 0.0);
+            assert_eq!(
+                stat(
+                    &all,
+                    "cluster",
+                    &format!("{ns}.class.ok"),
+                    "responses_total"
+                ),
+                n
+            );
+            assert_eq!(
+                stat(
+                    &all,
+                    "cluster",
+                    &format!("{ns}.class.error"),
+                    "responses_total"
+                ),
+                0.0
+            );
             assert_eq!(stat(&all, "cluster", &ns, "latency.count"), n, "{cluster}");
             assert_eq!(stat(&all, "cluster", &ns, "in_flight"), 0.0);
             assert_eq!(stat(&all, "cluster", &ns, "retries_total"), 0.0);
             let p50 = stat(&all, "cluster", &ns, "latency.50.00%");
             let p999 = stat(&all, "cluster", &ns, "latency.99.90%");
-            assert!(p50 > 0.0 && p50 <= p999, "{cluster}: p50 {p50} ms, p99.9 {p999} ms");
+            assert!(
+                p50 > 0.0 && p50 <= p999,
+                "{cluster}: p50 {p50} ms, p99.9 {p999} ms"
+            );
         }
 
         // Hosts: each one's count is what its mock served; together, all.
@@ -231,7 +317,10 @@ async fn stats_equal_the_traffic_sent() {
             assert_eq!(stat(&all, "pool", &ns, "in_flight"), 0.0);
         }
 
-        let listeners = http::get(s.admin, "/api/v1/listeners").await.unwrap().json();
+        let listeners = http::get(s.admin, "/api/v1/listeners")
+            .await
+            .unwrap()
+            .json();
         let rpc = &listeners["listeners"][0];
         assert_eq!(rpc["name"], "rpc");
         assert_eq!(rpc["address"], s.addr.to_string());
@@ -239,10 +328,17 @@ async fn stats_equal_the_traffic_sent() {
         assert_eq!(rpc["active_connections"], 0);
 
         let states = http::get(s.admin, "/api/v1/states").await.unwrap();
-        assert!(states.body.contains("Running") || states.body.contains("2"), "{}", states.body);
+        assert!(
+            states.body.contains("Running") || states.body.contains("2"),
+            "{}",
+            states.body
+        );
         s.gateway.stop(Duration::from_secs(1)).await;
         assert_eq!(s.gateway.admin_addr(), None, "stopped with the gateway");
-        assert!(http::get(s.admin, "/api/v1/states").await.is_err(), "admin closed");
+        assert!(
+            http::get(s.admin, "/api/v1/states").await.is_err(),
+            "admin closed"
+        );
     })
     .await;
 }
@@ -307,14 +403,25 @@ async fn prometheus_text_parses_with_prometheus_client() {
         let samples = parse_with_prometheus_client(&answer.body);
         let bolt = [("cluster", "bolt_cluster")];
         let n = BOLT_REQUESTS as f64;
-        assert_eq!(sample(&samples, "meshgate_cluster_requests_total", &bolt), n);
         assert_eq!(
-            sample(&samples, "meshgate_cluster_responses_total", &[("cluster", "bolt_cluster"), ("class", "ok")]),
+            sample(&samples, "meshgate_cluster_requests_total", &bolt),
+            n
+        );
+        assert_eq!(
+            sample(
+                &samples,
+                "meshgate_cluster_responses_total",
+                &[("cluster", "bolt_cluster"), ("class", "ok")]
+            ),
             n
         );
         assert_eq!(sample(&samples, "meshgate_cluster_latency_count", &bolt), n);
         assert_eq!(
-            sample(&samples, "meshgate_cluster_latency_bucket", &[("cluster", "bolt_cluster"), ("le", "+Inf")]),
+            sample(
+                &samples,
+                "meshgate_cluster_latency_bucket",
+                &[("cluster", "bolt_cluster"), ("le", "+Inf")]
+            ),
             n
         );
         let sum = sample(&samples, "meshgate_cluster_latency_sum", &bolt);
@@ -322,10 +429,17 @@ async fn prometheus_text_parses_with_prometheus_client() {
         // Buckets are cumulative.
         let mut buckets: Vec<(f64, f64)> = samples
             .iter()
-            .filter(|s| s["name"] == "meshgate_cluster_latency_bucket" && s["labels"]["cluster"] == "bolt_cluster")
+            .filter(|s| {
+                s["name"] == "meshgate_cluster_latency_bucket"
+                    && s["labels"]["cluster"] == "bolt_cluster"
+            })
             .map(|s| {
                 let le = s["labels"]["le"].as_str().unwrap();
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap()
+                };
                 (le, s["value"].as_f64().unwrap())
             })
             .collect();
@@ -333,24 +447,47 @@ async fn prometheus_text_parses_with_prometheus_client() {
         assert!(buckets.len() > 10, "{buckets:?}");
         assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{buckets:?}");
         assert_eq!(
-            sample(&samples, "meshgate_listener_connections_total", &[("listener", "rpc")]),
+            sample(
+                &samples,
+                "meshgate_listener_connections_total",
+                &[("listener", "rpc")]
+            ),
             (BOLT_CONNECTIONS + DUBBO_CONNECTIONS + 2) as f64
         );
         assert_eq!(
-            sample(&samples, "meshgate_listener_detect_failures_total", &[("listener", "rpc"), ("reason", "no_match")]),
+            sample(
+                &samples,
+                "meshgate_listener_detect_failures_total",
+                &[("listener", "rpc"), ("reason", "no_match")]
+            ),
             1.0
         );
         assert_eq!(
-            sample(&samples, "meshgate_protocol_error_replies_total", &[("protocol", "bolt"), ("reason", "no_route")]),
+            sample(
+                &samples,
+                "meshgate_protocol_error_replies_total",
+                &[("protocol", "bolt"), ("reason", "no_route")]
+            ),
             1.0
         );
-        assert_eq!(sample(&samples, "meshgate_protocol_requests_total", &[("protocol", "dubbo")]), DUBBO_REQUESTS as f64);
+        assert_eq!(
+            sample(
+                &samples,
+                "meshgate_protocol_requests_total",
+                &[("protocol", "dubbo")]
+            ),
+            DUBBO_REQUESTS as f64
+        );
         let host_sum: f64 = s
             .bolt_hosts
             .iter()
             .map(|m| {
                 let addr = m.addr().to_string();
-                sample(&samples, "meshgate_host_requests_total", &[("host", &addr), ("cluster", "bolt_cluster")])
+                sample(
+                    &samples,
+                    "meshgate_host_requests_total",
+                    &[("host", &addr), ("cluster", "bolt_cluster")],
+                )
             })
             .sum();
         assert_eq!(host_sum, n);
@@ -375,7 +512,10 @@ async fn admin_is_on_loopback_unless_configured_otherwise() {
     common::bounded(async {
         let s = setup().await;
         assert_eq!(s.admin.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
-        assert_eq!(http::get(s.admin, "/api/v1/version").await.unwrap().status, 200);
+        assert_eq!(
+            http::get(s.admin, "/api/v1/version").await.unwrap().status,
+            200
+        );
         match non_loopback_ip() {
             Some(ip) => {
                 let elsewhere = SocketAddr::new(ip, s.admin.port());
@@ -395,7 +535,8 @@ async fn admin_is_on_loopback_unless_configured_otherwise() {
 
         // Configured on every address: it binds there, with a warning.
         let mut document = common::document("bolt", json!([]), json!([]), json!([]));
-        document["admin"] = json!({ "address": { "socket_address": { "address": "0.0.0.0", "port_value": 0 } } });
+        document["admin"] =
+            json!({ "address": { "socket_address": { "address": "0.0.0.0", "port_value": 0 } } });
         let config = meshgate::config::load_str(&document.to_string(), None).unwrap();
         assert!(
             config
@@ -432,25 +573,47 @@ async fn config_dump_shows_the_config_without_private_keys_and_follows_reload() 
         });
         let (gateway, addr) = common::start(&document).await;
         let admin = gateway.admin_addr().unwrap();
-        for path in ["/api/v1/config_dump", "/api/v1/config_dump?mosnconfig", "/api/v1/config_dump?alllisteners"] {
+        for path in [
+            "/api/v1/config_dump",
+            "/api/v1/config_dump?mosnconfig",
+            "/api/v1/config_dump?alllisteners",
+        ] {
             let answer = http::get(admin, path).await.unwrap();
             assert_eq!(answer.status, 200, "{path}: {}", answer.body);
-            assert!(!answer.body.contains("BEGIN PRIVATE KEY"), "{path} shows the key: {}", answer.body);
+            assert!(
+                !answer.body.contains("BEGIN PRIVATE KEY"),
+                "{path} shows the key: {}",
+                answer.body
+            );
             assert!(!answer.body.contains("not-a-real-key"), "{path}");
         }
-        let dump = http::get(admin, "/api/v1/config_dump?allclusters").await.unwrap();
-        assert!(dump.body.contains("LB_RANDOM"), "as configured: {}", dump.body);
+        let dump = http::get(admin, "/api/v1/config_dump?allclusters")
+            .await
+            .unwrap();
+        assert!(
+            dump.body.contains("LB_RANDOM"),
+            "as configured: {}",
+            dump.body
+        );
 
         common::call(addr, &bolt(), &bolt_call(1, BOLT_SERVICE, &[])).await;
 
         // Reload: the admin API stays on its address and shows the new
         // document; the cluster kept by name keeps its count.
         document["cluster_manager"]["clusters"][0]["lb_type"] = json!("LB_ROUNDROBIN");
-        let config = meshgate::config::load_str(&document.to_string(), Some(&gateway.config().clusters)).unwrap();
+        let config =
+            meshgate::config::load_str(&document.to_string(), Some(&gateway.config().clusters))
+                .unwrap();
         gateway.reload(config).await.unwrap();
         assert_eq!(gateway.admin_addr(), Some(admin));
-        let dump = http::get(admin, "/api/v1/config_dump?allclusters").await.unwrap();
-        assert!(dump.body.contains("LB_ROUNDROBIN") && !dump.body.contains("LB_RANDOM"), "{}", dump.body);
+        let dump = http::get(admin, "/api/v1/config_dump?allclusters")
+            .await
+            .unwrap();
+        assert!(
+            dump.body.contains("LB_ROUNDROBIN") && !dump.body.contains("LB_RANDOM"),
+            "{}",
+            dump.body
+        );
         common::call(addr, &bolt(), &bolt_call(2, BOLT_SERVICE, &[])).await;
         let all = stats(admin).await;
         assert_eq!(stat(&all, "cluster", "cluster.c1", "requests_total"), 2.0);

@@ -72,17 +72,24 @@ impl Gateway {
             if let Ok(Some(status)) = gateway.child.try_wait() {
                 panic!("meshgate exited with {status}:\n{}", gateway.log());
             }
-            assert!(Instant::now() < deadline, "meshgate did not start:\n{}", gateway.log());
+            assert!(
+                Instant::now() < deadline,
+                "meshgate did not start:\n{}",
+                gateway.log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     fn logged_addr(&self, line_has: &str, key: &str) -> Option<SocketAddr> {
         let lines = self.lines.lock().unwrap();
-        lines.iter().filter(|l| l.contains(line_has)).find_map(|line| {
-            let rest = &line[line.find(key)? + key.len()..];
-            rest.split_whitespace().next()?.parse().ok()
-        })
+        lines
+            .iter()
+            .filter(|l| l.contains(line_has))
+            .find_map(|line| {
+                let rest = &line[line.find(key)? + key.len()..];
+                rest.split_whitespace().next()?.parse().ok()
+            })
     }
 
     fn count(&self, needle: &str) -> usize {
@@ -154,7 +161,11 @@ async fn level_changes_take_effect_on_the_next_log_line() {
         std::fs::write(&config, document.to_string()).unwrap();
         let gateway = Gateway::start(&config).await;
         assert!(gateway.admin.ip().is_loopback());
-        assert!(gateway.level().await.contains("INFO"), "{}", gateway.level().await);
+        assert!(
+            gateway.level().await.contains("INFO"),
+            "{}",
+            gateway.level().await
+        );
 
         // INFO: the call's debug line is not written.
         gateway.call(1).await;
@@ -183,17 +194,29 @@ async fn level_changes_take_effect_on_the_next_log_line() {
 
         // disable_log default silences even info lines; enable_log brings
         // the log back at its level.
-        let off = http::post(gateway.admin, "/api/v1/disable_log", b"default").await.unwrap();
+        let off = http::post(gateway.admin, "/api/v1/disable_log", b"default")
+            .await
+            .unwrap();
         assert_eq!(off.status, 200, "{}", off.body);
         assert_eq!(gateway.set_level("INFO").await.status, 200);
-        let on = http::post(gateway.admin, "/api/v1/enable_log", b"default").await.unwrap();
+        let on = http::post(gateway.admin, "/api/v1/enable_log", b"default")
+            .await
+            .unwrap();
         assert_eq!(on.status, 200, "{}", on.body);
         assert_eq!(gateway.set_level("INFO").await.status, 200);
         gateway.wait_for(CHANGED, 4).await;
-        assert_eq!(gateway.count(CHANGED), 4, "the change while disabled was not logged");
-        let unknown = http::post(gateway.admin, "/api/v1/disable_log", b"/var/log/nothing.log")
-            .await
-            .unwrap();
+        assert_eq!(
+            gateway.count(CHANGED),
+            4,
+            "the change while disabled was not logged"
+        );
+        let unknown = http::post(
+            gateway.admin,
+            "/api/v1/disable_log",
+            b"/var/log/nothing.log",
+        )
+        .await
+        .unwrap();
         assert_eq!(unknown.status, 400, "{}", unknown.body);
         drop(gateway);
         let _ = std::fs::remove_dir_all(&dir);

@@ -95,9 +95,7 @@ impl AdminSource for GatewaySource {
                             weight: host.weight(),
                             health: health_of(host).to_owned(),
                             in_flight: meshgate_cluster::HostStats::get(&load.active_requests),
-                            connections: meshgate_cluster::HostStats::get(
-                                &load.active_connections,
-                            ),
+                            connections: meshgate_cluster::HostStats::get(&load.active_connections),
                             requests_total: stats.host_requests(cluster, host),
                             metadata: host
                                 .metadata()
@@ -139,7 +137,9 @@ impl AdminSource for GatewaySource {
     fn set_log_level(&self, level: &str) -> Result<(), String> {
         match &self.log {
             Some(log) => log.set_level(level),
-            None => Err("this process's log level is not adjustable (no log control installed)".into()),
+            None => {
+                Err("this process's log level is not adjustable (no log control installed)".into())
+            }
         }
     }
 
@@ -147,7 +147,9 @@ impl AdminSource for GatewaySource {
         if logger == DEFAULT_LOGGER {
             return match &self.log {
                 Some(log) => log.set_enabled(enabled),
-                None => Err("this process's log is not adjustable (no log control installed)".into()),
+                None => {
+                    Err("this process's log is not adjustable (no log control installed)".into())
+                }
             };
         }
         match &self.access_logs {

@@ -3,11 +3,11 @@
 
 use super::admin::{BoundListeners, GatewaySource, LoggerSwitch};
 use super::lifecycle::{Lifecycle, State};
-use crate::logging::LogControl;
-use meshgate_admin::{AdminServer, AdminSource};
 use crate::config::{ConfigErrors, GatewayConfig};
+use crate::logging::LogControl;
 use crate::proxy::ProxyCore;
 use crate::server::{ListenerHandle, Tracker, bind_listener};
+use meshgate_admin::{AdminServer, AdminSource};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -127,7 +127,9 @@ impl Gateway {
         if let Some(addr) = config.admin {
             let source: Arc<dyn AdminSource> = Arc::new(gateway.admin_source());
             match meshgate_admin::bind(addr, source).await {
-                Ok(server) => *gateway.admin.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(server),
+                Ok(server) => {
+                    *gateway.admin.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(server)
+                }
                 Err(source) => {
                     for (_, handle) in std::mem::take(gateway.listeners.get_mut()) {
                         handle.stop().await;

@@ -1,8 +1,8 @@
 //! Per-request state the proxy and stream filters share.
 
 use super::phase::Phase;
-use meshgate_cluster::{Cluster, Host};
 use crate::stats::RequestStats;
+use meshgate_cluster::{Cluster, Host};
 use meshgate_codecs::Frame;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -120,7 +120,7 @@ impl ProxyCore {
             cx.enter(Phase::MatchRoute);
             let (forward, layers) = match_route(table, cx, (&listener.router, &self.stats))?;
             let (cluster, metadata) = pick_cluster(config, forward, cx)?;
-            cx.stats.routed(self.stats.cluster(&cluster));
+            cx.stats.routed(self.stats.cluster(&cx.stats, &cluster));
             cx.cluster = Some(cluster.clone());
             cx.enter(Phase::DownFilterAfterRoute);
             match run_filters(&listener.filters, Stage::AfterRoute, cx).await {
@@ -203,7 +203,7 @@ impl ProxyCore {
 
             cx.enter(Phase::Upstream);
             let pool = self.upstreams.pool(&host, codec, cluster.settings());
-            let attempt = cx.stats.attempt(self.stats.host(cluster, &host));
+            let attempt = cx.stats.attempt(self.stats.host(&cx.stats, cluster, &host));
             if cx.request.kind == FrameKind::Oneway {
                 pool.send_oneway(cx.request.clone()).await?;
                 return Ok(None);
@@ -284,7 +284,8 @@ fn match_route<'a>(
     let matched = table
         .select(&cx.request.headers)
         .ok_or(ProxyError::NoRoute)?;
-    cx.stats.matched(stats.route(router, table, matched.route));
+    cx.stats
+        .matched(stats.route(&cx.stats, router, table, matched.route));
     match matched.route.action() {
         RouteAction::Forward(forward) => Ok((forward, matched.header_layers())),
         RouteAction::DirectResponse(direct) => Err(ProxyError::Local(LocalReply {

@@ -2,10 +2,10 @@
 
 use super::detect::detect;
 use super::framed::{ConnContext, serve_connection};
-use crate::stats::{ListenerStats, OpenConnection};
 use super::tracker::Tracker;
 use crate::config::ListenerSpec;
 use crate::proxy::{Downstream, ProxyCore};
+use crate::stats::{ListenerStats, OpenConnection};
 use meshgate_codecs::Protocol;
 use std::net::SocketAddr;
 use std::sync::Arc;

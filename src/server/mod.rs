@@ -10,7 +10,7 @@ mod framed;
 mod listener;
 mod tracker;
 
+pub use crate::stats::{ListenerCounts, ListenerStats};
 pub use detect::{DetectError, detect};
 pub use listener::{ListenerHandle, bind_listener};
-pub use crate::stats::{ListenerCounts, ListenerStats};
 pub use tracker::Tracker;

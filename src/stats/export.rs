@@ -107,7 +107,10 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
         MetricValue::Gauge(i64::try_from(stats.uptime().as_secs()).unwrap_or(i64::MAX)),
     );
     for spec in &config.listeners {
-        listener(&mut out(&mut metrics, "listener", &spec.name, Vec::new()), &stats.listener(&spec.name).snapshot());
+        listener(
+            &mut out(&mut metrics, "listener", &spec.name, Vec::new()),
+            &stats.listener(&spec.name).snapshot(),
+        );
     }
     let mut protocols: Vec<_> = stats
         .protocols
@@ -117,7 +120,11 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
     protocols.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, protocol) in protocols {
         let mut o = out(&mut metrics, "protocol", &name, Vec::new());
-        o.counter("requests_total", "Requests received.", get(&protocol.requests));
+        o.counter(
+            "requests_total",
+            "Requests received.",
+            get(&protocol.requests),
+        );
         o.error_replies(
             "Requests the gateway answered itself, by reason.",
             &protocol.error_replies,
@@ -127,7 +134,11 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
         super::for_each_route(router, table, |name, _| {
             let route = entry(&stats.routes, name.clone());
             let mut o = out(&mut metrics, "route", &name, Vec::new());
-            o.counter("requests_total", "Requests the route matched.", get(&route.requests));
+            o.counter(
+                "requests_total",
+                "Requests the route matched.",
+                get(&route.requests),
+            );
             o.counter(
                 "errors_total",
                 "Requests of the route answered with an error (local or upstream).",
@@ -137,7 +148,10 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
     }
     for cluster in config.clusters.clusters() {
         let name = cluster.name();
-        cluster_metrics(&mut out(&mut metrics, "cluster", name, Vec::new()), &entry(&stats.clusters, name.to_owned()));
+        cluster_metrics(
+            &mut out(&mut metrics, "cluster", name, Vec::new()),
+            &entry(&stats.clusters, name.to_owned()),
+        );
         for host in cluster.hosts().hosts() {
             let key = (name.to_owned(), host.address());
             let labels = vec![("cluster", name.to_owned())];
@@ -155,7 +169,10 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
             .find(|c| c.hosts().hosts().iter().any(|h| h.address() == addr))
             .map_or_else(String::new, |c| c.name().to_owned());
         let labels = vec![("cluster", cluster), ("protocol", protocol.to_owned())];
-        pool_metrics(&mut out(&mut metrics, "pool", &addr.to_string(), labels), counters);
+        pool_metrics(
+            &mut out(&mut metrics, "pool", &addr.to_string(), labels),
+            counters,
+        );
     });
     metrics
 }
@@ -175,11 +192,31 @@ fn out<'a>(
 }
 
 fn listener(o: &mut Out<'_>, counts: &ListenerCounts) {
-    o.gauge("connections_active", "Downstream connections open now.", counts.active);
-    o.counter("connections_total", "Downstream connections accepted.", counts.accepted);
-    o.counter("bytes_in_total", "Bytes read from downstream connections.", counts.bytes_in);
-    o.counter("bytes_out_total", "Bytes written to downstream connections.", counts.bytes_out);
-    o.counter("detected_total", "Connections whose protocol was detected.", counts.detected);
+    o.gauge(
+        "connections_active",
+        "Downstream connections open now.",
+        counts.active,
+    );
+    o.counter(
+        "connections_total",
+        "Downstream connections accepted.",
+        counts.accepted,
+    );
+    o.counter(
+        "bytes_in_total",
+        "Bytes read from downstream connections.",
+        counts.bytes_in,
+    );
+    o.counter(
+        "bytes_out_total",
+        "Bytes written to downstream connections.",
+        counts.bytes_out,
+    );
+    o.counter(
+        "detected_total",
+        "Connections whose protocol was detected.",
+        counts.detected,
+    );
     o.counter(
         "unsupported_total",
         "Connections of a detected protocol this build does not serve.",
@@ -202,7 +239,11 @@ fn listener(o: &mut Out<'_>, counts: &ListenerCounts) {
 }
 
 fn cluster_metrics(o: &mut Out<'_>, c: &ClusterStats) {
-    o.counter("requests_total", "Requests routed to the cluster.", get(&c.requests));
+    o.counter(
+        "requests_total",
+        "Requests routed to the cluster.",
+        get(&c.requests),
+    );
     o.responses(
         "Upstream responses, by class (error: an error status).",
         &c.responses_ok,
@@ -212,9 +253,21 @@ fn cluster_metrics(o: &mut Out<'_>, c: &ClusterStats) {
         "Requests of the cluster the gateway answered itself, by reason.",
         &c.error_replies,
     );
-    o.counter("retries_total", "Tries retried on another host.", get(&c.retries));
-    o.counter("timeouts_total", "Tries and requests that timed out.", get(&c.timeouts));
-    o.gauge("in_flight", "Requests of the cluster not answered yet.", gauge(&c.in_flight));
+    o.counter(
+        "retries_total",
+        "Tries retried on another host.",
+        get(&c.retries),
+    );
+    o.counter(
+        "timeouts_total",
+        "Tries and requests that timed out.",
+        get(&c.timeouts),
+    );
+    o.gauge(
+        "in_flight",
+        "Requests of the cluster not answered yet.",
+        gauge(&c.in_flight),
+    );
     o.push(
         "latency",
         "Request start to reply, seconds.",
@@ -223,14 +276,26 @@ fn cluster_metrics(o: &mut Out<'_>, c: &ClusterStats) {
 }
 
 fn host_metrics(o: &mut Out<'_>, h: &HostRequestStats, healthy: bool) {
-    o.counter("requests_total", "Tries sent to the host.", get(&h.requests));
+    o.counter(
+        "requests_total",
+        "Tries sent to the host.",
+        get(&h.requests),
+    );
     o.responses(
         "Host responses, by class (error: an error status).",
         &h.responses_ok,
         &h.responses_error,
     );
-    o.gauge("in_flight", "Tries to the host not answered yet.", gauge(&h.in_flight));
-    o.gauge("healthy", "1 when the host takes traffic, else 0.", i64::from(healthy));
+    o.gauge(
+        "in_flight",
+        "Tries to the host not answered yet.",
+        gauge(&h.in_flight),
+    );
+    o.gauge(
+        "healthy",
+        "1 when the host takes traffic, else 0.",
+        i64::from(healthy),
+    );
     o.push(
         "latency",
         "Try sent to upstream response, seconds.",
@@ -240,7 +305,11 @@ fn host_metrics(o: &mut Out<'_>, h: &HostRequestStats, healthy: bool) {
 
 fn pool_metrics(o: &mut Out<'_>, p: &PoolCounters) {
     let as_gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    o.gauge("connections", "Upstream connections open now.", as_gauge(p.open_connections()));
+    o.gauge(
+        "connections",
+        "Upstream connections open now.",
+        as_gauge(p.open_connections()),
+    );
     o.gauge(
         "in_flight",
         "Requests sent on the pool's connections and not answered yet.",

@@ -31,8 +31,8 @@ mod request;
 pub use export::{histogram_view, metrics};
 pub use histogram::{Histogram, HistogramSnapshot, PROMETHEUS_BOUNDS};
 pub use io::CountingWriter;
-pub use listener::{ListenerCounts, ListenerStats};
 pub(crate) use listener::OpenConnection;
+pub use listener::{ListenerCounts, ListenerStats};
 pub use reason::ErrorReason;
 pub use request::{ClusterStats, HostRequestStats, ProtocolStats, RequestStats, RouteStats};
 
@@ -94,19 +94,24 @@ impl Hasher for PtrHasher {
         }
     }
     fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_right(29);
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_right(29);
     }
 }
 
 type PtrMap<V> = HashMap<usize, V, BuildHasherDefault<PtrHasher>>;
 
-/// The running configuration's objects → their stats, by address.
+/// The running configuration's objects → their stats, by address. A
+/// request holds the index it started with (one `ArcSwap` load per
+/// request), so its later lookups cost a hash probe each.
 #[derive(Debug, Default)]
-struct StatsIndex {
+pub(crate) struct StatsIndex {
     routes: PtrMap<Arc<RouteStats>>,
     clusters: PtrMap<Arc<ClusterStats>>,
     hosts: PtrMap<Arc<HostRequestStats>>,
-    protocols: HashMap<String, Arc<ProtocolStats>>,
+    /// A handful of protocols: a scan beats hashing the name.
+    protocols: Vec<(String, Arc<ProtocolStats>)>,
 }
 
 fn addr_of<T>(item: &T) -> usize {
@@ -115,7 +120,13 @@ fn addr_of<T>(item: &T) -> usize {
 
 /// The stats name of route `index` of virtual host `vhost_index`: its
 /// configured name, else `<router>/<virtual host>/<index>`.
-pub fn route_name(router: &str, vhost_index: usize, vhost: &str, index: usize, route: &Route) -> String {
+pub fn route_name(
+    router: &str,
+    vhost_index: usize,
+    vhost: &str,
+    index: usize,
+    route: &Route,
+) -> String {
     let label = if vhost.is_empty() {
         format!("virtual_hosts[{vhost_index}]")
     } else {
@@ -177,9 +188,10 @@ impl GatewayStats {
             }
         }
         for protocol in config.registry.names() {
-            index
-                .protocols
-                .insert(protocol.to_owned(), entry(&self.protocols, protocol.to_owned()));
+            index.protocols.push((
+                protocol.to_owned(),
+                entry(&self.protocols, protocol.to_owned()),
+            ));
         }
         self.index.store(Arc::new(index));
     }
@@ -195,17 +207,37 @@ impl GatewayStats {
 
     /// A request of `protocol` starts.
     pub(crate) fn request_started(&self, protocol: &str) -> RequestStats {
-        let index = self.index.load();
-        match index.protocols.get(protocol) {
-            Some(stats) => RequestStats::start(Arc::clone(stats)),
-            None => RequestStats::start(entry(&self.protocols, protocol.to_owned())),
+        let index = self.index.load_full();
+        let stats = match index.protocols.iter().find(|(name, _)| name == protocol) {
+            Some((_, stats)) => Arc::clone(stats),
+            None => entry(&self.protocols, protocol.to_owned()),
+        };
+        RequestStats::start(stats, index)
+    }
+
+    /// Looks `key` up in the index `held` started with (or the current one).
+    fn indexed<V: Clone>(
+        &self,
+        held: &RequestStats,
+        map: impl FnOnce(&StatsIndex) -> &PtrMap<V>,
+        key: usize,
+    ) -> Option<V> {
+        match held.index() {
+            Some(index) => map(index).get(&key).cloned(),
+            None => map(&self.index.load()).get(&key).cloned(),
         }
     }
 
     /// The stats of `route` of route table `table` (named `router`).
-    pub(crate) fn route(&self, router: &str, table: &RouteTable, route: &Route) -> Arc<RouteStats> {
-        if let Some(found) = self.index.load().routes.get(&addr_of(route)) {
-            return Arc::clone(found);
+    pub(crate) fn route(
+        &self,
+        held: &RequestStats,
+        router: &str,
+        table: &RouteTable,
+        route: &Route,
+    ) -> Arc<RouteStats> {
+        if let Some(found) = self.indexed(held, |i| &i.routes, addr_of(route)) {
+            return found;
         }
         let mut name = None;
         for_each_route(router, table, |n, r| {
@@ -213,21 +245,29 @@ impl GatewayStats {
                 name = Some(n);
             }
         });
-        entry(&self.routes, name.unwrap_or_else(|| route.name().to_owned()))
+        entry(
+            &self.routes,
+            name.unwrap_or_else(|| route.name().to_owned()),
+        )
     }
 
     /// The stats of `cluster`.
-    pub(crate) fn cluster(&self, cluster: &Cluster) -> Arc<ClusterStats> {
-        match self.index.load().clusters.get(&addr_of(cluster)) {
-            Some(found) => Arc::clone(found),
+    pub(crate) fn cluster(&self, held: &RequestStats, cluster: &Cluster) -> Arc<ClusterStats> {
+        match self.indexed(held, |i| &i.clusters, addr_of(cluster)) {
+            Some(found) => found,
             None => entry(&self.clusters, cluster.name().to_owned()),
         }
     }
 
     /// The stats of `host` as a member of `cluster`.
-    pub(crate) fn host(&self, cluster: &Cluster, host: &Host) -> Arc<HostRequestStats> {
-        match self.index.load().hosts.get(&addr_of(host)) {
-            Some(found) => Arc::clone(found),
+    pub(crate) fn host(
+        &self,
+        held: &RequestStats,
+        cluster: &Cluster,
+        host: &Host,
+    ) -> Arc<HostRequestStats> {
+        match self.indexed(held, |i| &i.hosts, addr_of(host)) {
+            Some(found) => found,
             None => entry(&self.hosts, (cluster.name().to_owned(), host.address())),
         }
     }
@@ -236,7 +276,7 @@ impl GatewayStats {
 impl GatewayStats {
     /// Tries sent to `host` of `cluster` so far.
     pub fn host_requests(&self, cluster: &Cluster, host: &Host) -> u64 {
-        self.host(cluster, host)
+        self.host(&RequestStats::default(), cluster, host)
             .requests
             .load(std::sync::atomic::Ordering::Relaxed)
     }

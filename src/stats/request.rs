@@ -7,6 +7,7 @@
 //! (its connection closed mid-way) still decrements every `in_flight`
 //! gauge it raised: the guards do it on drop.
 
+use super::StatsIndex;
 use super::histogram::Histogram;
 use super::reason::ErrorReason;
 use crate::proxy::ProxyError;
@@ -69,6 +70,8 @@ fn is_ok(response: &Frame) -> bool {
 /// What one request has counted so far. Lives in the request's context.
 #[derive(Debug, Default)]
 pub struct RequestStats {
+    /// The stats index of the configuration the request started on.
+    index: Option<Arc<StatsIndex>>,
     started: Option<Instant>,
     protocol: Option<Arc<ProtocolStats>>,
     route: Option<Arc<RouteStats>>,
@@ -87,14 +90,20 @@ impl Drop for InFlightCluster {
 
 impl RequestStats {
     /// A request of `protocol` starts now.
-    pub(crate) fn start(protocol: Arc<ProtocolStats>) -> RequestStats {
+    pub(crate) fn start(protocol: Arc<ProtocolStats>, index: Arc<StatsIndex>) -> RequestStats {
         inc(&protocol.requests);
         RequestStats {
+            index: Some(index),
             started: Some(Instant::now()),
             protocol: Some(protocol),
             route: None,
             cluster: None,
         }
+    }
+
+    /// The stats index the request started with.
+    pub(crate) fn index(&self) -> Option<&StatsIndex> {
+        self.index.as_deref()
     }
 
     /// The route matched (the last match counts when filters re-match).

@@ -27,8 +27,7 @@ pub struct HttpAnswer {
 impl HttpAnswer {
     /// The body as JSON; panics with the body when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -54,7 +53,12 @@ pub async fn request(
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "HTTP request timed out"))?
 }
 
-async fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> io::Result<HttpAnswer> {
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> io::Result<HttpAnswer> {
     let mut stream = TcpStream::connect(addr).await?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
