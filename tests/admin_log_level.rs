@@ -49,7 +49,7 @@ impl Gateway {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
+                sink.lock().expect("log lines").push(line);
             }
         });
         let mut gateway = Gateway {
@@ -82,7 +82,7 @@ impl Gateway {
     }
 
     fn logged_addr(&self, line_has: &str, key: &str) -> Option<SocketAddr> {
-        let lines = self.lines.lock().unwrap();
+        let lines = self.lines.lock().expect("log lines");
         lines
             .iter()
             .filter(|l| l.contains(line_has))
@@ -93,12 +93,12 @@ impl Gateway {
     }
 
     fn count(&self, needle: &str) -> usize {
-        let lines = self.lines.lock().unwrap();
+        let lines = self.lines.lock().expect("log lines");
         lines.iter().filter(|l| l.contains(needle)).count()
     }
 
     fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        self.lines.lock().expect("log lines").join("\n")
     }
 
     /// Waits (up to 10 s) until `needle` was logged `n` times.
@@ -128,7 +128,9 @@ impl Gateway {
     }
 
     async fn level(&self) -> String {
-        let answer = http::get(self.admin, "/api/v1/get_loglevel").await.unwrap();
+        let answer = http::get(self.admin, "/api/v1/get_loglevel")
+            .await
+            .expect("get_loglevel answers");
         assert_eq!(answer.status, 200);
         answer.body
     }
