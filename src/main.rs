@@ -3,12 +3,14 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use meshgate::config::{self, GatewayConfig};
-use meshgate::control::{Gateway, pidfile};
+use meshgate::control::{Gateway, GatewayOptions, pidfile};
 use meshgate::inspect::inspect;
+use meshgate::logging::LogControl;
 use meshgate_codecs::{Limits, Registry};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The configuration `meshgate start` runs without `-c`: one `Auto`
@@ -162,26 +164,9 @@ fn load(path: Option<&Path>) -> Result<GatewayConfig> {
     loaded.map_err(|errors| anyhow::anyhow!("{errors}"))
 }
 
-fn init_logging(level: Option<&str>) {
-    let default = match level.map(str::to_ascii_uppercase).as_deref() {
-        Some("TRACE") => "trace",
-        Some("DEBUG") => "debug",
-        Some("WARN") => "warn",
-        Some("ERROR" | "FATAL") => "error",
-        _ => "info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn start(path: Option<&Path>) -> Result<ExitCode> {
     let config = load(path)?;
-    init_logging(config.log_level.as_deref());
+    let log = Arc::new(meshgate::logging::init(config.log_level.as_deref()));
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
@@ -193,18 +178,19 @@ fn start(path: Option<&Path>) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(config, path.map(Path::to_path_buf)))?;
+    runtime.block_on(serve(config, path.map(Path::to_path_buf), log))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs until SIGTERM/SIGINT (graceful stop); SIGHUP reloads `path`;
 /// SIGUSR1 reopens the access log files (logrotate). The process log goes
 /// to stderr, so it has no file to reopen.
-async fn serve(config: GatewayConfig, path: Option<PathBuf>) -> Result<()> {
+async fn serve(config: GatewayConfig, path: Option<PathBuf>, log: Arc<LogControl>) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let pid = config.pid.clone();
     let grace = config.graceful_timeout;
-    let gateway = Gateway::start(config).await?;
+    let options = GatewayOptions { log: Some(log) };
+    let gateway = Gateway::start_with(config, options).await?;
     let _pid_file = match &pid {
         Some(pid) => Some(
             pidfile::PidFile::create(pid)

@@ -2,7 +2,7 @@
 //! every listener and kept across reloads for hosts that stay.
 
 use dashmap::DashMap;
-use meshgate_cluster::pool::{Pool, PoolConfig};
+use meshgate_cluster::pool::{Pool, PoolConfig, PoolCounters};
 use meshgate_cluster::{Cluster, Host};
 use meshgate_codecs::{FrameCodec, Limits};
 use std::collections::HashSet;
@@ -55,6 +55,15 @@ impl Upstreams {
             }
             stays
         });
+    }
+
+    /// Calls `f` with every pool's host, protocol and counters (for the
+    /// admin API; iterating the map locks each shard briefly).
+    pub fn for_each(&self, mut f: impl FnMut(SocketAddr, &str, &PoolCounters)) {
+        for entry in &self.pools {
+            let (addr, protocol) = entry.key();
+            f(*addr, protocol, entry.value().counters());
+        }
     }
 
     /// Number of pools open.

@@ -7,8 +7,8 @@
 //! the gateway swaps in whole on reload while in-flight requests keep their
 //! `Arc`s to the old one.
 
-use crate::health::HealthCheckSettings;
 use crate::breaker::{CircuitBreaker, RetryBudget};
+use crate::health::HealthCheckSettings;
 use crate::host::{Host, HostSet};
 use crate::lb::{DEFAULT_PANIC_THRESHOLD, LbContext, LbOptions, LbType, LoadBalancer};
 use crate::outlier::{AttemptOutcome, OutlierDetector, OutlierSettings};

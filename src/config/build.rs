@@ -32,8 +32,13 @@ pub struct GatewayConfig {
     pub routers: BTreeMap<String, Arc<RouteTable>>,
     /// Upstream clusters.
     pub clusters: Arc<ClusterManager>,
-    /// The admin API address, if configured.
+    /// The admin API address, if configured (127.0.0.1 when the config
+    /// gives only a port).
     pub admin: Option<SocketAddr>,
+    /// The document as the user wrote it, for the admin API's
+    /// `config_dump` (which redacts secrets); `null` when the
+    /// configuration was built from serde types rather than read.
+    pub document: Arc<serde_json::Value>,
     /// The pid file, if configured.
     pub pid: Option<PathBuf>,
     /// How long `stop` waits for in-flight requests.
@@ -254,7 +259,17 @@ pub fn build(
             socket.address.as_str()
         };
         match ip.parse::<std::net::IpAddr>() {
-            Ok(ip) => Some(SocketAddr::new(ip, socket.port_value)),
+            Ok(ip) => {
+                if !ip.is_loopback() {
+                    cx.warn(Issue::new(
+                        "admin.address.socket_address.address",
+                        format!(
+                            "the admin API on {ip} is reachable from other machines, and it can change the log level and show the configuration; leave the address empty (127.0.0.1) unless that is intended"
+                        ),
+                    ));
+                }
+                Some(SocketAddr::new(ip, socket.port_value))
+            }
             Err(_) => {
                 cx.error(
                     Issue::new(
@@ -280,6 +295,7 @@ pub fn build(
         routers,
         clusters: Arc::new(clusters),
         admin,
+        document: Arc::new(serde_json::Value::Null),
         pid: Some(PathBuf::from(&raw.pid)).filter(|p| !p.as_os_str().is_empty()),
         graceful_timeout,
         worker_threads,

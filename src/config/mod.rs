@@ -34,7 +34,12 @@ pub fn load_str(
                 .into_iter()
                 .map(|w| Issue::new(w.path, w.message))
                 .collect();
-            build(parsed.value, warnings, previous)
+            let mut config = build(parsed.value, warnings, previous)?;
+            // The text parsed as MOSN's document, so it is JSON.
+            if let Ok(document) = serde_json::from_str(text) {
+                config.document = std::sync::Arc::new(document);
+            }
+            Ok(config)
         }
         Err(first) => load_collecting(text, &first, previous),
     }

@@ -1,11 +1,14 @@
 //! A running gateway: its listeners, its proxy core, and the start /
 //! reload / stop transitions of its lifecycle.
 
+use super::admin::{BoundListeners, GatewaySource, LoggerSwitch};
 use super::lifecycle::{Lifecycle, State};
 use crate::accesslog::{AccessLogs, OpenError};
 use crate::config::{ConfigErrors, GatewayConfig};
+use crate::logging::LogControl;
 use crate::proxy::ProxyCore;
 use crate::server::{ListenerHandle, Tracker, bind_listener};
+use meshgate_admin::{AdminServer, AdminSource};
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,9 +35,33 @@ pub enum ControlError {
     /// An access log file could not be opened.
     #[error(transparent)]
     AccessLog(#[from] OpenError),
+    /// The admin API could not bind its address.
+    #[error("admin API cannot bind {addr}: {source}")]
+    Admin {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Reload or stop was asked in a state that does not allow it.
     #[error("the gateway is {0}, not Running")]
     NotRunning(State),
+}
+
+/// What a gateway is started with besides its configuration.
+#[derive(Default, Clone)]
+pub struct GatewayOptions {
+    /// The process log's control, for the admin API's log endpoints
+    /// (`None`: the level cannot be changed, e.g. in tests).
+    pub log: Option<Arc<LogControl>>,
+}
+
+impl std::fmt::Debug for GatewayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayOptions")
+            .field("log", &self.log)
+            .finish()
+    }
 }
 
 /// The gateway.
@@ -45,12 +72,24 @@ pub struct Gateway {
     tracker: Arc<Tracker>,
     listeners: Mutex<BTreeMap<String, ListenerHandle>>,
     access_logs: Arc<AccessLogs>,
+    bound: BoundListeners,
+    options: GatewayOptions,
+    /// The admin API server, when the config has `admin`; taken at stop.
+    admin: std::sync::Mutex<Option<AdminServer>>,
 }
 
 impl Gateway {
     /// Binds every listener of `config` and starts serving. On a bind
     /// failure, listeners bound so far are closed and the error returned.
-    pub async fn start(mut config: GatewayConfig) -> Result<Gateway, ControlError> {
+    pub async fn start(config: GatewayConfig) -> Result<Gateway, ControlError> {
+        Gateway::start_with(config, GatewayOptions::default()).await
+    }
+
+    /// [`Gateway::start`] with the process's log control.
+    pub async fn start_with(
+        mut config: GatewayConfig,
+        options: GatewayOptions,
+    ) -> Result<Gateway, ControlError> {
         let access_logs = Arc::new(AccessLogs::default());
         access_logs.open_for(&mut config)?;
         let config = Arc::new(config);
@@ -77,15 +116,58 @@ impl Gateway {
                 }
             }
         }
-        config.clusters.start_health_checks(&config.registry);
-        lifecycle.advance(State::Running);
-        Ok(Gateway {
+        let bound = BoundListeners::default();
+        record_bound(&bound, &listeners);
+        let mut gateway = Gateway {
             core,
             lifecycle,
             tracker,
             listeners: Mutex::new(listeners),
             access_logs,
-        })
+            bound,
+            options,
+            admin: std::sync::Mutex::new(None),
+        };
+        if let Some(addr) = config.admin {
+            let source: Arc<dyn AdminSource> = Arc::new(gateway.admin_source());
+            match meshgate_admin::bind(addr, source).await {
+                Ok(server) => {
+                    *gateway.admin.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(server)
+                }
+                Err(source) => {
+                    for (_, handle) in std::mem::take(gateway.listeners.get_mut()) {
+                        handle.stop().await;
+                    }
+                    gateway.access_logs.close_all().await;
+                    gateway.lifecycle.advance(State::Stopped);
+                    return Err(ControlError::Admin { addr, source });
+                }
+            }
+        }
+        config.clusters.start_health_checks(&config.registry);
+        gateway.lifecycle.advance(State::Running);
+        Ok(gateway)
+    }
+
+    /// The admin API's bound address, when the config has `admin` and the
+    /// gateway has not stopped.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(AdminServer::local_addr)
+    }
+
+    /// The gateway as the admin API sees it.
+    pub fn admin_source(&self) -> GatewaySource {
+        GatewaySource {
+            core: Arc::clone(&self.core),
+            state: self.lifecycle.watch(),
+            bound: Arc::clone(&self.bound),
+            log: self.options.log.clone(),
+            access_logs: Some(access_log_switch(&self.access_logs)),
+        }
     }
 
     /// The open access logs: reopen (SIGUSR1), enable/disable by path,
@@ -221,6 +303,7 @@ impl Gateway {
         }
         listeners.extend(fresh);
         self.access_logs.close_unused(&config).await;
+        record_bound(&self.bound, &listeners);
         let hosts: HashSet<SocketAddr> = config
             .clusters
             .clusters()
@@ -247,6 +330,7 @@ impl Gateway {
         for (_, handle) in std::mem::take(&mut *listeners) {
             handle.stop().await;
         }
+        record_bound(&self.bound, &listeners);
         self.tracker.start_draining();
         if tokio::time::timeout(grace, self.tracker.all_closed())
             .await
@@ -265,5 +349,25 @@ impl Gateway {
         self.access_logs.close_all().await;
         self.core.config().clusters.stop_health_checks();
         self.lifecycle.advance(State::Stopped);
+        // The admin API answers until the end (states shows Draining).
+        let admin = self.admin.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(server) = admin {
+            server.shutdown().await;
+        }
     }
+}
+
+/// Publishes the listeners' bound addresses for the admin API.
+fn record_bound(bound: &BoundListeners, listeners: &BTreeMap<String, ListenerHandle>) {
+    let addrs = listeners
+        .iter()
+        .map(|(name, handle)| (name.clone(), handle.local_addr()))
+        .collect();
+    *bound.write().unwrap_or_else(|e| e.into_inner()) = addrs;
+}
+
+/// The admin API's `enable_log` / `disable_log` for access logs, by path.
+fn access_log_switch(logs: &Arc<AccessLogs>) -> LoggerSwitch {
+    let logs = Arc::clone(logs);
+    Arc::new(move |name: &str, on: bool| logs.set_enabled(name, on).map_err(|e| e.to_string()))
 }

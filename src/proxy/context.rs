@@ -2,6 +2,7 @@
 
 use super::phase::Phase;
 use crate::accesslog::Marks;
+use crate::stats::RequestStats;
 use meshgate_cluster::{Cluster, Host};
 use meshgate_codecs::Frame;
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct RequestCx {
     pub start: Instant,
     /// Access-log timestamps (taken only when the listener logs).
     pub marks: Marks,
+    /// What the request has counted so far (`crate::stats`).
+    pub stats: RequestStats,
 }
 
 impl RequestCx {
@@ -57,6 +60,7 @@ impl RequestCx {
             random,
             start: Instant::now(),
             marks: Marks::default(),
+            stats: RequestStats::default(),
         }
     }
 

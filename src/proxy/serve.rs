@@ -11,6 +11,7 @@ use super::phase::Phase;
 use super::reply::{error_reply, status_for_code};
 use super::variables::apply_mutations;
 use crate::config::{GatewayConfig, ListenerSpec};
+use crate::stats::GatewayStats;
 use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use meshgate_cluster::{Cluster, Host, LbContext};
@@ -35,12 +36,14 @@ const MAX_REDO: u32 = 3;
 pub struct ProxyCore {
     config: ArcSwap<GatewayConfig>,
     upstreams: Upstreams,
+    stats: GatewayStats,
 }
 
 impl ProxyCore {
     /// A core serving `config`.
     pub fn new(config: Arc<GatewayConfig>) -> ProxyCore {
         ProxyCore {
+            stats: GatewayStats::new(&config),
             config: ArcSwap::new(config),
             upstreams: Upstreams::default(),
         }
@@ -54,7 +57,13 @@ impl ProxyCore {
     /// Makes `config` the one new requests use; requests in flight finish
     /// on the one they started with.
     pub fn swap(&self, config: Arc<GatewayConfig>) {
+        self.stats.index_config(&config);
         self.config.store(config);
+    }
+
+    /// The statistics.
+    pub fn stats(&self) -> &GatewayStats {
+        &self.stats
     }
 
     /// The upstream pools.
@@ -71,6 +80,7 @@ impl ProxyCore {
         mut cx: RequestCx,
     ) -> Option<Frame> {
         let config = self.config.load_full();
+        cx.stats = self.stats.request_started(&cx.downstream.protocol);
         let oneway = cx.request.kind == FrameKind::Oneway;
         let spec = config.listener(listener);
         let logs = spec.map(|s| &s.access_logs).filter(|l| !l.is_empty());
@@ -82,6 +92,7 @@ impl ProxyCore {
             None => Err(ProxyError::NoRoute),
         };
         cx.enter(Phase::Reply);
+        cx.stats.finish(&outcome);
         let (mut reply, failure) = match outcome {
             Ok(response) => (response, None),
             Err(err) => {
@@ -115,8 +126,9 @@ impl ProxyCore {
         let mut redo = 0;
         let (forward, layers, cluster, metadata) = loop {
             cx.enter(Phase::MatchRoute);
-            let (forward, layers) = match_route(table, cx)?;
+            let (forward, layers) = match_route(table, cx, (&listener.router, &self.stats))?;
             let (cluster, metadata) = pick_cluster(config, forward, cx)?;
+            cx.stats.routed(self.stats.cluster(&cx.stats, &cluster));
             cx.cluster = Some(cluster.clone());
             cx.enter(Phase::DownFilterAfterRoute);
             match run_filters(&listener.filters, Stage::AfterRoute, cx).await {
@@ -201,6 +213,7 @@ impl ProxyCore {
 
             cx.enter(Phase::Upstream);
             let pool = self.upstreams.pool(&host, codec, cluster);
+            let attempt = cx.stats.attempt(self.stats.host(&cx.stats, cluster, &host));
             if cx.request.kind == FrameKind::Oneway {
                 pool.send_oneway(cx.request.clone()).await?;
                 return Ok(None);
@@ -221,6 +234,7 @@ impl ProxyCore {
                 None => pool.send(request).await.map_err(ProxyError::from),
             };
             cluster.report_outcome(&host, super::outcome::attempt_outcome(&result));
+            attempt.done(&result);
             match result {
                 Ok(mut response) => {
                     if !listener.access_logs.is_empty() {
@@ -262,6 +276,7 @@ impl ProxyCore {
                     if !retry || !super::breaker::admit_retry(cluster, &err, &mut retry_permit) {
                         return Err(err);
                     }
+                    cx.stats.retried();
                     tried.push(host);
                 }
             }
@@ -277,11 +292,14 @@ type HeaderLayers<'a> = [&'a HeaderMutations; 3];
 /// local answer a direct-response route gives.
 fn match_route<'a>(
     table: &'a RouteTable,
-    cx: &RequestCx,
+    cx: &mut RequestCx,
+    (router, stats): (&str, &GatewayStats),
 ) -> Result<(&'a Forward, HeaderLayers<'a>), ProxyError> {
     let matched = table
         .select(&cx.request.headers)
         .ok_or(ProxyError::NoRoute)?;
+    cx.stats
+        .matched(stats.route(&cx.stats, router, table, matched.route));
     match matched.route.action() {
         RouteAction::Forward(forward) => Ok((forward, matched.header_layers())),
         RouteAction::DirectResponse(direct) => Err(ProxyError::Local(LocalReply {

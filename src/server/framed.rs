@@ -23,6 +23,7 @@
 use super::tracker::ConnectionGuard;
 use crate::config::ListenerLimits;
 use crate::proxy::{Downstream, ProxyCore, RequestCx};
+use crate::stats::{CountingWriter, ListenerStats};
 use bytes::BytesMut;
 use futures_util::SinkExt;
 use meshgate_cluster::pool::{FramedCodec, FramedError};
@@ -36,10 +37,15 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_util::codec::FramedWrite;
 
+/// The write side of a downstream connection, counting bytes written.
+type Downward = CountingWriter<OwnedWriteHalf>;
+
 /// What a connection needs from its listener.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnContext {
     pub(crate) core: Arc<ProxyCore>,
+    /// The listener's counters (bytes in and out).
+    pub(crate) stats: Arc<ListenerStats>,
     pub(crate) downstream: Arc<Downstream>,
     pub(crate) limits: ListenerLimits,
     pub(crate) drain: watch::Receiver<bool>,
@@ -74,11 +80,13 @@ pub(crate) async fn serve_connection(
         limits,
         frame_timeout: cx.limits.frame_read_timeout,
         frame_started: None,
+        stats: Arc::clone(&cx.stats),
     };
     let max_in_flight = cx.limits.max_in_flight_per_conn.max(1);
     // Room for every in-flight reply plus pongs and an error reply, so a
     // reply never waits for the channel.
     let (replies, queue) = mpsc::channel::<Frame>(max_in_flight + 64);
+    let write_half = CountingWriter::new(write_half, Arc::clone(&cx.stats));
     let writer = tokio::spawn(write_replies(
         FramedWrite::new(write_half, framing),
         queue,
@@ -207,6 +215,7 @@ struct FrameSource {
     frame_timeout: Option<std::time::Duration>,
     /// When the first byte of the frame being read arrived.
     frame_started: Option<tokio::time::Instant>,
+    stats: Arc<ListenerStats>,
 }
 
 impl FrameSource {
@@ -252,7 +261,7 @@ impl FrameSource {
                     );
                     return Some(Err(FramedError::Io(e)));
                 }
-                Ok(_) => {}
+                Ok(n) => self.stats.read(n),
                 Err(e) => return Some(Err(FramedError::Io(e))),
             }
         }
@@ -262,7 +271,7 @@ impl FrameSource {
 /// Writes replies as they come, many frames per write: everything queued
 /// is encoded, then flushed once.
 async fn write_replies(
-    mut sink: FramedWrite<OwnedWriteHalf, FramedCodec>,
+    mut sink: FramedWrite<Downward, FramedCodec>,
     mut queue: mpsc::Receiver<Frame>,
     peer: std::net::SocketAddr,
 ) {
@@ -295,7 +304,7 @@ async fn write_replies(
 /// encoded is logged and skipped (its request then times out at the
 /// client), the connection carries on.
 async fn feed(
-    sink: &mut FramedWrite<OwnedWriteHalf, FramedCodec>,
+    sink: &mut FramedWrite<Downward, FramedCodec>,
     frame: Frame,
     peer: std::net::SocketAddr,
 ) -> bool {

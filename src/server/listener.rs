@@ -3,11 +3,11 @@
 use super::detect::detect_into;
 use super::framed::{ConnContext, serve_connection};
 use super::limits::{ConnectionSlot, ConnectionSlots};
-use super::stats::ListenerStats;
 use super::tcp_proxy::{self, TcpConnection};
 use super::tracker::Tracker;
 use crate::config::{ListenerSpec, TcpProxyRole};
 use crate::proxy::{Downstream, ProxyCore};
+use crate::stats::{ListenerStats, OpenConnection};
 use bytes::BytesMut;
 use meshgate_codecs::{Protocol, ProtocolSet};
 use std::net::SocketAddr;
@@ -71,7 +71,7 @@ pub async fn bind_listener(
     let name: Arc<str> = Arc::from(spec.name.as_str());
     let (stop, stopped) = watch::channel(false);
     tracing::info!(listener = %name, %addr, protocols = %spec.protocol_spec, "listening");
-    let stats = Arc::new(ListenerStats::default());
+    let stats = core.stats().listener(&spec.name);
     let task = tokio::spawn(accept_loop(
         listener,
         Arc::clone(&name),
@@ -106,7 +106,7 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                stats.accepted();
+                let open = stats.accepted();
                 let Some(slot) = admit(&slots, &core, &name, &stats) else {
                     drop(stream);
                     continue;
@@ -119,7 +119,8 @@ async fn accept_loop(
                 let (core, name, stats) =
                     (Arc::clone(&core), Arc::clone(&name), Arc::clone(&stats));
                 tokio::spawn(async move {
-                    handle_connection(stream, peer, core, name, stats, signals, guard).await;
+                    handle_connection(stream, peer, core, name, stats, signals, (guard, open))
+                        .await;
                     drop(slot);
                 });
             }
@@ -168,7 +169,7 @@ async fn handle_connection(
     listener: Arc<str>,
     stats: Arc<ListenerStats>,
     signals: Signals,
-    guard: super::tracker::ConnectionGuard,
+    (guard, _open): (super::tracker::ConnectionGuard, OpenConnection),
 ) {
     let _ = stream.set_nodelay(true);
     tracing::debug!(listener = %listener, %peer, "accepted");
@@ -217,6 +218,7 @@ async fn handle_connection(
     };
     stats.detected();
     drop(config);
+    stats.read(prefix.len());
     match protocol {
         Protocol::Framed(codec) => {
             let downstream = Arc::new(Downstream {
@@ -226,6 +228,7 @@ async fn handle_connection(
                 protocol: Arc::from(codec.name()),
             });
             let cx = ConnContext {
+                stats: Arc::clone(&stats),
                 core,
                 downstream,
                 limits,

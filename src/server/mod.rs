@@ -11,12 +11,11 @@ mod detect;
 mod framed;
 mod limits;
 mod listener;
-mod stats;
 mod tcp_proxy;
 mod tracker;
 
+pub use crate::stats::{ListenerCounts, ListenerStats};
 pub use detect::{DetectError, detect, detect_into};
 pub use listener::{ListenerHandle, bind_listener};
-pub use stats::{ListenerCounts, ListenerStats};
 pub use tcp_proxy::{TcpProxyCounts, TcpProxyStats};
 pub use tracker::Tracker;

@@ -8,6 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct PoolCounters {
     /// Connections established.
     pub connections_opened: AtomicU64,
+    /// Connect attempts beyond the pool's first `max_connections`: each
+    /// replaces a connection that closed, failed to connect, or rotated.
+    pub reconnects: AtomicU64,
+    /// Connect attempts, successful or not.
+    pub connect_attempts: AtomicU64,
+    /// Two-way requests sent and not yet answered (a gauge).
+    pub in_flight: AtomicU64,
     /// Established connections closed (for any reason).
     pub connections_closed: AtomicU64,
     /// Requests whose caller gave up (dropped the `send` future) before
@@ -42,5 +49,19 @@ impl PoolCounters {
 
     pub(crate) fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> u64 {
+        Self::get(&self.connections_opened).saturating_sub(Self::get(&self.connections_closed))
+    }
+
+    /// Counts a connect attempt, and a reconnect when the pool already
+    /// made its first `max_connections` attempts.
+    pub(crate) fn connect_attempt(&self, max_connections: usize) {
+        let before = self.connect_attempts.fetch_add(1, Ordering::Relaxed);
+        if before >= max_connections.max(1) as u64 {
+            Self::inc(&self.reconnects);
+        }
     }
 }

@@ -104,20 +104,23 @@ impl Conn {
     }
 }
 
-/// Counts one request as active for its lifetime.
-struct Active<'a>(&'a HostStats);
+/// Counts one request as active (for the host and the pool) for its
+/// lifetime.
+struct Active<'a>(&'a HostStats, &'a PoolCounters);
 
 impl<'a> Active<'a> {
-    fn new(stats: &'a HostStats) -> Active<'a> {
+    fn new(stats: &'a HostStats, counters: &'a PoolCounters) -> Active<'a> {
         stats.active_requests.fetch_add(1, Ordering::Relaxed);
         stats.total_requests.fetch_add(1, Ordering::Relaxed);
-        Active(stats)
+        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        Active(stats, counters)
     }
 }
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
         self.0.active_requests.fetch_sub(1, Ordering::Relaxed);
+        self.1.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -176,7 +179,7 @@ impl PingPongPool {
         let shared = &self.shared;
         let _permit = shared.permit().await?;
         let (mut conn, reused) = shared.checkout().await?;
-        let _active = Active::new(&shared.stats);
+        let _active = Active::new(&shared.stats, &shared.counters);
         let downstream_id = req.request_id;
         match shared.exchange(&mut conn, req, reused).await {
             Ok(mut resp) => {
@@ -291,6 +294,7 @@ impl Shared {
                 }
             },
         };
+        self.counters.connect_attempt(self.config.max_connections);
         match connect(self.addr, self.config.connect_timeout).await {
             Ok(stream) => {
                 self.state().reconnect.on_success();

@@ -2,12 +2,14 @@
 //! the golden wire vectors captured from real client libraries and one
 //! check every framed codec's vectors go through, a tiny test codec with a
 //! configurable id space and pool mode, loopback sockets, mock upstream
-//! servers over any framed codec, a downstream test client, and the
+//! servers over any framed codec, a downstream test client, a minimal HTTP
+//! client for the admin API, and the
 //! external processes (real third-party clients and servers) the interop
 //! tests start and stop.
 
 pub mod client;
 pub mod frames;
+pub mod http;
 pub mod http_mock;
 pub mod mem;
 pub mod mock;

@@ -198,6 +198,7 @@ impl Conn {
             // subtracts what it finds in the book, never runs first.
             self.in_flight.fetch_add(1, Ordering::AcqRel);
             self.stats.active_requests.fetch_add(1, Ordering::Relaxed);
+            self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
         }
         drop(book);
         if rotated {
@@ -250,6 +251,9 @@ impl Conn {
         self.in_flight.fetch_sub(n, Ordering::AcqRel);
         self.stats
             .active_requests
+            .fetch_sub(n as u64, Ordering::Relaxed);
+        self.counters
+            .in_flight
             .fetch_sub(n as u64, Ordering::Relaxed);
         if drained {
             self.wake.notify_one();

@@ -322,6 +322,7 @@ impl Shared {
     ) {
         host.connecting += 1;
         self.live.fetch_add(1, Ordering::AcqRel);
+        self.counters.connect_attempt(self.config.max_connections);
         let serial = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (conn, rx) = Conn::new(serial, self);
         let run = conn::run(conn, Arc::downgrade(self), rx);

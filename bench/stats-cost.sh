@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# What the gateway's statistics cost per request, in instructions: the
+# same bounded bolt load (mg-load, 4 connections x 8 in flight, 128-byte
+# payloads) through two release builds of the gateway under callgrind,
+# one as committed and one with the stats hooks removed
+# (bench/stats-off.patch: the request-path calls in proxy/serve.rs and the
+# byte counters). Instructions per request = (instructions of the run
+# with load - instructions of an idle run) / replies; the difference
+# between the builds is what counting costs.
+# Usage: bench/stats-cost.sh [SECONDS]   (needs valgrind, python3, git)
+# STATS_BIN / NOSTATS_BIN / LOAD_DIR: use binaries built already (the
+# two gateways, and the directory of mg-load and mg-stub) instead.
+# Kills only the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-10}"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# The two builds: the tree as it is, and the same tree with the patch.
+if [ -n "${STATS_BIN:-}" ]; then
+  cp "$STATS_BIN" "$work/meshgate-stats"; cp "$NOSTATS_BIN" "$work/meshgate-nostats"
+  cp "$LOAD_DIR/mg-load" "$LOAD_DIR/mg-stub" "$work/"
+else
+  cargo build --release -q -p meshgate -p meshgate-bench
+  target="${CARGO_TARGET_DIR:-target}"
+  cp "$target/release/meshgate" "$work/meshgate-stats"
+  cp "$target/release/mg-load" "$target/release/mg-stub" "$work/"
+  git worktree add -q --detach "$work/off" HEAD
+  (cd "$work/off" && git apply "$OLDPWD/bench/stats-off.patch" &&
+    CARGO_TARGET_DIR="$work/off-target" cargo build --release -q -p meshgate --bin meshgate)
+  cp "$work/off-target/release/meshgate" "$work/meshgate-nostats"
+  git worktree remove --force "$work/off"
+fi
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+stub=$(port)
+"$work/mg-stub" --protocol bolt --listen "127.0.0.1:$stub" > "$work/stub.log" 2>&1 & pids+=($!)
+
+# Runs one build under callgrind with (or without) load; prints
+# "<instructions> <replies>".
+run() {
+  local bin=$1 load=$2 gw; gw=$(port)
+  sed -e "s/GW_PORT/$gw/" -e "s/STUB_PORT/$stub/" > "$work/gw.json" <<'JSON'
+{ "servers": [{ "default_log_level": "WARN",
+    "routers": [{ "router_config_name": "r", "virtual_hosts": [{ "name": "all", "domains": ["*"],
+      "routers": [{ "match": { "headers": [{ "name": "service", "value": ".*" }] }, "route": { "cluster_name": "bolt" } }] }] }],
+    "listeners": [{ "name": "bolt", "address": "127.0.0.1:GW_PORT", "bind_port": true,
+      "filter_chains": [{ "filters": [{ "type": "proxy", "config": { "downstream_protocol": "bolt", "router_config_name": "r" } }] }] }] }],
+  "cluster_manager": { "clusters": [{ "name": "bolt", "lb_type": "LB_ROUNDROBIN", "hosts": [{ "address": "127.0.0.1:STUB_PORT" }] }] } }
+JSON
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" start -c "$work/gw.json" \
+    > "$work/gw.log" 2>&1 &
+  local vg=$!
+  for _ in $(seq 1 300); do grep -q "meshgate running" "$work/gw.log" && break; sleep 0.1; done
+  local replies=0
+  if [ "$load" = load ]; then
+    replies=$("$work/mg-load" --protocol bolt --target "127.0.0.1:$gw" --connections 4 --in-flight 8 \
+      --warmup 0s --duration "${seconds}s" --timeout 30s --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
+  fi
+  kill -TERM "$vg"; wait "$vg" || true
+  local ir; ir=$(grep -m1 '^summary:' "$work/cg.out" | awk '{print $2}')
+  echo "$ir $replies"
+}
+
+for variant in stats nostats; do
+  read -r idle _ < <(run "$work/meshgate-$variant" idle)
+  read -r busy replies < <(run "$work/meshgate-$variant" load)
+  python3 -c "print(f'$variant: {($busy - $idle) / $replies:,.0f} instructions/request ($replies replies)')"
+done
