@@ -346,7 +346,6 @@ async fn inflict_faults(
     schedule
 }
 
-
 /// A retry budget that lets every request in flight move once: when host B
 /// freezes, all its in-flight requests hit the per-try timeout together,
 /// and Envoy's default budget (20 % of requests in flight) would answer

@@ -103,6 +103,7 @@ pub struct MockBuilder {
     delay: (Duration, Duration),
     mode: Mode,
     answer_pings: bool,
+    recv_buffer: Option<u32>,
 }
 
 impl fmt::Debug for MockBuilder {
@@ -143,10 +144,24 @@ impl MockBuilder {
         self
     }
 
+    /// Caps the kernel receive buffer of accepted connections (`SO_RCVBUF`
+    /// set on the listener, inherited on accept). With [`Mode::Stall`] it
+    /// bounds what the kernel absorbs for a host that reads nothing; the
+    /// default buffer grows with incoming data (Linux `tcp_rmem` max, often
+    /// 32 MiB), so a stalled host could otherwise swallow a large frame.
+    pub fn recv_buffer(mut self, bytes: u32) -> MockBuilder {
+        self.recv_buffer = Some(bytes);
+        self
+    }
+
     /// Binds 127.0.0.1:0 and starts accepting. Must be called inside a
     /// tokio runtime.
     pub fn start(self) -> MockUpstream {
-        let listener = crate::net::bind_loopback_port0();
+        let listener = match self.recv_buffer {
+            Some(bytes) => crate::net::bind_loopback_with_recv_buffer(bytes)
+                .expect("binding 127.0.0.1:0 should always work"),
+            None => crate::net::bind_loopback_port0(),
+        };
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
@@ -249,6 +264,7 @@ impl MockUpstream {
             delay: (Duration::ZERO, Duration::ZERO),
             mode: Mode::Echo,
             answer_pings: true,
+            recv_buffer: None,
         }
     }
 

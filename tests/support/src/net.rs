@@ -23,6 +23,16 @@ pub fn bind_loopback(port: u16) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
+/// A listener on 127.0.0.1:0 whose accepted connections have a receive
+/// buffer of about `bytes` (the kernel may round it).
+pub fn bind_loopback_with_recv_buffer(bytes: u32) -> io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.set_recv_buffer_size(bytes)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    socket.listen(1024)
+}
+
 /// A loopback listener that never accepts and whose accept queue is full:
 /// the kernel drops new SYNs, so a connect to [`Unaccepting::addr`] hangs
 /// until the caller's timeout. The reliable stand-in for a non-routable
