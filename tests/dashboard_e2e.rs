@@ -10,6 +10,7 @@ mod common;
 
 use common::{bolt, bolt_call, bounded};
 use meshgate::control::Gateway;
+use meshgate_test_support::http;
 use meshgate_test_support::process::{browser, run_to_completion};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -24,6 +25,22 @@ fn host_is_healthy(gateway: &Gateway, i: usize) -> bool {
     let config = gateway.config();
     let cluster = config.clusters.get("bolt_cluster").expect("bolt_cluster");
     cluster.hosts().hosts()[i].is_healthy()
+}
+
+/// The value of the one sample of `name` whose labels include every one
+/// of `labels` (`key="value"` texts) in Prometheus text `text`.
+fn sample(text: &str, name: &str, labels: &[String]) -> f64 {
+    let matching: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .filter(|line| labels.iter().all(|label| line.contains(label.as_str())))
+        .collect();
+    assert_eq!(matching.len(), 1, "{name} {labels:?}: {matching:?}");
+    matching[0]
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value: {}", matching[0]))
 }
 
 #[tokio::test]
@@ -115,6 +132,28 @@ async fn the_dashboard_shows_the_gateways_real_traffic_and_health() {
         assert!(
             png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
             "not a real screenshot"
+        );
+
+        // `/metrics` tells the same story: the closed host's failed checks,
+        // its one transition to unhealthy, the live host's passing checks.
+        let text = http::get(admin, "/metrics").await.expect("metrics").body;
+        let host = |i: usize| format!("host=\"{}\"", hosts[i].addr());
+        let failed = [host(1), "result=\"failure\"".to_owned()];
+        let passed = [host(0), "result=\"success\"".to_owned()];
+        assert!(sample(&text, "meshgate_host_health_checks_total", &failed) >= 2.0);
+        assert!(sample(&text, "meshgate_host_health_checks_total", &passed) >= 1.0);
+        assert_eq!(
+            sample(&text, "meshgate_host_marked_unhealthy_total", &[host(1)]),
+            1.0
+        );
+        assert_eq!(
+            sample(&text, "meshgate_host_marked_unhealthy_total", &[host(0)]),
+            0.0
+        );
+        assert_eq!(sample(&text, "meshgate_host_healthy", &[host(1)]), 0.0);
+        assert_eq!(
+            sample(&text, "meshgate_host_requests_total", &[host(0)]),
+            REQUESTS as f64
         );
         gateway.stop(Duration::from_secs(1)).await;
     })
