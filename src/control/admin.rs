@@ -7,7 +7,9 @@ use super::lifecycle::State;
 use crate::logging::LogControl;
 use crate::proxy::ProxyCore;
 use crate::stats;
-use meshgate_admin::{AdminSource, ClusterView, HostView, ListenerView, Metric, StateView};
+use meshgate_admin::{
+    AdminSource, ClusterView, HostView, ListenerView, Metric, MetricValue, StateView,
+};
 use meshgate_cluster::HealthFlag;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,6 +33,9 @@ pub struct GatewaySource {
     /// The access logs' switch, when the process has access logs (the
     /// logger name is an access log's path).
     pub(crate) access_logs: Option<LoggerSwitch>,
+    /// The access logs' dropped-lines counter, exported as
+    /// `access_log_dropped_total` (none: the process has no access logs).
+    pub(crate) access_log_dropped: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 impl std::fmt::Debug for GatewaySource {
@@ -72,7 +77,18 @@ impl AdminSource for GatewaySource {
 
     fn metrics(&self) -> Vec<Metric> {
         let config = self.core.config();
-        stats::metrics(self.core.stats(), &config, self.core.upstreams())
+        let mut metrics = stats::metrics(self.core.stats(), &config, self.core.upstreams());
+        if let Some(dropped) = &self.access_log_dropped {
+            metrics.push(Metric {
+                scope: "process",
+                object: "meshgate".to_owned(),
+                name: "access_log_dropped_total",
+                help: "Access log lines dropped: queue full, write failed, or logged after the log closed.",
+                labels: Vec::new(),
+                value: MetricValue::Counter(dropped()),
+            });
+        }
+        metrics
     }
 
     fn clusters(&self) -> Vec<ClusterView> {

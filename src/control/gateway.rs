@@ -167,6 +167,10 @@ impl Gateway {
             bound: Arc::clone(&self.bound),
             log: self.options.log.clone(),
             access_logs: Some(access_log_switch(&self.access_logs)),
+            access_log_dropped: Some({
+                let logs = Arc::clone(&self.access_logs);
+                Arc::new(move || logs.dropped_total())
+            }),
         }
     }
 

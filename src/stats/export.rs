@@ -7,9 +7,11 @@ use super::reason::ErrorReason;
 use super::request::{ClusterStats, HostRequestStats};
 use super::{GatewayStats, entry};
 use crate::config::GatewayConfig;
+use crate::server::TcpProxyCounts;
 use crate::upstream::Upstreams;
 use meshgate_admin::{HistogramView, Metric, MetricValue};
 use meshgate_cluster::pool::PoolCounters;
+use meshgate_cluster::{BreakerCounters, HealthCounters};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 fn get(counter: &AtomicU64) -> u64 {
@@ -111,6 +113,10 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
             &mut out(&mut metrics, "listener", &spec.name, Vec::new()),
             &stats.listener(&spec.name).snapshot(),
         );
+        tcp_proxy_metrics(
+            &mut out(&mut metrics, "listener", &spec.name, Vec::new()),
+            &stats.listener(&spec.name).tcp_proxy().snapshot(),
+        );
     }
     let mut protocols: Vec<_> = stats
         .protocols
@@ -152,6 +158,10 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
             &mut out(&mut metrics, "cluster", name, Vec::new()),
             &entry(&stats.clusters, name.to_owned()),
         );
+        breaker_metrics(
+            &mut out(&mut metrics, "cluster", name, Vec::new()),
+            cluster.breaker().counters(),
+        );
         for host in cluster.hosts().hosts() {
             let key = (name.to_owned(), host.address());
             let labels = vec![("cluster", name.to_owned())];
@@ -159,6 +169,15 @@ pub fn metrics(stats: &GatewayStats, config: &GatewayConfig, upstreams: &Upstrea
                 &mut out(&mut metrics, "host", host.address_text(), labels),
                 &entry(&stats.hosts, key),
                 host.is_healthy(),
+            );
+            health_metrics(
+                &mut out(
+                    &mut metrics,
+                    "host",
+                    host.address_text(),
+                    vec![("cluster", name.to_owned())],
+                ),
+                host.health().counters(),
             );
         }
     }
@@ -221,6 +240,11 @@ fn listener(o: &mut Out<'_>, counts: &ListenerCounts) {
         "unsupported_total",
         "Connections of a detected protocol this build does not serve.",
         counts.unsupported,
+    );
+    o.counter(
+        "refused_over_limit_total",
+        "Connections closed on accept because the listener held max_connections.",
+        counts.refused_over_limit,
     );
     let help = "Connections closed because protocol detection failed, by reason.";
     for (reason, value) in [
@@ -319,5 +343,112 @@ fn pool_metrics(o: &mut Out<'_>, p: &PoolCounters) {
         "reconnects_total",
         "Connect attempts that replace a closed, failed or rotated connection.",
         PoolCounters::get(&p.reconnects),
+    );
+}
+
+fn tcp_proxy_metrics(o: &mut Out<'_>, t: &TcpProxyCounts) {
+    let as_gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    o.counter(
+        "tcp_proxy_connections_total",
+        "Connections the TCP proxy took (fallbacks included).",
+        t.connections,
+    );
+    o.counter(
+        "tcp_proxy_fallbacks_total",
+        "Connections an Auto listener handed to the TCP proxy after detection found no protocol.",
+        t.fallbacks,
+    );
+    o.gauge(
+        "tcp_proxy_connections_active",
+        "Connections the TCP proxy carries now.",
+        as_gauge(t.active),
+    );
+    o.counter(
+        "tcp_proxy_no_route_total",
+        "TCP proxy connections closed because no cluster matched.",
+        t.no_route,
+    );
+    o.counter(
+        "tcp_proxy_connect_failures_total",
+        "TCP proxy upstream connect attempts that failed or timed out.",
+        t.connect_failures,
+    );
+    o.counter(
+        "tcp_proxy_no_upstream_total",
+        "TCP proxy connections closed because every upstream attempt failed.",
+        t.no_upstream,
+    );
+    o.counter(
+        "tcp_proxy_idle_timeouts_total",
+        "TCP proxy connections closed after idle_timeout without a byte.",
+        t.idle_timeouts,
+    );
+    o.counter(
+        "tcp_proxy_bytes_to_upstream_total",
+        "Bytes the TCP proxy sent to upstreams.",
+        t.bytes_to_upstream,
+    );
+    o.counter(
+        "tcp_proxy_bytes_to_downstream_total",
+        "Bytes the TCP proxy sent back to clients.",
+        t.bytes_to_downstream,
+    );
+}
+
+fn breaker_metrics(o: &mut Out<'_>, b: &BreakerCounters) {
+    let help = "Requests, connections or retries the circuit breaker refused, by resource.";
+    for (resource, counter) in [
+        ("requests", &b.requests_overflow),
+        ("pending_requests", &b.pending_overflow),
+        ("connections", &b.connections_overflow),
+        ("retries", &b.retries_overflow),
+        ("retry_budget", &b.retry_budget_overflow),
+    ] {
+        o.push_labelled(
+            "breaker_overflows_total",
+            help,
+            Some(("resource", resource)),
+            MetricValue::Counter(BreakerCounters::get(counter)),
+        );
+    }
+}
+
+fn health_metrics(o: &mut Out<'_>, h: &HealthCounters) {
+    let help = "Active health checks of the host, by result.";
+    for (result, counter) in [
+        ("success", &h.checks_succeeded),
+        ("failure", &h.checks_failed),
+    ] {
+        o.push_labelled(
+            "health_checks_total",
+            help,
+            Some(("result", result)),
+            MetricValue::Counter(HealthCounters::get(counter)),
+        );
+    }
+    o.counter(
+        "marked_unhealthy_total",
+        "Times active health checks marked the host unhealthy.",
+        HealthCounters::get(&h.marked_unhealthy),
+    );
+    o.counter(
+        "marked_healthy_total",
+        "Times active health checks marked the host healthy again.",
+        HealthCounters::get(&h.marked_healthy),
+    );
+    o.counter(
+        "ejections_total",
+        "Times outlier detection ejected the host.",
+        HealthCounters::get(&h.ejections),
+    );
+    o.counter(
+        "ejections_refused_total",
+        "Ejections outlier detection wanted but max_ejection_percent refused.",
+        HealthCounters::get(&h.ejections_refused),
+    );
+    o.counter(
+        "ejection_returns_total",
+        "Times an ejected host returned to the load balancers.",
+        HealthCounters::get(&h.ejection_returns),
     );
 }
