@@ -197,17 +197,24 @@ async fn outlier_detection_ejects_a_host_answering_errors_and_lets_it_back() {
                 .await
                 .expect("connects");
         let mut errors = 0;
+        // When the request carrying the third error was sent: the ejection
+        // began after this, so the time from here bounds it from above.
+        let mut ejected_at = None;
         for id in 1..=20 {
+            let sent_at = Instant::now();
             let reply = client
                 .call(&bolt_call(id, "svc", &[]))
                 .await
                 .expect("reply");
             if reply.status.is_some_and(|s| s.code != 0) {
                 errors += 1;
+                if errors == 3 {
+                    ejected_at = Some(sent_at);
+                }
             }
         }
         assert_eq!(errors, 3, "ejected at the third error in a row");
-        let ejected_at = Instant::now();
+        let ejected_at = ejected_at.expect("the third error was seen");
         assert!(!host(&gw, 1).is_healthy());
         let sent = traffic(addr, &codec, &mocks).await;
         assert_eq!(sent, [REQUESTS as u64, 0], "traffic moved to the good host");
