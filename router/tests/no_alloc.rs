@@ -24,15 +24,24 @@ fn allocations(t: &RouteTable, req: &dyn RouteRequest, want: &str) -> usize {
         .and_then(|r| r.forward())
         .expect("a forward route");
     assert_eq!(fwd.pick_cluster(req, 7).map(|c| c.0), Some(want));
-    let region = Region::new(GLOBAL);
-    for i in 0..1000u64 {
-        let fwd = black_box(t.route(req))
-            .and_then(|r| r.forward())
-            .expect("routed");
-        black_box(fwd.pick_cluster(req, i));
-        black_box(fwd.hash_key(req, None));
-    }
-    region.change().allocations
+    // The counter is process-wide, so a stray allocation by another thread
+    // of the test harness can land in a region; the best of three runs
+    // filters that out, while a lookup that allocates shows ≥ 1000 in every
+    // run.
+    (0..3)
+        .map(|_| {
+            let region = Region::new(GLOBAL);
+            for i in 0..1000u64 {
+                let fwd = black_box(t.route(req))
+                    .and_then(|r| r.forward())
+                    .expect("routed");
+                black_box(fwd.pick_cluster(req, i));
+                black_box(fwd.hash_key(req, None));
+            }
+            region.change().allocations
+        })
+        .min()
+        .unwrap_or(usize::MAX)
 }
 
 #[test]
