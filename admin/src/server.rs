@@ -81,7 +81,7 @@ impl AdminServer {
     }
 
     /// Stops accepting, lets requests in progress finish (at most
-    /// [`SHUTDOWN_GRACE`], 2 s), closes every connection and returns once
+    /// `SHUTDOWN_GRACE`, 2 s), closes every connection and returns once
     /// the listener is closed.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
