@@ -6,178 +6,25 @@
 //!
 //! The gateway listens on port 0 and the test learns the port from its
 //! `listening ... addr=` log line on stderr. Every process started here is
-//! killed by its pid when a test fails ([`Running`]'s `Drop`).
+//! killed by its pid when a test fails (`GatewayProcess`'s `Drop`).
 
 mod common;
 
 use bytes::BytesMut;
+use common::process::{GatewayProcess, TempDir};
 use common::{bolt, cluster, document, route, wire_status};
 use meshgate_codecs::Frame;
 use meshgate_test_support::client::FramedClient;
 use meshgate_test_support::frames::bolt_request;
 use meshgate_test_support::{MockUpstream, echo_response};
 use serde_json::{Value, json};
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 use tokio::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshgate");
-
-/// A directory for one test's config and pid files, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("meshgate-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test directory");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `meshgate start` process. Dropping it kills the process (by its pid,
-/// through its `Child` handle) if it is still running, and reaps it.
-struct Running {
-    child: Child,
-    pid: u32,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    /// Starts `meshgate start -c config` and waits (up to 20 s) until it
-    /// logged its listener's address and that it runs.
-    fn start(config: &Path) -> Running {
-        let mut child = Command::new(BIN)
-            .args(["start", "-c"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn meshgate start");
-        let pid = child.id();
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let pipe = child.stderr.take().expect("piped stderr");
-        let lines = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                lines
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(strip_ansi(&line));
-            }
-        });
-        let mut running = Running {
-            child,
-            pid,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(addr) = running.logged_addr()
-                && running.logged("meshgate running")
-            {
-                running.addr = addr;
-                return running;
-            }
-            if let Ok(Some(status)) = running.child.try_wait() {
-                panic!("meshgate exited with {status} at start:\n{}", running.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "meshgate did not start:\n{}",
-                running.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The address of the first `listening` log line.
-    fn logged_addr(&self) -> Option<SocketAddr> {
-        let lines = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
-        lines
-            .iter()
-            .filter(|line| line.contains("listening"))
-            .find_map(|line| {
-                let rest = &line[line.find(" addr=")? + " addr=".len()..];
-                rest.split_whitespace().next()?.parse().ok()
-            })
-    }
-
-    fn logged(&self, needle: &str) -> bool {
-        let lines = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
-        lines.iter().any(|line| line.contains(needle))
-    }
-
-    fn log(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .join("\n")
-    }
-
-    /// Waits (up to `limit`) for the process to exit, reaping it.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "meshgate still running:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `line` without terminal colour sequences (`ESC [ ... m`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Runs `meshgate <command> -c config` to completion.
 fn meshgate(command: &str, config: &Path) -> Output {
@@ -250,10 +97,10 @@ async fn start_reload_and_stop_through_the_cli() {
     let b = tagged("b", Duration::ZERO);
     write(&config_file, &config(&pid_file, "a", &a, &b));
 
-    let mut gateway = Running::start(&config_file);
+    let mut gateway = GatewayProcess::start(&config_file);
     assert_eq!(
         pid_in(&pid_file),
-        Some(gateway.pid),
+        Some(gateway.pid()),
         "the pid file names the gateway"
     );
     for id in 0..5 {
@@ -295,7 +142,7 @@ async fn start_reload_and_stop_through_the_cli() {
     write(&config_file, &bad_lb);
     let out = meshgate("reload", &config_file);
     assert_eq!(out.status.code(), Some(1), "an invalid reload: {out:?}");
-    assert!(gateway.child.try_wait().unwrap().is_none(), "still running");
+    assert!(gateway.is_running(), "still running");
     for id in 20..25 {
         assert_eq!(
             answered_by(gateway.addr, id).await,
@@ -356,7 +203,7 @@ async fn sigterm_drains_and_exits_zero() {
     let a = tagged("a", Duration::from_millis(400));
     let b = tagged("b", Duration::ZERO);
     write(&config_file, &config(&pid_file, "a", &a, &b));
-    let mut gateway = Running::start(&config_file);
+    let mut gateway = GatewayProcess::start(&config_file);
 
     let mut client = FramedClient::connect(gateway.addr, bolt()).await.unwrap();
     for id in 0..3 {
@@ -367,7 +214,7 @@ async fn sigterm_drains_and_exits_zero() {
         assert!(Instant::now() < deadline, "the requests never reached a");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(gateway.pid).expect("a pid"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(gateway.pid()).expect("a pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal the gateway");
     let mut ids = Vec::new();
     for _ in 0..3 {

@@ -130,6 +130,11 @@ impl GatewayProcess {
             .join("\n")
     }
 
+    /// True while the process has not exited.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits (up to `limit`) for the process to exit, reaping it.
     pub(crate) fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
