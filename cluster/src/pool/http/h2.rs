@@ -60,8 +60,11 @@ struct Conn {
     sender: http2::SendRequest<SendBody>,
     /// hyper's connection future, shared with the driver task that polls
     /// it; the pool reads the server's current
-    /// `SETTINGS_MAX_CONCURRENT_STREAMS` through it.
-    connection: Arc<Mutex<Pin<Box<Connection>>>>,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` through it. The driver drops it
+    /// (`None`) when it ends, which closes hyper's request channel: the
+    /// sender then reports closed, and a request still queued in it comes
+    /// back unsent.
+    connection: Arc<Mutex<Option<Pin<Box<Connection>>>>>,
     /// Streams whose exchange is not over.
     active: AtomicUsize,
     /// Streams ever started.
@@ -98,10 +101,10 @@ impl Conn {
 
     /// Streams this connection may carry at once.
     fn capacity(&self, local_cap: Option<u32>) -> usize {
-        let server = lock(&self.connection)
-            .as_ref()
-            .get_ref()
-            .current_max_send_streams();
+        // A connection whose driver ended has room for nothing.
+        let server = lock(&self.connection).as_ref().map_or(0, |connection| {
+            connection.as_ref().get_ref().current_max_send_streams()
+        });
         local_cap
             .map_or(server, |cap| server.min(cap as usize))
             .max(1)
@@ -310,12 +313,23 @@ impl Shared {
                     addr: self.addr,
                     source,
                 })?;
-        let driver = Arc::new(Mutex::new(Box::pin(connection)));
+        let driver = Arc::new(Mutex::new(Some(Box::pin(connection))));
         let addr = self.addr;
         let polled = Arc::clone(&driver);
         tokio::spawn(async move {
             let _open = open;
-            let ended = std::future::poll_fn(|cx| lock(&polled).as_mut().poll(cx)).await;
+            let ended = std::future::poll_fn(|cx| {
+                let mut slot = lock(&polled);
+                let Some(connection) = slot.as_mut() else {
+                    return std::task::Poll::Ready(Ok(()));
+                };
+                let polled = connection.as_mut().poll(cx);
+                if polled.is_ready() {
+                    *slot = None;
+                }
+                polled
+            })
+            .await;
             if let Err(err) = ended {
                 tracing::debug!(%addr, %err, "upstream HTTP/2 connection ended");
             }
