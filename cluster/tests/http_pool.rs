@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use http_upstream::{Proto, ServerBody, Upstream, serve};
 use hyper::body::{Frame, Incoming};
-use meshgate_cluster::pool::http::empty_body;
+use meshgate_cluster::pool::http::{HttpPoolCounters, empty_body};
 use meshgate_cluster::{
     CircuitBreaker, CircuitBreakerLimits, HttpBody, HttpPool, HttpPoolError, HttpPoolSettings,
     HttpVersion, UpstreamBody,
@@ -247,10 +247,7 @@ async fn h1_stale_race_retries_an_idempotent_request_once_on_a_fresh_connection(
         (StatusCode::OK, Bytes::from("ok"))
     );
     assert_eq!(accepts.load(Ordering::SeqCst), 2);
-    assert_eq!(
-        meshgate_cluster::pool::http::HttpPoolCounters::get(&pool.counters().internal_retries),
-        1
-    );
+    assert_eq!(HttpPoolCounters::get(&pool.counters().internal_retries), 1);
 }
 
 #[tokio::test]
@@ -365,6 +362,7 @@ async fn h2_goaway_sends_new_streams_to_a_fresh_connection_and_lets_old_ones_fin
         );
     }
     assert_eq!(upstream.accepts(), 2);
+    assert_eq!(HttpPoolCounters::get(&pool.counters().goaways), 1);
     release.notify_one();
     let slow = tokio::time::timeout(LIMIT, slow)
         .await
@@ -647,10 +645,14 @@ async fn connect_refused_fails_fast_with_a_connect_error() {
     }
 }
 
-#[tokio::test]
-async fn connect_timeout_gives_connect_timeout() {
-    // A listener that never accepts, its queue filled: further SYNs are
-    // dropped, so a connect hangs until the pool's timeout.
+/// A listener that never accepts, its queue filled: further SYNs are
+/// dropped, so a connect to it hangs until the connector's timeout. The
+/// listener and the filler connections must stay alive meanwhile.
+async fn black_hole() -> (
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+    SocketAddr,
+) {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket
         .bind("127.0.0.1:0".parse().expect("addr"))
@@ -658,23 +660,20 @@ async fn connect_timeout_gives_connect_timeout() {
     let listener = socket.listen(1).expect("listen");
     let addr = listener.local_addr().expect("addr");
     let mut fillers = Vec::new();
-    let mut full = false;
     for _ in 0..16 {
-        match tokio::time::timeout(
-            Duration::from_millis(200),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        {
+        let attempt = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(200), attempt).await {
             Ok(Ok(stream)) => fillers.push(stream),
             Ok(Err(err)) => panic!("filler connect: {err}"),
-            Err(_) => {
-                full = true;
-                break;
-            }
+            Err(_) => return (listener, fillers, addr),
         }
     }
-    assert!(full, "the accept queue never filled");
+    panic!("the accept queue never filled");
+}
+
+#[tokio::test]
+async fn connect_timeout_gives_connect_timeout() {
+    let (_listener, _fillers, addr) = black_hole().await;
     let settings = HttpPoolSettings {
         connect_timeout: Duration::from_millis(200),
         ..HttpPoolSettings::default()
@@ -687,6 +686,66 @@ async fn connect_timeout_gives_connect_timeout() {
         start.elapsed() >= Duration::from_millis(200) && start.elapsed() < Duration::from_secs(2)
     );
     assert!(err.is_retriable_before_write());
+}
+
+#[tokio::test]
+async fn h2_callers_waiting_for_a_connect_share_its_failure() {
+    let (_listener, _fillers, addr) = black_hole().await;
+    let settings = HttpPoolSettings {
+        connect_timeout: Duration::from_millis(300),
+        ..HttpPoolSettings::default()
+    };
+    let pool = HttpPool::new(addr, HttpVersion::Http2, settings);
+    let start = Instant::now();
+    let sends = (0..8).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move { send(&pool, get("/")).await.map(|_| ()) })
+    });
+    for result in futures_util::future::join_all(sends).await {
+        let err = result.expect("task").expect_err("the connect hangs");
+        assert!(matches!(err, HttpPoolError::ConnectTimeout { .. }), "{err}");
+    }
+    // One connect timeout, not eight in a row.
+    assert!(
+        start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(pool.stats().connect_failures, 1);
+}
+
+#[tokio::test]
+async fn h2_max_requests_per_conn_rotates_connections() {
+    let upstream = hello_upstream(Proto::H2 { max_streams: 100 }).await;
+    let settings = HttpPoolSettings {
+        max_requests_per_conn: 2,
+        ..HttpPoolSettings::default()
+    };
+    let pool = pool(&upstream, HttpVersion::Http2, settings);
+    for _ in 0..6 {
+        assert_eq!(
+            fetch(&pool, get("/")).await,
+            (StatusCode::OK, Bytes::from("hello"))
+        );
+    }
+    assert_eq!(upstream.accepts(), 3);
+    // Retired connections close once their streams are done.
+    upstream.wait_closed(2).await;
+}
+
+#[tokio::test]
+async fn h2_idle_timeout_closes_a_connection_without_streams() {
+    let upstream = hello_upstream(Proto::H2 { max_streams: 100 }).await;
+    let settings = HttpPoolSettings {
+        idle_timeout: Some(Duration::from_millis(100)),
+        ..HttpPoolSettings::default()
+    };
+    let pool = pool(&upstream, HttpVersion::Http2, settings);
+    fetch(&pool, get("/")).await;
+    upstream.wait_closed(1).await;
+    eventually("pool sees it closed", || pool.stats().open == 0).await;
+    assert_eq!(fetch(&pool, get("/")).await.0, StatusCode::OK);
+    assert_eq!(upstream.accepts(), 2);
 }
 
 #[tokio::test]

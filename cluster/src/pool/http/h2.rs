@@ -46,6 +46,36 @@ struct Shared {
     /// opened wait for it instead of opening their own.
     connecting: tokio::sync::Mutex<()>,
     reaper: Mutex<bool>,
+    /// The last connect failure and when it happened.
+    last_failure: Mutex<Option<(Instant, ConnectFailure)>>,
+}
+
+/// A connect failure, kept to be handed to the callers that waited for
+/// that connect.
+#[derive(Clone, Copy)]
+enum ConnectFailure {
+    Refused(std::io::ErrorKind),
+    Timeout,
+}
+
+impl ConnectFailure {
+    fn of(err: &HttpPoolError) -> Option<ConnectFailure> {
+        match err {
+            HttpPoolError::Connect { source, .. } => Some(ConnectFailure::Refused(source.kind())),
+            HttpPoolError::ConnectTimeout { .. } => Some(ConnectFailure::Timeout),
+            _ => None,
+        }
+    }
+
+    fn error(self, addr: SocketAddr, timeout: std::time::Duration) -> HttpPoolError {
+        match self {
+            ConnectFailure::Refused(kind) => HttpPoolError::Connect {
+                addr,
+                source: kind.into(),
+            },
+            ConnectFailure::Timeout => HttpPoolError::ConnectTimeout { addr, timeout },
+        }
+    }
 }
 
 #[derive(Default)]
@@ -125,6 +155,7 @@ impl H2Pool {
                 conns: Mutex::new(Conns::default()),
                 connecting: tokio::sync::Mutex::new(()),
                 reaper: Mutex::new(false),
+                last_failure: Mutex::new(None),
             }),
         }
     }
@@ -226,15 +257,33 @@ impl Shared {
         if let Some(conn) = self.try_pick(avoid)? {
             return Ok(conn);
         }
+        let waiting_since = Instant::now();
         let _connecting = self.connecting.lock().await;
-        // Someone else may have opened one meanwhile.
+        // Someone else may have opened one meanwhile, or failed to: then
+        // this caller fails at once with the same error instead of trying
+        // again in turn (a host that times out would otherwise cost every
+        // waiter a full connect timeout, one after the other).
         if let Some(conn) = self.try_pick(avoid)? {
             return Ok(conn);
         }
-        let conn = self.connect().await?;
+        if let Some(err) = self.failed_since(waiting_since) {
+            return Err(err);
+        }
+        let conn = match self.connect().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                *lock(&self.last_failure) = ConnectFailure::of(&err).map(|f| (Instant::now(), f));
+                return Err(err);
+            }
+        };
         conn.active.fetch_add(1, Ordering::AcqRel);
         conn.uses.fetch_add(1, Ordering::Relaxed);
-        {
+        let max_uses = self.settings.max_requests_per_conn;
+        if max_uses == 1 {
+            // Its one stream is this one.
+            conn.draining.store(true, Ordering::Release);
+            HttpPoolCounters::inc(&self.counters.rotations);
+        } else {
             let mut conns = lock(&self.conns);
             if conns.closed {
                 return Err(HttpPoolError::Closed { addr: self.addr });
@@ -243,6 +292,13 @@ impl Shared {
         }
         self.start_reaper();
         Ok(conn)
+    }
+
+    /// The connect failure that ended after `since`, as an error of its
+    /// own.
+    fn failed_since(&self, since: Instant) -> Option<HttpPoolError> {
+        let (at, failure) = (*lock(&self.last_failure))?;
+        (at >= since).then(|| failure.error(self.addr, self.settings.connect_timeout))
     }
 
     fn try_pick(&self, avoid: Option<&Arc<Conn>>) -> Result<Option<Arc<Conn>>, HttpPoolError> {
