@@ -153,7 +153,10 @@ async fn h1_idle_timeout_closes_the_connection() {
     upstream.wait_closed(1).await;
     eventually("pool sees it closed", || pool.stats().open == 0).await;
     assert_eq!(pool.stats().idle, 0);
-    assert_eq!(fetch(&pool, get("/")).await.0, StatusCode::OK);
+    assert_eq!(
+        fetch(&pool, get("/")).await,
+        (StatusCode::OK, Bytes::from("hello"))
+    );
     assert_eq!(upstream.accepts(), 2);
     assert_eq!(pool.stats().reconnects, 1);
 }
@@ -171,6 +174,134 @@ async fn h1_max_requests_per_conn_rotates_connections() {
     }
     assert_eq!(upstream.accepts(), 3);
     upstream.wait_closed(3).await;
+}
+
+#[tokio::test]
+async fn h1_body_dropped_half_read_closes_its_connection() {
+    let produced = Arc::new(AtomicU64::new(0));
+    let upstream = serve(Proto::H1, {
+        let produced = Arc::clone(&produced);
+        move |_req| {
+            let produced = Arc::clone(&produced);
+            async move {
+                let body = lazy_body(BIG, produced)
+                    .map_err(|_| unreachable!("the lazy body never fails"))
+                    .boxed_unsync();
+                Response::new(body)
+            }
+        }
+    })
+    .await;
+    let pool = pool(&upstream, HttpVersion::Http1, HttpPoolSettings::default());
+    let resp = send(&pool, get("/")).await.expect("send");
+    let mut body = resp.into_body();
+    let first = tokio::time::timeout(LIMIT, body.frame())
+        .await
+        .expect("in time");
+    assert!(first.expect("a frame").expect("data").is_data());
+    drop(body);
+    // Its answer is unfinished: the connection cannot carry another.
+    upstream.wait_closed(1).await;
+    eventually("pool sees it closed", || pool.stats().open == 0).await;
+    assert_eq!((pool.stats().idle, pool.stats().in_flight), (0, 0));
+    let resp = send(&pool, get("/"))
+        .await
+        .expect("send on a new connection");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(upstream.accepts(), 2);
+}
+
+#[tokio::test]
+async fn h1_upgrade_hands_the_connection_to_the_caller() {
+    let upstream = serve(Proto::H1, |mut req: Request<Incoming>| async move {
+        if req.uri().path() != "/tunnel" {
+            return ok("plain");
+        }
+        // Echo whatever comes over the upgraded connection.
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = upgrade.await else { return };
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buf = [0u8; 64];
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(http::header::CONNECTION, "upgrade")
+            .header(http::header::UPGRADE, "echo")
+            .body(text(""))
+            .expect("response")
+    })
+    .await;
+    let pool = pool(&upstream, HttpVersion::Http1, HttpPoolSettings::default());
+    let req = Request::get("/tunnel")
+        .header(http::header::HOST, "upstream.test")
+        .header(http::header::CONNECTION, "upgrade")
+        .header(http::header::UPGRADE, "echo")
+        .body(empty_body())
+        .expect("request");
+    let resp = send(&pool, req).await.expect("send");
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let upgraded = tokio::time::timeout(LIMIT, hyper::upgrade::on(resp))
+        .await
+        .expect("in time")
+        .expect("upgraded");
+    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+    io.write_all(b"ping").await.expect("write");
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(LIMIT, io.read_exact(&mut echoed))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(&echoed, b"ping");
+    // The tunnel owns that connection: the next request opens another.
+    assert_eq!(pool.stats().idle, 0);
+    assert_eq!(
+        fetch(&pool, get("/")).await,
+        (StatusCode::OK, Bytes::from("plain"))
+    );
+    assert_eq!(upstream.accepts(), 2);
+}
+
+#[tokio::test]
+async fn h2_cancelled_request_frees_its_stream_and_the_connection_serves_on() {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let upstream = serve(Proto::H2 { max_streams: 100 }, {
+        let arrived = Arc::clone(&arrived);
+        move |req: Request<Incoming>| {
+            let arrived = Arc::clone(&arrived);
+            async move {
+                if req.uri().path() == "/hang" {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                }
+                ok("fine")
+            }
+        }
+    })
+    .await;
+    let pool = pool(&upstream, HttpVersion::Http2, HttpPoolSettings::default());
+    let hanging = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.send(get("/hang")).await.map(|_| ()) }
+    });
+    eventually("request at the upstream", || {
+        arrived.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(pool.stats().in_flight, 1);
+    // The proxy's per-try timeout drops the future.
+    hanging.abort();
+    eventually("stream released", || pool.stats().in_flight == 0).await;
+    assert_eq!(
+        fetch(&pool, get("/")).await,
+        (StatusCode::OK, Bytes::from("fine"))
+    );
+    assert_eq!(upstream.accepts(), 1);
 }
 
 /// A bare HTTP/1.1 upstream for the stale-connection races hyper's server

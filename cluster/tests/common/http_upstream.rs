@@ -125,6 +125,7 @@ where
                         Proto::H1 => {
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(io, service)
+                                .with_upgrades()
                                 .await;
                         }
                         Proto::H2 { max_streams } => {
