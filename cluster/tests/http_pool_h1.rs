@@ -267,6 +267,37 @@ async fn connect_refused_fails_fast_with_a_connect_error() {
 }
 
 #[tokio::test]
+async fn back_off_after_a_connect_failure_fails_fast_then_reconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let settings = HttpPoolSettings {
+        backoff: meshgate_cluster::pool::Backoff {
+            base: Duration::from_millis(300),
+            max: Duration::from_millis(300),
+            jitter: 0.0,
+        },
+        ..HttpPoolSettings::default()
+    };
+    let pool = HttpPool::new(addr, HttpVersion::Http1, settings);
+    let attempts = || HttpPoolCounters::get(&pool.counters().connect_attempts);
+    send(&pool, get("/")).await.expect_err("nobody listens");
+    let err = send(&pool, get("/")).await.expect_err("in back-off");
+    assert!(matches!(err, HttpPoolError::Connect { .. }), "{err}");
+    assert_eq!(attempts(), 1, "no second connect during the back-off");
+    // The host comes back on the same port; after the back-off a connect
+    // is tried again.
+    let upstream = serve_on(addr, Proto::H1, |_req| async { ok("back") }).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        fetch(&pool, get("/")).await,
+        (StatusCode::OK, Bytes::from("back"))
+    );
+    assert_eq!(attempts(), 2);
+    assert_eq!(upstream.accepts(), 1);
+}
+
+#[tokio::test]
 async fn connect_timeout_gives_connect_timeout() {
     let (_listener, _fillers, addr) = black_hole().await;
     let settings = HttpPoolSettings {

@@ -106,7 +106,16 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ServerBody>> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), proto, handler).await
+}
+
+/// Serves `proto` on `addr` (port 0: a fresh one) with `handler`.
+pub async fn serve_on<H, F>(addr: SocketAddr, proto: Proto, handler: H) -> Upstream
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<ServerBody>> + Send + 'static,
+{
+    let listener = TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let accepts = Arc::new(AtomicUsize::new(0));
     let closed = Arc::new(AtomicUsize::new(0));

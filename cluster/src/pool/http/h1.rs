@@ -19,7 +19,7 @@
 use crate::pool::http::body::{SendBody, UpstreamBody};
 use crate::pool::http::counters::{HttpPoolCounters, InFlight, OpenConn};
 use crate::pool::http::error::{Failure, classify};
-use crate::pool::http::{HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
+use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
 use futures_util::FutureExt;
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::client::conn::http1;
@@ -40,6 +40,7 @@ struct Shared {
     counters: Arc<HttpPoolCounters>,
     state: Mutex<State>,
     reaper_started: AtomicBool,
+    gate: ConnectGate,
 }
 
 #[derive(Default)]
@@ -82,6 +83,7 @@ impl H1Pool {
                 counters,
                 state: Mutex::new(State::default()),
                 reaper_started: AtomicBool::new(false),
+                gate: ConnectGate::default(),
             }),
         }
     }
@@ -238,7 +240,8 @@ impl Shared {
     }
 
     async fn connect(&self) -> Result<Conn, HttpPoolError> {
-        let (stream, permit) = open_tcp(self.addr, &self.settings, &self.counters).await?;
+        let (stream, permit) =
+            open_tcp(self.addr, &self.settings, &self.counters, &self.gate).await?;
         let open = OpenConn::new(
             Arc::clone(&self.counters),
             self.settings.host_stats.clone(),

@@ -21,7 +21,7 @@
 use crate::pool::http::body::{SendBody, UpstreamBody};
 use crate::pool::http::counters::{HttpPoolCounters, InFlight, OpenConn};
 use crate::pool::http::error::{Failure, classify};
-use crate::pool::http::{HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
+use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::client::conn::http2;
@@ -46,36 +46,7 @@ struct Shared {
     /// opened wait for it instead of opening their own.
     connecting: tokio::sync::Mutex<()>,
     reaper: Mutex<bool>,
-    /// The last connect failure and when it happened.
-    last_failure: Mutex<Option<(Instant, ConnectFailure)>>,
-}
-
-/// A connect failure, kept to be handed to the callers that waited for
-/// that connect.
-#[derive(Clone, Copy)]
-enum ConnectFailure {
-    Refused(std::io::ErrorKind),
-    Timeout,
-}
-
-impl ConnectFailure {
-    fn of(err: &HttpPoolError) -> Option<ConnectFailure> {
-        match err {
-            HttpPoolError::Connect { source, .. } => Some(ConnectFailure::Refused(source.kind())),
-            HttpPoolError::ConnectTimeout { .. } => Some(ConnectFailure::Timeout),
-            _ => None,
-        }
-    }
-
-    fn error(self, addr: SocketAddr, timeout: std::time::Duration) -> HttpPoolError {
-        match self {
-            ConnectFailure::Refused(kind) => HttpPoolError::Connect {
-                addr,
-                source: kind.into(),
-            },
-            ConnectFailure::Timeout => HttpPoolError::ConnectTimeout { addr, timeout },
-        }
-    }
+    gate: ConnectGate,
 }
 
 #[derive(Default)]
@@ -155,7 +126,7 @@ impl H2Pool {
                 conns: Mutex::new(Conns::default()),
                 connecting: tokio::sync::Mutex::new(()),
                 reaper: Mutex::new(false),
-                last_failure: Mutex::new(None),
+                gate: ConnectGate::default(),
             }),
         }
     }
@@ -266,16 +237,13 @@ impl Shared {
         if let Some(conn) = self.try_pick(avoid)? {
             return Ok(conn);
         }
-        if let Some(err) = self.failed_since(waiting_since) {
+        if let Some(err) = self
+            .gate
+            .failed_since(waiting_since, &self.settings, self.addr)
+        {
             return Err(err);
         }
-        let conn = match self.connect().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                *lock(&self.last_failure) = ConnectFailure::of(&err).map(|f| (Instant::now(), f));
-                return Err(err);
-            }
-        };
+        let conn = self.connect().await?;
         conn.active.fetch_add(1, Ordering::AcqRel);
         conn.uses.fetch_add(1, Ordering::Relaxed);
         let max_uses = self.settings.max_requests_per_conn;
@@ -292,13 +260,6 @@ impl Shared {
         }
         self.start_reaper();
         Ok(conn)
-    }
-
-    /// The connect failure that ended after `since`, as an error of its
-    /// own.
-    fn failed_since(&self, since: Instant) -> Option<HttpPoolError> {
-        let (at, failure) = (*lock(&self.last_failure))?;
-        (at >= since).then(|| failure.error(self.addr, self.settings.connect_timeout))
     }
 
     fn try_pick(&self, avoid: Option<&Arc<Conn>>) -> Result<Option<Arc<Conn>>, HttpPoolError> {
@@ -347,7 +308,8 @@ impl Shared {
     }
 
     async fn connect(&self) -> Result<Arc<Conn>, HttpPoolError> {
-        let (stream, permit) = open_tcp(self.addr, &self.settings, &self.counters).await?;
+        let (stream, permit) =
+            open_tcp(self.addr, &self.settings, &self.counters, &self.gate).await?;
         let open = OpenConn::new(
             Arc::clone(&self.counters),
             self.settings.host_stats.clone(),

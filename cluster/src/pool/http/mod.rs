@@ -43,6 +43,7 @@
 //! ```
 
 mod body;
+mod connect;
 mod counters;
 mod error;
 mod h1;
@@ -52,14 +53,16 @@ pub use body::{HttpBody, HttpBodyError, UpstreamBody, empty_body};
 pub use counters::{HttpPoolCounters, HttpPoolStats};
 pub use error::HttpPoolError;
 
+use connect::{ConnectGate, open_tcp};
+
 use crate::HostStats;
-use crate::breaker::{BreakerPermit, CircuitBreaker};
+use crate::breaker::CircuitBreaker;
+use crate::pool::Backoff;
 use http::{Request, Response};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// The HTTP version a pool speaks to its host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,6 +105,10 @@ pub struct HttpPoolSettings {
     pub h2_keep_alive_interval: Option<Duration>,
     /// h2: a PING unanswered this long closes the connection. Default 20 s.
     pub h2_keep_alive_timeout: Duration,
+    /// Reconnect back-off after connect failures: while it lasts, requests
+    /// fail at once with the last connect error instead of each waiting
+    /// for a connect of their own (as the framed pools).
+    pub backoff: Backoff,
     /// The cluster's circuit breaker: each open connection holds a
     /// `max_connections` permit. `None`: no cluster limit.
     pub breaker: Option<Arc<CircuitBreaker>>,
@@ -122,6 +129,7 @@ impl Default for HttpPoolSettings {
             h2_max_connections: 8,
             h2_keep_alive_interval: None,
             h2_keep_alive_timeout: Duration::from_secs(20),
+            backoff: Backoff::default(),
             breaker: None,
             host_stats: None,
         }
@@ -140,6 +148,7 @@ impl fmt::Debug for HttpPoolSettings {
             .field("h2_max_connections", &self.h2_max_connections)
             .field("h2_keep_alive_interval", &self.h2_keep_alive_interval)
             .field("h2_keep_alive_timeout", &self.h2_keep_alive_timeout)
+            .field("backoff", &self.backoff)
             .field("breaker", &self.breaker.is_some())
             .finish_non_exhaustive()
     }
@@ -252,57 +261,5 @@ impl HttpPool {
             stats.idle = pool.idle_connections() as u64;
         }
         stats
-    }
-}
-
-/// Opens a TCP connection to `addr` within the connect timeout, holding a
-/// breaker `max_connections` permit for it; counts the attempt.
-async fn open_tcp(
-    addr: SocketAddr,
-    settings: &HttpPoolSettings,
-    counters: &HttpPoolCounters,
-) -> Result<(TcpStream, Option<BreakerPermit>), HttpPoolError> {
-    let permit = match &settings.breaker {
-        None => None,
-        Some(breaker) => match breaker.try_connection() {
-            Some(permit) => Some(permit),
-            None => {
-                HttpPoolCounters::inc(&counters.overflows);
-                return Err(HttpPoolError::Overflow {
-                    addr,
-                    what: "cluster max_connections",
-                });
-            }
-        },
-    };
-    HttpPoolCounters::inc(&counters.connect_attempts);
-    let connected = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr)).await;
-    let stream = match connected {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => {
-            connect_failed(settings, counters);
-            return Err(HttpPoolError::Connect { addr, source });
-        }
-        Err(_) => {
-            connect_failed(settings, counters);
-            return Err(HttpPoolError::ConnectTimeout {
-                addr,
-                timeout: settings.connect_timeout,
-            });
-        }
-    };
-    // Best effort: hyper writes whole heads; Nagle would only add latency.
-    let _ = stream.set_nodelay(true);
-    if HttpPoolCounters::get(&counters.connections_opened) > 0 {
-        HttpPoolCounters::inc(&counters.reconnects);
-    }
-    Ok((stream, permit))
-}
-
-fn connect_failed(settings: &HttpPoolSettings, counters: &HttpPoolCounters) {
-    HttpPoolCounters::inc(&counters.connect_failures);
-    if let Some(host) = &settings.host_stats {
-        host.connect_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
