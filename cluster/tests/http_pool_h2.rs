@@ -324,3 +324,36 @@ async fn h2_idle_timeout_closes_a_connection_without_streams() {
     assert_eq!(fetch(&pool, get("/")).await.0, StatusCode::OK);
     assert_eq!(upstream.accepts(), 2);
 }
+
+#[tokio::test]
+async fn h2_at_the_breakers_connection_limit_streams_queue_on_a_full_connection() {
+    let upstream = serve(Proto::H2 { max_streams: 2 }, |_req| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ok("queued")
+    })
+    .await;
+    let breaker = meshgate_cluster::CircuitBreaker::new(&meshgate_cluster::CircuitBreakerLimits {
+        max_connections: Some(1),
+        ..meshgate_cluster::CircuitBreakerLimits::default()
+    });
+    let settings = HttpPoolSettings {
+        breaker: Some(breaker),
+        ..HttpPoolSettings::default()
+    };
+    let pool = pool(&upstream, HttpVersion::Http2, settings);
+    // The first exchange brings the server's SETTINGS.
+    fetch(&pool, get("/")).await;
+    let sends = (0..4).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move { fetch(&pool, get("/")).await })
+    });
+    for answer in futures_util::future::join_all(sends).await {
+        assert_eq!(
+            answer.expect("task"),
+            (StatusCode::OK, Bytes::from("queued"))
+        );
+    }
+    assert_eq!(upstream.accepts(), 1);
+    // The requests past the first two hit the limit, then shared.
+    assert!(HttpPoolCounters::get(&pool.counters().overflows) >= 1);
+}

@@ -243,7 +243,15 @@ impl Shared {
         {
             return Err(err);
         }
-        let conn = self.connect().await?;
+        let conn = match self.connect().await {
+            Ok(conn) => conn,
+            // The breaker allows no more connections: share a full one
+            // (the stream waits in h2 for a slot) rather than fail.
+            Err(err @ HttpPoolError::Overflow { .. }) => {
+                return self.try_pick_any(avoid)?.ok_or(err);
+            }
+            Err(err) => return Err(err),
+        };
         conn.active.fetch_add(1, Ordering::AcqRel);
         conn.uses.fetch_add(1, Ordering::Relaxed);
         let max_uses = self.settings.max_requests_per_conn;
@@ -263,6 +271,22 @@ impl Shared {
     }
 
     fn try_pick(&self, avoid: Option<&Arc<Conn>>) -> Result<Option<Arc<Conn>>, HttpPoolError> {
+        self.choose(avoid, false)
+    }
+
+    /// The least loaded usable connection, full or not.
+    fn try_pick_any(&self, avoid: Option<&Arc<Conn>>) -> Result<Option<Arc<Conn>>, HttpPoolError> {
+        self.choose(avoid, true)
+    }
+
+    /// A usable connection other than `avoid`, counted in: the first with
+    /// room, else (when `even_full`, or no more connections may open) the
+    /// least loaded.
+    fn choose(
+        &self,
+        avoid: Option<&Arc<Conn>>,
+        even_full: bool,
+    ) -> Result<Option<Arc<Conn>>, HttpPoolError> {
         let mut conns = lock(&self.conns);
         if conns.closed {
             return Err(HttpPoolError::Closed { addr: self.addr });
@@ -287,7 +311,7 @@ impl Shared {
             Some(conn) => Some(conn),
             // Every connection is full and no more may open: the stream
             // waits in h2 for a free slot on the least loaded one.
-            None if conns.open.len() >= self.settings.h2_max_connections.max(1) => {
+            None if even_full || conns.open.len() >= self.settings.h2_max_connections.max(1) => {
                 candidates().min_by_key(|conn| conn.active.load(Ordering::Acquire))
             }
             None => None,
