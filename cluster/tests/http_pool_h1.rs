@@ -353,3 +353,41 @@ async fn closed_pool_refuses_new_requests() {
     }
     assert_eq!(upstream.accepts(), 0);
 }
+
+#[tokio::test]
+async fn h1_idle_set_is_bounded_and_concurrent_load_leaks_nothing() {
+    let upstream = serve(Proto::H1, |_req| async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ok("hello")
+    })
+    .await;
+    let settings = HttpPoolSettings {
+        max_idle_per_host: 2,
+        ..HttpPoolSettings::default()
+    };
+    let pool = pool(&upstream, HttpVersion::Http1, settings);
+    // 8 callers, 5 requests each, one at a time per caller.
+    let callers = (0..8).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                assert_eq!(fetch(&pool, get("/")).await.0, StatusCode::OK);
+            }
+        })
+    });
+    for caller in futures_util::future::join_all(callers).await {
+        caller.expect("caller");
+    }
+    assert!(
+        upstream.accepts() <= 8 + 2,
+        "{} connections",
+        upstream.accepts()
+    );
+    eventually("idle bounded, the rest closed", || {
+        let stats = pool.stats();
+        stats.idle == 2 && stats.open == 2
+    })
+    .await;
+    let stats = pool.stats();
+    assert_eq!((stats.in_flight, stats.requests), (0, 40));
+}
