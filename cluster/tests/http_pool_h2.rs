@@ -357,3 +357,50 @@ async fn h2_at_the_breakers_connection_limit_streams_queue_on_a_full_connection(
     // The requests past the first two hit the limit, then shared.
     assert!(HttpPoolCounters::get(&pool.counters().overflows) >= 1);
 }
+
+#[tokio::test]
+async fn h2_close_drains_streams_in_flight_then_closes_the_connection() {
+    let release = Arc::new(Notify::new());
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let upstream = serve(Proto::H2 { max_streams: 100 }, {
+        let release = Arc::clone(&release);
+        let arrived = Arc::clone(&arrived);
+        move |_req| {
+            let release = Arc::clone(&release);
+            let arrived = Arc::clone(&arrived);
+            async move {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                release.notified().await;
+                ok("drained")
+            }
+        }
+    })
+    .await;
+    let pool = pool(&upstream, HttpVersion::Http2, HttpPoolSettings::default());
+    let in_flight = tokio::spawn({
+        let pool = pool.clone();
+        async move { fetch(&pool, get("/")).await }
+    });
+    eventually("request at the upstream", || {
+        arrived.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    pool.close();
+    let err = send(&pool, get("/")).await.expect_err("closed");
+    assert!(matches!(err, HttpPoolError::Closed { .. }), "{err}");
+    assert_eq!(
+        upstream.closed(),
+        0,
+        "the stream in flight keeps its connection"
+    );
+    release.notify_one();
+    let answer = tokio::time::timeout(LIMIT, in_flight)
+        .await
+        .expect("in time");
+    assert_eq!(
+        answer.expect("task"),
+        (StatusCode::OK, Bytes::from("drained"))
+    );
+    upstream.wait_closed(1).await;
+    eventually("pool sees it closed", || pool.stats().open == 0).await;
+}
