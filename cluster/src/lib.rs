@@ -27,6 +27,10 @@
 pub mod pool;
 mod stats;
 
+pub use pool::http::{
+    HttpBody, HttpBodyError, HttpPool, HttpPoolError, HttpPoolSettings, HttpPoolStats, HttpVersion,
+    UpstreamBody,
+};
 pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;
 

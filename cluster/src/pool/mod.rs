@@ -50,6 +50,7 @@ mod connect;
 mod counters;
 mod error;
 mod framed;
+pub mod http;
 mod multiplex;
 mod ping_pong;
 

@@ -1,0 +1,175 @@
+//! The bodies crossing an HTTP pool: [`HttpBody`] going up, [`UpstreamBody`]
+//! coming back, and the internal wrapper that lets the pool take a request
+//! body back when hyper gave up on the request before reading any of it.
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+/// Why a request body could not produce its next frame (the downstream
+/// went away, a body filter failed, ...). Boxed so any source fits.
+pub type HttpBodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body as the pool takes it: streaming, trailers allowed. Build
+/// one with `http_body_util::BodyExt::boxed_unsync` (after `map_err` into
+/// [`HttpBodyError`]) from hyper's `Incoming`, `Full`, `Empty`, a stream.
+pub type HttpBody = UnsyncBoxBody<Bytes, HttpBodyError>;
+
+/// An empty request body.
+pub fn empty_body() -> HttpBody {
+    use http_body_util::BodyExt;
+    http_body_util::Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A response body from the upstream: hyper's [`Incoming`], streamed as the
+/// upstream sends it (flow control is hyper's and h2's: nothing is
+/// buffered beyond their windows), trailers included.
+///
+/// It also holds the request's place in the pool: the request counts as
+/// in flight, and its HTTP/1 connection stays out of the idle list, until
+/// this body has yielded its last frame, failed, or been dropped. Drop it
+/// (or read it to the end) promptly: an HTTP/1 connection whose body is
+/// dropped half-read is closed, not reused.
+pub struct UpstreamBody {
+    inner: Incoming,
+    lease: Option<Box<dyn Send + Sync>>,
+}
+
+impl UpstreamBody {
+    pub(crate) fn new(inner: Incoming, lease: Box<dyn Send + Sync>) -> UpstreamBody {
+        let mut body = UpstreamBody {
+            inner,
+            lease: Some(lease),
+        };
+        // A response without a body (204, 304, HEAD, an empty h2 stream)
+        // finishes the exchange at once.
+        if body.inner.is_end_stream() {
+            body.lease = None;
+        }
+        body
+    }
+}
+
+impl fmt::Debug for UpstreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamBody")
+            .field("inner", &self.inner)
+            .field("finished", &self.lease.is_none())
+            .finish()
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.lease = None,
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.lease = None,
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The request body handed to hyper. Until hyper first polls it the real
+/// body stays in a slot shared with the pool, so a request hyper never
+/// started sending (connection closed, stream refused) can be sent again
+/// with its body whole. Once polled, the body moves in here and the slot
+/// is empty: what was read cannot be read again.
+pub(crate) struct SendBody {
+    slot: Arc<Mutex<Option<HttpBody>>>,
+    body: Option<HttpBody>,
+}
+
+/// The pool's side of a [`SendBody`]'s slot.
+pub(crate) struct BodySlot(Arc<Mutex<Option<HttpBody>>>);
+
+impl SendBody {
+    /// Wraps `body`; the [`BodySlot`] can take it back while unpolled.
+    pub(crate) fn new(body: HttpBody) -> (SendBody, BodySlot) {
+        let slot = Arc::new(Mutex::new(Some(body)));
+        (
+            SendBody {
+                slot: Arc::clone(&slot),
+                body: None,
+            },
+            BodySlot(slot),
+        )
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<HttpBody>> {
+        lock(&self.slot)
+    }
+}
+
+impl BodySlot {
+    /// The body, if hyper never started reading it.
+    pub(crate) fn reclaim(&self) -> Option<HttpBody> {
+        lock(&self.0).take()
+    }
+}
+
+fn lock(slot: &Mutex<Option<HttpBody>>) -> MutexGuard<'_, Option<HttpBody>> {
+    // A take or a put only: a poisoned lock still holds a consistent value.
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Body for SendBody {
+    type Data = Bytes;
+    type Error = HttpBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
+        let this = self.get_mut();
+        if this.body.is_none() {
+            let taken = lock(&this.slot).take();
+            this.body = taken;
+        }
+        match &mut this.body {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            // Reclaimed by the pool for a retry: this attempt is over.
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.body {
+            Some(body) => body.is_end_stream(),
+            None => self.slot().as_ref().is_none_or(Body::is_end_stream),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.body {
+            Some(body) => body.size_hint(),
+            None => self
+                .slot()
+                .as_ref()
+                .map_or_else(|| SizeHint::with_exact(0), Body::size_hint),
+        }
+    }
+}
