@@ -21,8 +21,8 @@ def line(row) -> str:
 def markdown(results: dict) -> str:
     rows = results["rows"]
     out = [
-        "| scenario | target | req/s | × direct | p50 ms | p99 ms | p999 ms | proxy CPU µs/req | peak RSS MiB | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | target | req/s | × direct | p50 ms | p99 ms | p999 ms | proxy CPU µs/req | proxy CPU busy | peak RSS MiB | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     skipped = []
     for r in rows:
@@ -33,10 +33,13 @@ def markdown(results: dict) -> str:
             continue
         ratio = "—" if r["ratio"] is None or r["target"] == "direct" else f"{r['ratio']:.2f}"
         cpu = "—" if r["cpu_us_per_req"] is None else f"{r['cpu_us_per_req']:.2f}"
+        # The share of its CPU the proxy used: well under 100 % means it
+        # was not the bottleneck (waiting, or not scheduled).
+        busy = "—" if r["cpu_us_per_req"] is None else f"{r['cpu_us_per_req'] * r['rps'] / 1e4:.0f} %"
         rss = "—" if r["peak_rss_kib"] is None else f"{r['peak_rss_kib'] / 1024:.1f}"
         out.append(
             f"| {r['scenario']} | {r['target']} | {r['rps']:,.0f} | {ratio} | {_ms(r['p50_us'])} | "
-            f"{_ms(r['p99_us'])} | {_ms(r['p999_us'])} | {cpu} | {rss} | {r['errors']} |"
+            f"{_ms(r['p99_us'])} | {_ms(r['p999_us'])} | {cpu} | {busy} | {rss} | {r['errors']} |"
         )
     memory = [r for r in rows if r["scenario"] == "memory"]
     if memory:
