@@ -118,7 +118,7 @@ class Harness:
             specific = [l for l in errors if l.startswith("error:")]
             reason = (specific or errors or log or ["no output"])[-1]
             return None, port, f"did not start: {reason[-300:]}"
-        started.startup_s = time.monotonic() - started_at  # type: ignore[attr-defined]
+        started.startup_s = time.monotonic() - started_at
         return started, port, ""
 
     # --- measuring -------------------------------------------------------
@@ -294,7 +294,7 @@ class Harness:
                 proxy, _, why = self.start_proxy(kind, mode, backend, f"startup-{run}")
                 if proxy is None:
                     break
-                times.append(proxy.startup_s)  # type: ignore[attr-defined]
+                times.append(proxy.startup_s)
                 self.procs.stop(proxy)
             if not times:
                 self.skip("startup", label, why)

@@ -95,6 +95,8 @@ class Started:
     name: str
     proc: subprocess.Popen
     log: Path
+    # Seconds from exec to the first accepted connection, once known.
+    startup_s: float | None = None
 
     @property
     def pid(self) -> int:
