@@ -5,7 +5,16 @@
 //!   request id, every reply checked against its request's payload, for a
 //!   bounded time; prints throughput and latency percentiles.
 //! - `mg-stub`: a single-threaded upstream that answers every request at
-//!   once (a fast backend, so the proxy, not the backend, is measured).
+//!   once (a fast backend, so the proxy, not the backend, is measured):
+//!   bolt, Dubbo, HTTP/1.1, HTTP/2 and gRPC unary ([`http_stub`]).
+//! - `mg-load --idle-connections N`: holds N idle connections ([`idle`]),
+//!   for the harness's memory scenario.
+//!
+//! `bench/run.sh` drives them (and wrk, h2load) against the backend,
+//! meshgate, Envoy and nginx.
+
+pub mod http_stub;
+pub mod idle;
 
 use bytes::{Bytes, BytesMut};
 use meshgate_codecs::bolt::BoltCodec;
@@ -84,6 +93,21 @@ impl Proto {
         let _ = self.codec().encode(&frame, &mut out);
         (out, frame.body)
     }
+}
+
+/// The hessian2 int 1 (`RESPONSE_VALUE`) that starts a Dubbo reply's
+/// body: an RpcResult carrying a value. Envoy's `dubbo_proxy` parses it
+/// (and refuses a reply without it); meshgate passes bodies through.
+pub const DUBBO_RESPONSE_VALUE: u8 = 0x91;
+
+/// `body` as the value of a Dubbo RpcResult: [`DUBBO_RESPONSE_VALUE`]
+/// followed by `body`'s bytes (what `mg-stub --dubbo-rpc-result` replies
+/// and `mg-load --dubbo-rpc-result` expects).
+pub fn dubbo_rpc_result(body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(body.len() + 1);
+    out.extend_from_slice(&[DUBBO_RESPONSE_VALUE]);
+    out.extend_from_slice(body);
+    out.freeze()
 }
 
 /// The echo answer to `req`: a success response with the request's id and

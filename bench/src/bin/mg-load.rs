@@ -4,6 +4,10 @@
 //! Runs a warm-up, then a measured window, then stops by itself.
 //!
 //! `mg-load --protocol bolt --target 127.0.0.1:12200 --connections 16 --in-flight 8 --duration 10s`
+//!
+//! With `--idle-connections N` it instead opens N connections, sends
+//! nothing, prints `READY n=N`, holds them for `--duration` and reports how
+//! many the peer closed meanwhile (the harness's memory scenario).
 
 #![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
 
@@ -53,6 +57,13 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Open this many connections, send nothing, and hold them for
+    /// `--duration` instead of running load (`--protocol` is ignored).
+    #[arg(long)]
+    idle_connections: Option<usize>,
+    /// Expect Dubbo replies as RpcResults (`mg-stub --dubbo-rpc-result`).
+    #[arg(long)]
+    dubbo_rpc_result: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -87,6 +98,9 @@ fn main() -> Result<()> {
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()?;
+    if let Some(count) = args.idle_connections {
+        return runtime.block_on(hold_idle(&args, count));
+    }
     let started = Instant::now();
     let results = runtime.block_on(async {
         let measure_from = Instant::now() + args.warmup;
@@ -148,6 +162,17 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// Opens `count` idle connections, holds them for the measured window and
+/// reports how many the peer closed.
+async fn hold_idle(args: &Args, count: usize) -> Result<()> {
+    let streams = meshgate_bench::idle::open(args.target, count, args.timeout).await?;
+    println!("READY n={}", streams.len());
+    tokio::time::sleep(args.duration).await;
+    let closed = meshgate_bench::idle::closed_by_peer(&streams);
+    println!("HELD n={} closed_by_peer={closed}", streams.len());
+    Ok(())
+}
+
 /// Matches a reply to its request and records it if the request was sent
 /// inside the measured window.
 fn account(
@@ -202,7 +227,10 @@ async fn run_connection(
             .map(|_| rng.random_range(b'a'..=b'z') as char)
             .collect();
         let payload = format!("{conn}:{id}:{payload}");
-        let (bytes, expected) = args.protocol.request(id, &payload);
+        let (bytes, mut expected) = args.protocol.request(id, &payload);
+        if args.dubbo_rpc_result && args.protocol == Proto::Dubbo {
+            expected = meshgate_bench::dubbo_rpc_result(&expected);
+        }
         out.extend_from_slice(&bytes);
         pending.insert(id, (Instant::now(), expected));
     };

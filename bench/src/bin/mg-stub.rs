@@ -1,5 +1,7 @@
 //! A fast stub upstream: answers every bolt or Dubbo request at once with
-//! its own body, on one thread, batching replies per read.
+//! its own body, on one thread, batching replies per read. With
+//! `--protocol http1` or `h2` it serves HTTP/1.1 or HTTP/2 cleartext
+//! (plain requests and gRPC unary), see `meshgate_bench::http_stub`.
 //!
 //! `mg-stub --protocol bolt --listen 127.0.0.1:12201 [--tag A]`
 //!
@@ -13,24 +15,42 @@
 use anyhow::Result;
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
-use meshgate_bench::{Proto, Reader, echo};
+use meshgate_bench::{Proto, Reader, dubbo_rpc_result, echo, http_stub};
 use meshgate_codecs::{Frame, FrameCodec, FrameKind};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Parser, Debug)]
-#[command(about = "A single-threaded echo upstream for bolt or Dubbo")]
+#[command(about = "A single-threaded echo upstream for bolt, Dubbo, HTTP/1.1 or HTTP/2")]
 struct Args {
     /// Protocol to serve.
     #[arg(long, value_enum)]
-    protocol: Proto,
+    protocol: StubProto,
     /// Address to listen on (port 0: any; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// Bytes appended to every reply's body (names the host).
+    /// Bytes appended to every reply's body (names the host; bolt and
+    /// Dubbo only).
     #[arg(long, default_value = "")]
     tag: String,
+    /// Dubbo replies are RpcResults (a `RESPONSE_VALUE` byte before the
+    /// echoed body), as Envoy's `dubbo_proxy` requires.
+    #[arg(long)]
+    dubbo_rpc_result: bool,
+}
+
+/// What the stub serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StubProto {
+    /// SOFARPC bolt v1.
+    Bolt,
+    /// Dubbo 2 (hessian2).
+    Dubbo,
+    /// HTTP/1.1 with keep-alive.
+    Http1,
+    /// HTTP/2 cleartext (prior knowledge), plain and gRPC unary.
+    H2,
 }
 
 fn main() -> Result<()> {
@@ -45,16 +65,32 @@ fn main() -> Result<()> {
             listener.local_addr()?.port(),
             args.protocol
         );
-        let codec = args.protocol.codec();
+        let framed = match args.protocol {
+            StubProto::Bolt => Some(Proto::Bolt),
+            StubProto::Dubbo => Some(Proto::Dubbo),
+            StubProto::Http1 | StubProto::H2 => None,
+        };
+        let codec = framed.map(Proto::codec);
         let tag = Bytes::from(args.tag.into_bytes());
+        let rpc_result = args.dubbo_rpc_result && args.protocol == StubProto::Dubbo;
         loop {
             let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream, Arc::clone(&codec), tag.clone()));
+            match (&codec, args.protocol) {
+                (Some(codec), _) => {
+                    tokio::spawn(serve(stream, Arc::clone(codec), tag.clone(), rpc_result));
+                }
+                (None, StubProto::H2) => {
+                    tokio::spawn(http_stub::serve_h2(stream));
+                }
+                (None, _) => {
+                    tokio::spawn(http_stub::serve_http1(stream));
+                }
+            }
         }
     })
 }
 
-async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes) {
+async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes, rpc_result: bool) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = Reader::new(read, Arc::clone(&codec));
@@ -66,7 +102,13 @@ async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes) {
             match reader.try_decode() {
                 Ok(Some(frame)) => {
                     let reply = match frame.kind {
-                        FrameKind::Request => Some(tagged(echo(&frame), &tag)),
+                        FrameKind::Request => {
+                            let mut reply = echo(&frame);
+                            if rpc_result {
+                                reply.body = dubbo_rpc_result(&reply.body);
+                            }
+                            Some(tagged(reply, &tag))
+                        }
                         FrameKind::Heartbeat { reply: false } => codec.heartbeat_reply(&frame),
                         _ => None,
                     };
