@@ -99,7 +99,12 @@ async fn gateway(
 }
 
 fn ok(answer: &http_common::CurlAnswer) {
-    assert_eq!(answer.exit, 0, "curl failed: {answer:?}");
+    assert_eq!(
+        answer.exit,
+        0,
+        "curl failed ({}): {answer:?}",
+        answer.stderr.trim()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,6 +396,104 @@ async fn malformed_and_oversized_requests() {
         let fine = curl(addr, "/echo", H1).await;
         assert_eq!(fine.status, 200, "the gateway still serves");
         gw.stop(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_replay_the_request_body_on_another_host() {
+    bounded(async {
+        let a = HttpUpstream::start("a").await;
+        let b = HttpUpstream::start("b").await;
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr")
+        };
+        let vhosts = json!([{"name": "any", "domains": ["*"], "routers": [
+            {"match": {"prefix": "/fail-on/"}, "route": {"cluster_name": "pair",
+                "retry_policy": {"retry_on": true, "num_retries": 2}}},
+            {"match": {"prefix": "/"}, "route": {"cluster_name": "half_dead"}}
+        ]}]);
+        let clusters = json!([
+            web_cluster("pair", &[a.addr(), b.addr()]),
+            web_cluster("half_dead", &[dead, b.addr()])
+        ]);
+        let (gw, addr) = start(&http_document("Auto", "Auto", vhosts, clusters)).await;
+        for flags in [H1, H2] {
+            for i in 0..4 {
+                let body = format!("replay-me-{i}");
+                // 503 from `a` is retried on `b`, body and all.
+                let flaky = curl(
+                    addr,
+                    "/fail-on/a",
+                    &[flags, &["--data-binary", &body]].concat(),
+                )
+                .await;
+                ok(&flaky);
+                assert_eq!(flaky.status, 200, "{flaky:?}");
+                assert_eq!(flaky.header("x-upstream"), Some("b"));
+                assert_eq!(flaky.echo()["body"], body.as_str());
+                // A refused connect is retried (MOSN's implicit policy).
+                let failover =
+                    curl(addr, "/echo", &[flags, &["--data-binary", &body]].concat()).await;
+                assert_eq!(failover.status, 200, "{failover:?}");
+                assert_eq!(failover.echo()["body"], body.as_str());
+            }
+        }
+        assert!(a.requests() > 0, "a was tried");
+        gw.stop(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_listener_serves_http1_h2c_and_bolt_on_one_port() {
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let bolt_mocks = common::mocks(&common::bolt(), 1);
+        let vhosts = json!([{"name": "any", "domains": ["*"], "routers": [
+            {"match": {"prefix": "/"}, "route": {"cluster_name": "web"}},
+            common::route(".*", "rpc")
+        ]}]);
+        let clusters = json!([
+            web_cluster("web", &[up.addr()]),
+            common::cluster("rpc", "LB_ROUNDROBIN", &common::addrs(&bolt_mocks))
+        ]);
+        let (gw, addr) = start(&http_document("Auto", "Auto", vhosts, clusters)).await;
+        let h1 = curl(addr, "/echo", H1).await;
+        assert_eq!(h1.echo()["version"], "HTTP/1.1");
+        let h2 = curl(addr, "/echo", H2).await;
+        assert_eq!(h2.echo()["version"], "HTTP/2.0");
+        let mut client = meshgate_test_support::client::FramedClient::connect(addr, common::bolt())
+            .await
+            .expect("bolt client connects");
+        for id in 1..=3 {
+            let request = common::bolt_call(id, "com.example.Echo", &[]);
+            let reply = client.call(&request).await.expect("bolt reply");
+            assert_eq!(reply.request_id, id);
+            assert_eq!(reply.body, request.body);
+        }
+        assert_eq!(bolt_mocks[0].requests(), 3);
+        gw.stop(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_lets_requests_in_flight_finish() {
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let (gw, addr) = gateway("Auto", "Auto", &up).await;
+        let h1 = tokio::spawn(curl(addr, "/slow/600", H1));
+        let h2 = tokio::spawn(curl(addr, "/slow/600", H2));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        gw.stop(std::time::Duration::from_secs(5)).await;
+        for answer in [h1.await.expect("h1 task"), h2.await.expect("h2 task")] {
+            ok(&answer);
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+        let after = curl(addr, "/echo", H1).await;
+        assert_ne!(after.exit, 0, "the listener is closed after stop");
     })
     .await;
 }

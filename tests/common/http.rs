@@ -24,6 +24,7 @@ type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 /// - `/bytes/N`: N bytes of `x`, streamed in 16 KiB chunks.
 /// - `/reset-mid-body`: a 200 announcing 1 MB, 1 KB of it, then a broken
 ///   stream (connection closed / RST_STREAM).
+/// - `/fail-on/NAME`: 503 from the server named NAME, an echo from others.
 /// - anything else: 200 with a JSON echo of the request (method, uri,
 ///   version, host, headers, body length and body when short).
 ///
@@ -112,6 +113,10 @@ async fn answer(req: Request<Incoming>, name: &str) -> Response<Body> {
         let mut r = Response::new(StreamBody::new(futures_util::stream::iter(chunks)).boxed());
         r.headers_mut()
             .insert(http::header::CONTENT_LENGTH, n.into());
+        r
+    } else if path.strip_prefix("/fail-on/") == Some(name) {
+        let mut r = Response::new(full("failing on purpose"));
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         r
     } else if path == "/reset-mid-body" {
         let frames = futures_util::stream::unfold(0u8, |step| async move {

@@ -257,10 +257,10 @@ impl ProxyCore {
             let host = cluster
                 .choose_host(&lb)
                 .ok_or_else(|| ProxyError::NoHealthyHost(cluster.name().to_owned()))?;
-            let body = source.next_try().ok_or_else(|| {
-                // Only reachable on a retry: the first try always has it.
-                ProxyError::Pool(meshgate_cluster::pool::PoolError::UpstreamReset { written: true })
-            })?;
+            // Only a retry can find the body gone: the first try always has it.
+            let body = source.next_try().ok_or(ProxyError::Pool(
+                meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
+            ))?;
             let request = upstream_request(head, routed, &host, body)?;
             let attempt = stats.attempt(self.stats().host(stats, cluster, &host));
             let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);

@@ -164,7 +164,7 @@ impl Body for ReplayBody {
 
     fn size_hint(&self) -> SizeHint {
         // Every try sends the whole body, so the downstream's hint holds.
-        self.source.hint.clone()
+        self.source.hint
     }
 }
 

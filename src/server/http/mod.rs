@@ -27,7 +27,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -213,17 +212,15 @@ async fn drive<S>(
 /// Resolves once the connection has been idle (nothing in flight) for
 /// `limit`; never without a limit, while requests are in flight, or once
 /// the connection is already shutting down.
-fn idle_expired(
+async fn idle_expired(
     limit: Option<std::time::Duration>,
     activity: &Activity,
     shutting_down: bool,
-) -> impl Future<Output = ()> + '_ {
-    async move {
-        match limit {
-            Some(limit) if !shutting_down && activity.in_flight.load(Ordering::Acquire) == 0 => {
-                tokio::time::sleep(limit).await
-            }
-            _ => std::future::pending().await,
+) {
+    match limit {
+        Some(limit) if !shutting_down && activity.in_flight.load(Ordering::Acquire) == 0 => {
+            tokio::time::sleep(limit).await
         }
+        _ => std::future::pending().await,
     }
 }
