@@ -393,6 +393,18 @@ async fn malformed_and_oversized_requests() {
         )
         .await;
         assert_eq!(body_over.status, 413, "{body_over:?}");
+        // A chunked body that grows past the limit (4 MiB) is cut off: 413.
+        let file = std::env::temp_dir().join(format!("mg-over-{}", std::process::id()));
+        std::fs::write(&file, vec![b'o'; 5_000_000]).expect("write upload");
+        let upload = format!("@{}", file.display());
+        let streamed_over = curl(
+            addr,
+            "/echo",
+            &["-H", "Transfer-Encoding: chunked", "--data-binary", &upload],
+        )
+        .await;
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(streamed_over.status, 413, "{}", streamed_over.stderr);
         let fine = curl(addr, "/echo", H1).await;
         assert_eq!(fine.status, 200, "the gateway still serves");
         gw.stop(std::time::Duration::from_secs(2)).await;

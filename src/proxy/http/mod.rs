@@ -217,7 +217,11 @@ impl ProxyCore {
             match tokio::time::timeout(timeout, self.forward_http(head, &routed, &source, stats))
                 .await
             {
-                Ok(result) => result?,
+                Ok(Ok(response)) => response,
+                Ok(Err(_)) if source.over_limit() => {
+                    return Ok(payload_too_large(spec.http.max_request_body_size));
+                }
+                Ok(Err(err)) => return Err(err),
                 Err(_) => return Err(ProxyError::Timeout(timeout)),
             };
         headers::strip_hop_by_hop(response.headers_mut());
@@ -271,6 +275,10 @@ impl ProxyCore {
                 },
                 None => sent.await,
             };
+            if result.is_err() && source.over_limit() {
+                // The client's body broke the limit: not the host's failure.
+                return result;
+            }
             let summary = result.as_ref().map(|r| r.status().as_u16());
             cluster.report_outcome(&host, http_attempt_outcome(summary));
             attempt.done_http(summary);
@@ -315,12 +323,18 @@ fn body_too_large(head: &Parts, limit: Option<u64>) -> Option<Response<ResponseB
         .ok()?
         .parse::<u64>()
         .ok()?;
-    (declared > limit).then(|| {
-        reply::text_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body over the limit of {limit} bytes\n"),
-        )
-    })
+    (declared > limit).then(|| payload_too_large(Some(limit)))
+}
+
+/// The 413 for a body over the listener's limit.
+fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
+    reply::text_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "request body over the limit of {} bytes\n",
+            limit.unwrap_or_default()
+        ),
+    )
 }
 
 /// The downstream body, cut off past the listener's limit.

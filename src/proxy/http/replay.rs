@@ -36,6 +36,8 @@ struct State {
     finished: bool,
     /// The try whose body may read the source; older tries' bodies end.
     generation: u32,
+    /// The downstream body grew past the listener's `max_request_body_size`.
+    over_limit: bool,
 }
 
 impl ReplaySource {
@@ -51,6 +53,7 @@ impl ReplaySource {
                 overflowed: false,
                 finished: false,
                 generation: 0,
+                over_limit: false,
             }),
             hint,
         })
@@ -70,6 +73,16 @@ impl ReplaySource {
             position: 0,
             trailers_sent: false,
         })
+    }
+
+    /// True when the downstream body was cut off at the listener's
+    /// `max_request_body_size` (the client gets 413, not the upstream's
+    /// failure to read it).
+    pub(crate) fn over_limit(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .over_limit
     }
 
     /// True when another try can still send the whole body.
@@ -129,7 +142,12 @@ impl Body for ReplayBody {
                 state.finished = true;
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Err(e))) => {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    state.over_limit = true;
+                }
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 let frame = match frame.into_data() {
                     Ok(data) => {
