@@ -509,3 +509,46 @@ async fn stop_lets_requests_in_flight_finish() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_after_connection_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let clusters = json!([web_cluster("web", &[up.addr()]), web_cluster("empty", &[])]);
+        let mut document = http_document("Http1", "Auto", routes(), clusters);
+        document["servers"][0]["listeners"][0]["connection_idle_timeout"] = json!("300ms");
+        let (gw, addr) = start(&document).await;
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        // A request slower than the idle timeout is not cut off.
+        conn.write_all(b"GET /slow/500 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        // Then, idle, the connection is closed by the gateway.
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(closed.is_ok(), "the idle connection is closed");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        gw.stop(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
+}

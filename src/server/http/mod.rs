@@ -60,6 +60,33 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that keeps its request counted in flight until it
+/// ends or is dropped.
+pub(crate) struct TrackedBody {
+    inner: ResponseBody,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = crate::proxy::http::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Serves one downstream HTTP connection until it closes. `prefix` holds
 /// the bytes detection already read.
 pub(crate) async fn serve_connection(
@@ -93,8 +120,12 @@ pub(crate) async fn serve_connection(
             let in_flight = InFlight::start(&activity);
             async move {
                 let response = core.serve_http(request, &downstream).await;
-                drop(in_flight);
-                Ok::<_, Infallible>(response)
+                // Counted until the body has gone out, so a long download
+                // or gRPC stream is not taken for an idle connection.
+                Ok::<_, Infallible>(response.map(|body| TrackedBody {
+                    inner: body,
+                    _in_flight: in_flight,
+                }))
             }
         })
     };
@@ -132,7 +163,7 @@ type H2Conn<S> =
 /// graceful shutdown.
 enum Graceful<S>
 where
-    S: hyper::service::HttpService<Incoming, ResBody = ResponseBody>,
+    S: hyper::service::HttpService<Incoming, ResBody = TrackedBody>,
 {
     H1(Pin<Box<H1Conn<S>>>),
     H2(Pin<Box<H2Conn<S>>>),
@@ -140,7 +171,7 @@ where
 
 impl<S> Graceful<S>
 where
-    S: hyper::service::HttpService<Incoming, ResBody = ResponseBody> + Send,
+    S: hyper::service::HttpService<Incoming, ResBody = TrackedBody> + Send,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -168,7 +199,7 @@ async fn drive<S>(
     activity: &Activity,
     peer: std::net::SocketAddr,
 ) where
-    S: hyper::service::HttpService<Incoming, ResBody = ResponseBody> + Send,
+    S: hyper::service::HttpService<Incoming, ResBody = TrackedBody> + Send,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
