@@ -535,7 +535,7 @@ async fn idle_connections_close_after_connection_idle_timeout() {
             String::from_utf8_lossy(&buf[..n])
         );
         // Then, idle, the connection is closed by the gateway.
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let mut rest = Vec::new();
         let closed = tokio::time::timeout(
             std::time::Duration::from_secs(5),
