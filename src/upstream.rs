@@ -1,9 +1,10 @@
 //! Upstream connection pools, one per (host address, protocol), shared by
-//! every listener and kept across reloads for hosts that stay.
+//! every listener and kept across reloads for hosts that stay: framed
+//! pools by codec, HTTP pools by version.
 
 use dashmap::DashMap;
 use meshgate_cluster::pool::{Pool, PoolConfig, PoolCounters};
-use meshgate_cluster::{Cluster, Host};
+use meshgate_cluster::{Cluster, Host, HttpPool, HttpPoolSettings, HttpVersion};
 use meshgate_codecs::{FrameCodec, Limits};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct Upstreams {
     pools: DashMap<(SocketAddr, Arc<str>), Arc<Pool>>,
+    http: DashMap<(SocketAddr, HttpVersion), HttpPool>,
 }
 
 impl Upstreams {
@@ -45,10 +47,43 @@ impl Upstreams {
         Arc::clone(&entry)
     }
 
+    /// The HTTP pool for `host` speaking `version`, created on first use
+    /// from `cluster`'s settings and circuit breaker.
+    pub fn http_pool(&self, host: &Host, version: HttpVersion, cluster: &Cluster) -> HttpPool {
+        let key = (host.address(), version);
+        if let Some(pool) = self.http.get(&key) {
+            return pool.clone();
+        }
+        let entry = self.http.entry(key).or_insert_with(|| {
+            let settings = cluster.settings();
+            let defaults = HttpPoolSettings::default();
+            HttpPool::new(
+                host.address(),
+                version,
+                HttpPoolSettings {
+                    connect_timeout: settings.connect_timeout,
+                    idle_timeout: settings.idle_timeout.or(defaults.idle_timeout),
+                    max_requests_per_conn: u64::from(settings.max_request_per_conn),
+                    breaker: Some(Arc::clone(cluster.breaker())),
+                    host_stats: Some(Arc::clone(host.stats())),
+                    ..defaults
+                },
+            )
+        });
+        entry.clone()
+    }
+
     /// Closes (drains) the pools of hosts not in `keep`: after a reload
     /// removed them, and at stop (with an empty `keep`).
     pub fn retain(&self, keep: &HashSet<SocketAddr>) {
         self.pools.retain(|(addr, _), pool| {
+            let stays = keep.contains(addr);
+            if !stays {
+                pool.close();
+            }
+            stays
+        });
+        self.http.retain(|(addr, _), pool| {
             let stays = keep.contains(addr);
             if !stays {
                 pool.close();

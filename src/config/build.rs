@@ -79,6 +79,8 @@ pub struct ListenerSpec {
     pub tcp_proxy: Option<super::TcpProxyUse>,
     /// Access logs (`access_logs[]`).
     pub access_logs: crate::accesslog::ListenerAccessLogs,
+    /// HTTP connection limits and upstream protocol (`docs/http.md`).
+    pub http: super::http::HttpSettings,
 }
 
 /// Per-connection bounds of a listener.
@@ -616,6 +618,7 @@ fn build_listener(
     .unwrap_or_default();
     let (protocols, protocol_spec) = select_protocols(&proxy, &extend, registry, &ppath, cx)?;
     check_upstream_protocol(&proxy, &extend, &protocols, &ppath, cx);
+    let http = super::http::build(&proxy.upstream_protocol, &extend, &ppath, cx);
     let tcp_proxy = super::tcp_proxy::attach(tcp, proxy.fallback_for_unknown_protocol, &ppath, cx);
     if !routers.contains_key(&proxy.router_config_name)
         && !invalid_routers.contains(&proxy.router_config_name)
@@ -687,6 +690,7 @@ fn build_listener(
         limits,
         tcp_proxy,
         access_logs,
+        http,
     })
 }
 
@@ -727,6 +731,7 @@ fn tcp_only_listener(
         }),
         // Access logs record requests; a byte proxy has none.
         access_logs: Default::default(),
+        http: Default::default(),
     })
 }
 
@@ -770,13 +775,7 @@ fn select_protocols(
         other => other.to_owned(),
     };
     match registry.select(&spec) {
-        Ok(set) => {
-            if let Some(Protocol::Http1 | Protocol::Http2) = set.single() {
-                cx.error(Issue::new(format!("{path}.config.downstream_protocol"), format!("{spec} listeners are not served yet")).hint("HTTP/1 and HTTP/2 land with the HTTP work; use a framed RPC protocol or Auto"));
-                return None;
-            }
-            Some((set, spec))
-        }
+        Ok(set) => Some((set, spec)),
         Err(e) => {
             cx.error(
                 Issue::new(format!("{path}.config.downstream_protocol"), e.to_string()).hint(
@@ -800,6 +799,14 @@ fn check_upstream_protocol(
         "X" | "x" => extend.sub_protocol.as_str(),
         other => other,
     };
+    // HTTP goes upstream in either HTTP version (`docs/http.md`).
+    let http_downstream = downstream
+        .protocols()
+        .iter()
+        .any(|p| matches!(p, Protocol::Http1 | Protocol::Http2));
+    if http_downstream && super::http::HttpVersion::parse(upstream).is_some() {
+        return;
+    }
     if !downstream.protocols().iter().any(|p| p.name() == upstream) {
         cx.error(
             Issue::new(format!("{path}.config.upstream_protocol"), format!("{upstream:?} differs from the downstream protocol"))

@@ -8,6 +8,7 @@
 //! listed in `docs/mosn-compatibility.md`.
 
 mod build;
+pub mod http;
 mod issues;
 pub mod raw;
 mod tcp_proxy;

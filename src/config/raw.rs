@@ -185,6 +185,12 @@ pub struct ExtendConfig {
     pub enable_bolt_goaway: bool,
     /// MOSN's per-protocol form: `{"bolt": {"enable_bolt_goaway": true}}`.
     pub bolt: Option<BoltExtendConfig>,
+    /// HTTP listeners: the largest request header section, bytes (MOSN's
+    /// HTTP/1 `max_header_size`).
+    pub max_header_size: Option<usize>,
+    /// HTTP listeners: the largest request body, bytes (MOSN's HTTP/1
+    /// `max_request_body_size`); unset or 0: no limit.
+    pub max_request_body_size: Option<u64>,
 }
 
 /// `extend_config.bolt`.

@@ -5,10 +5,12 @@ pub mod context;
 pub mod error;
 pub mod filter;
 pub mod filters;
+pub mod http;
 mod outcome;
 pub mod phase;
 pub mod reply;
 mod serve;
+mod steps;
 mod variables;
 
 pub use context::{Downstream, RequestCx};

@@ -18,10 +18,27 @@ pub(crate) fn attempt_outcome(result: &Result<Frame, ProxyError>) -> AttemptOutc
             Some(status) if status.neutral >= 500 => AttemptOutcome::ErrorReply(status.neutral),
             _ => AttemptOutcome::Success,
         },
-        Err(ProxyError::Pool(e)) if e.is_connect_failure() => AttemptOutcome::ConnectFailure,
-        Err(ProxyError::Pool(PoolError::UpstreamReset { .. })) => AttemptOutcome::Reset,
-        Err(ProxyError::PerTryTimeout(_)) => AttemptOutcome::Timeout,
-        Err(_) => AttemptOutcome::Ignored,
+        Err(err) => error_outcome(err),
+    }
+}
+
+/// [`attempt_outcome`] for an HTTP try: `Ok(status)` when the upstream
+/// answered; 5xx is the host's error reply.
+pub(crate) fn http_attempt_outcome(result: Result<u16, &ProxyError>) -> AttemptOutcome {
+    match result {
+        Ok(status) if status >= 500 => AttemptOutcome::ErrorReply(status),
+        Ok(_) => AttemptOutcome::Success,
+        Err(err) => error_outcome(err),
+    }
+}
+
+/// A failed try's outcome.
+fn error_outcome(err: &ProxyError) -> AttemptOutcome {
+    match err {
+        ProxyError::Pool(e) if e.is_connect_failure() => AttemptOutcome::ConnectFailure,
+        ProxyError::Pool(PoolError::UpstreamReset { .. }) => AttemptOutcome::Reset,
+        ProxyError::PerTryTimeout(_) => AttemptOutcome::Timeout,
+        _ => AttemptOutcome::Ignored,
     }
 }
 
@@ -54,5 +71,17 @@ mod tests {
             attempt_outcome(&Err(ProxyError::NoRoute)),
             AttemptOutcome::Ignored
         );
+    }
+
+    #[test]
+    fn http_statuses_map_to_outcomes() {
+        assert_eq!(http_attempt_outcome(Ok(200)), AttemptOutcome::Success);
+        assert_eq!(http_attempt_outcome(Ok(404)), AttemptOutcome::Success);
+        assert_eq!(
+            http_attempt_outcome(Ok(502)),
+            AttemptOutcome::ErrorReply(502)
+        );
+        let reset = ProxyError::Pool(PoolError::UpstreamReset { written: true });
+        assert_eq!(http_attempt_outcome(Err(&reset)), AttemptOutcome::Reset);
     }
 }

@@ -9,6 +9,7 @@ use super::error::ProxyError;
 use super::filter::{Flow, LocalReply, Stage, StreamFilter};
 use super::phase::Phase;
 use super::reply::{error_reply, status_for_code};
+use super::steps::{HeaderLayers, pick_cluster};
 use super::variables::apply_mutations;
 use crate::config::{GatewayConfig, ListenerSpec};
 use crate::stats::GatewayStats;
@@ -16,7 +17,7 @@ use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use meshgate_cluster::{Cluster, Host, LbContext};
 use meshgate_codecs::{Frame, FrameCodec, FrameKind};
-use meshgate_router::{Forward, HeaderMutations, MetadataMatch, RouteAction, RouteTable};
+use meshgate_router::{Forward, MetadataMatch, RouteAction, RouteTable};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,7 +128,8 @@ impl ProxyCore {
         let (forward, layers, cluster, metadata) = loop {
             cx.enter(Phase::MatchRoute);
             let (forward, layers) = match_route(table, cx, (&listener.router, &self.stats))?;
-            let (cluster, metadata) = pick_cluster(config, forward, cx)?;
+            let (cluster, metadata) =
+                pick_cluster(config, forward, &cx.request.headers, cx.random)?;
             cx.stats.routed(self.stats.cluster(&cx.stats, &cluster));
             cx.cluster = Some(cluster.clone());
             cx.enter(Phase::DownFilterAfterRoute);
@@ -284,10 +286,6 @@ impl ProxyCore {
     }
 }
 
-/// The header lists of a matched route's levels: route, virtual host,
-/// router, in the order MOSN applies them.
-type HeaderLayers<'a> = [&'a HeaderMutations; 3];
-
 /// MatchRoute: the route's forwarding action with its header lists, or the
 /// local answer a direct-response route gives.
 fn match_route<'a>(
@@ -311,23 +309,6 @@ fn match_route<'a>(
             message: Cow::Borrowed("404|redirect routes apply to HTTP only"),
         })),
     }
-}
-
-/// The route's cluster for this request (weighted choice included) and the
-/// subset metadata to pick its host by.
-fn pick_cluster<'a>(
-    config: &GatewayConfig,
-    forward: &'a Forward,
-    cx: &RequestCx,
-) -> Result<(Arc<Cluster>, &'a MetadataMatch), ProxyError> {
-    let (name, metadata) = forward
-        .pick_cluster(&cx.request.headers, cx.random)
-        .ok_or(ProxyError::NoRoute)?;
-    let cluster = config
-        .clusters
-        .get(name)
-        .ok_or_else(|| ProxyError::NoCluster(name.to_owned()))?;
-    Ok((cluster, metadata))
 }
 
 /// A filter's non-`Continue` decision, as seen by the phase that ran it.

@@ -5,6 +5,7 @@ use super::framed::{ConnContext, serve_connection};
 use super::limits::{ConnectionSlot, ConnectionSlots};
 use super::tcp_proxy::{self, TcpConnection};
 use super::tracker::Tracker;
+use crate::config::http::HttpVersion;
 use crate::config::{ListenerSpec, TcpProxyRole};
 use crate::proxy::{Downstream, ProxyCore};
 use crate::stats::{ListenerStats, OpenConnection};
@@ -238,8 +239,25 @@ async fn handle_connection(
             serve_connection(stream, prefix, codec, cx, guard).await;
         }
         Protocol::Http1 | Protocol::Http2 => {
-            stats.unsupported();
-            tracing::info!(listener = %listener, %peer, protocol = protocol.name(), "HTTP is not served yet, closing");
+            let version = match protocol {
+                Protocol::Http2 => HttpVersion::Http2,
+                _ => HttpVersion::Http1,
+            };
+            let downstream = Arc::new(Downstream {
+                listener,
+                peer,
+                local: stream.local_addr().ok(),
+                protocol: Arc::from(version.name()),
+            });
+            let cx = ConnContext {
+                stats: Arc::clone(&stats),
+                core,
+                downstream,
+                limits,
+                drain: signals.drain,
+                close: signals.close,
+            };
+            super::http::serve_connection(stream, prefix, version, cx, guard).await;
         }
     }
 }

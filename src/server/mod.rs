@@ -9,6 +9,7 @@
 
 mod detect;
 mod framed;
+mod http;
 mod limits;
 mod listener;
 mod tcp_proxy;

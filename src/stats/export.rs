@@ -237,11 +237,6 @@ fn listener(o: &mut Out<'_>, counts: &ListenerCounts) {
         counts.detected,
     );
     o.counter(
-        "unsupported_total",
-        "Connections of a detected protocol this build does not serve.",
-        counts.unsupported,
-    );
-    o.counter(
         "refused_over_limit_total",
         "Connections closed on accept because the listener held max_connections.",
         counts.refused_over_limit,

@@ -18,7 +18,6 @@ pub struct ListenerStats {
     timeout: AtomicU64,
     closed: AtomicU64,
     io_error: AtomicU64,
-    unsupported: AtomicU64,
     /// The `tcp_proxy` filter's counters.
     tcp_proxy: crate::server::TcpProxyStats,
     over_limit: AtomicU64,
@@ -43,8 +42,6 @@ pub struct ListenerCounts {
     pub detect_closed: u64,
     /// Detection failures: socket errors.
     pub detect_io_error: u64,
-    /// Connections of a detected protocol this build does not serve (HTTP).
-    pub unsupported: u64,
     /// Connections closed on accept because the listener held
     /// `max_connections` already.
     pub refused_over_limit: u64,
@@ -64,10 +61,6 @@ impl ListenerStats {
 
     pub(crate) fn detected(&self) {
         self.detected.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn unsupported(&self) {
-        self.unsupported.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn over_limit(&self) {
@@ -111,7 +104,6 @@ impl ListenerStats {
             detect_timeout: get(&self.timeout),
             detect_closed: get(&self.closed),
             detect_io_error: get(&self.io_error),
-            unsupported: get(&self.unsupported),
             refused_over_limit: get(&self.over_limit),
             bytes_in: get(&self.bytes_in.0),
             bytes_out: get(&self.bytes_out.0),

@@ -151,8 +151,24 @@ impl RequestStats {
     /// The request is answered: by `Ok(Some)` an upstream response, by
     /// `Ok(None)` nothing (oneway), by `Err` a local reply.
     pub(crate) fn finish(&mut self, outcome: &Result<Option<Frame>, ProxyError>) {
+        self.finish_answered(match outcome {
+            Ok(Some(response)) => Ok(Some(is_ok(response))),
+            Ok(None) => Ok(None),
+            Err(err) => Err(err),
+        });
+    }
+
+    /// [`RequestStats::finish`] for an HTTP request: `Ok(status)` when a
+    /// response went out (5xx counts as an error), `Err` for a local reply.
+    pub(crate) fn finish_http(&mut self, outcome: Result<u16, &ProxyError>) {
+        self.finish_answered(outcome.map(|status| Some(status < 500)));
+    }
+
+    /// `Ok(Some(ok))`: a response, successful or not; `Ok(None)`: nothing
+    /// (oneway); `Err`: a local reply.
+    fn finish_answered(&mut self, outcome: Result<Option<bool>, &ProxyError>) {
         let error = match outcome {
-            Ok(Some(response)) => !is_ok(response),
+            Ok(Some(ok)) => !ok,
             Ok(None) => false,
             Err(_) => true,
         };
@@ -197,9 +213,20 @@ pub(crate) struct Attempt {
 impl Attempt {
     /// The try ended with `result`.
     pub(crate) fn done(self, result: &Result<Frame, ProxyError>) {
+        self.done_answered(result.as_ref().map(is_ok));
+    }
+
+    /// [`Attempt::done`] for an HTTP try: `Ok(status)` when the upstream
+    /// answered (5xx is an error response).
+    pub(crate) fn done_http(self, result: Result<u16, &ProxyError>) {
+        self.done_answered(result.map(|status| status < 500));
+    }
+
+    /// `Ok(ok)`: the upstream answered, successfully or not.
+    fn done_answered(self, result: Result<bool, &ProxyError>) {
         match result {
-            Ok(response) => {
-                if is_ok(response) {
+            Ok(ok) => {
+                if ok {
                     inc(&self.host.responses_ok);
                 } else {
                     inc(&self.host.responses_error);

@@ -1,0 +1,189 @@
+//! Header work on the way through: hop-by-hop fields (RFC 9110 §7.6.1),
+//! `x-forwarded-for` / `x-forwarded-proto`, and the route's add/remove
+//! lists on an `http::HeaderMap`.
+
+use super::super::context::Downstream;
+use super::super::variables::variable;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use meshgate_cluster::Cluster;
+use meshgate_router::{HeaderMutations, HeaderToAdd, HeaderValueSource};
+
+/// `x-forwarded-for`.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `x-forwarded-proto`.
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `keep-alive` (no constant in `http`).
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+/// `proxy-connection` (no constant in `http`).
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Removes the connection-specific fields a proxy must not forward: the
+/// ones `Connection` names, `Connection` itself, `Keep-Alive`,
+/// `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and `TE` unless it
+/// is exactly `trailers` (which gRPC needs end to end).
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        // `Connection: te` must not remove a `TE: trailers` the request
+        // needs; the TE rule below decides about TE.
+        if name != header::TE {
+            headers.remove(&name);
+        }
+    }
+    for name in [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    let te_is_trailers = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_is_trailers {
+        headers.remove(header::TE);
+    }
+}
+
+/// Appends the peer's address to `x-forwarded-for` and sets
+/// `x-forwarded-proto: http` when the client did not.
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, downstream: &Downstream) {
+    let peer = downstream.peer.ip().to_string();
+    let joined = match headers.get(&X_FORWARDED_FOR).map(|v| v.to_str()) {
+        Some(Ok(prior)) if !prior.trim().is_empty() => format!("{prior}, {peer}"),
+        _ => peer,
+    };
+    if let Ok(value) = HeaderValue::from_str(&joined) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    }
+}
+
+/// Which half of a level's lists to apply.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Direction {
+    /// `request_headers_to_add/remove`.
+    Request,
+    /// `response_headers_to_add/remove`.
+    Response,
+}
+
+/// Applies the route's, virtual host's and router's lists in MOSN's order
+/// (removals before additions within a level). `append` adds a value
+/// beside existing ones; otherwise the value replaces them.
+pub(crate) fn apply_layers(
+    headers: &mut HeaderMap,
+    layers: &[&HeaderMutations; 3],
+    direction: Direction,
+    downstream: &Downstream,
+    cluster: Option<&Cluster>,
+) {
+    for layer in layers.iter().filter(|l| !l.is_empty()) {
+        let (remove, add) = match direction {
+            Direction::Request => (&layer.request_remove, &layer.request_add),
+            Direction::Response => (&layer.response_remove, &layer.response_add),
+        };
+        for key in remove {
+            headers.remove(key.as_str());
+        }
+        for entry in add {
+            add_one(headers, entry, downstream, cluster);
+        }
+    }
+}
+
+fn add_one(
+    headers: &mut HeaderMap,
+    entry: &HeaderToAdd,
+    downstream: &Downstream,
+    cluster: Option<&Cluster>,
+) {
+    let Ok(name) = HeaderName::from_bytes(entry.key.as_bytes()) else {
+        tracing::debug!(key = %entry.key, "header to add has an invalid name; skipped");
+        return;
+    };
+    let value = match &entry.value {
+        HeaderValueSource::Static(v) => HeaderValue::from_str(v),
+        HeaderValueSource::Variable(name) => {
+            HeaderValue::from_str(&variable(name, downstream, cluster).unwrap_or_default())
+        }
+    };
+    let Ok(value) = value else {
+        tracing::debug!(key = %entry.key, "header to add has an invalid value; skipped");
+        return;
+    };
+    if entry.append {
+        headers.append(name, value);
+    } else {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_fields_go_and_te_trailers_stays() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+            ("x-end-to-end", "kept"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["te", "x-end-to-end"]);
+        let mut h = map(&[("te", "gzip, trailers")]);
+        strip_hop_by_hop(&mut h);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn forwarded_for_is_appended() {
+        let down = Downstream {
+            listener: Arc::from("l"),
+            peer: "10.0.0.7:5000".parse().unwrap(),
+            local: None,
+            protocol: Arc::from("Http1"),
+        };
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        add_forwarded(&mut h, &down);
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        let mut h = HeaderMap::new();
+        add_forwarded(&mut h, &down);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+    }
+}

@@ -1,0 +1,428 @@
+//! HTTP/1.1, HTTP/2 and gRPC requests through the proxy's phases, beside
+//! the framed path (`serve.rs`) and sharing its steps: route matching on
+//! the same `RouteTable`, cluster choice, load balancing with the route's
+//! hash policy, circuit breakers, outcome reports for outlier detection,
+//! retries and stats. The request body streams from the downstream
+//! connection to the upstream one; a bounded copy of its start
+//! ([`replay`]) is what makes a retry possible.
+//!
+//! One request:
+//! MatchRoute (404 / direct response / redirect) → pick cluster →
+//! rewrite path and host, strip hop-by-hop headers, add `x-forwarded-*`,
+//! apply the header lists → ChooseHost → Upstream (per-try timeout) →
+//! Retry? → response headers cleaned and mutated → streamed back.
+
+mod headers;
+mod replay;
+mod reply;
+mod timeout;
+mod upstream;
+mod view;
+
+use super::breaker;
+use super::error::ProxyError;
+use super::outcome::http_attempt_outcome;
+use super::steps::{HeaderLayers, pick_cluster};
+use super::{DEFAULT_TIMEOUT, Downstream, ProxyCore};
+use crate::config::http::HttpVersion;
+use crate::config::{GatewayConfig, ListenerSpec};
+use crate::stats::RequestStats;
+use bytes::Bytes;
+use headers::Direction;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use meshgate_cluster::{Cluster, Host, HttpBody, LbContext, UpstreamBody};
+use meshgate_router::{
+    FailureKind, Forward, HostRewrite, MetadataMatch, RouteAction, RouteRequest,
+};
+use replay::ReplaySource;
+use std::sync::Arc;
+use std::time::Duration;
+use view::HttpRouteView;
+
+/// Errors of streamed bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response the gateway sends downstream: an upstream's
+/// streamed body or a local reply's.
+pub type ResponseBody = BoxBody<Bytes, BoxError>;
+
+/// What the route decided, borrowed from the configuration snapshot.
+struct Routed<'a> {
+    forward: &'a Forward,
+    layers: HeaderLayers<'a>,
+    cluster: Arc<Cluster>,
+    metadata: &'a MetadataMatch,
+    hash_key: Option<u64>,
+    /// The authority the upstream request carries, when the route rewrites
+    /// it or the request has one; `None`: the host's address.
+    authority: Option<String>,
+    /// `auto_host_rewrite`: the chosen host's address is the authority.
+    auto_host: bool,
+    version: HttpVersion,
+    timeout: Duration,
+}
+
+impl ProxyCore {
+    /// Serves one HTTP request of `downstream`'s connection and returns
+    /// the response to send: the upstream's, streamed, or a local reply
+    /// (an HTTP error page, or a gRPC trailers-only response for gRPC).
+    pub async fn serve_http(
+        &self,
+        request: Request<Incoming>,
+        downstream: &Arc<Downstream>,
+    ) -> Response<ResponseBody> {
+        let config = self.config();
+        let mut stats = self.stats().request_started(&downstream.protocol);
+        let (mut head, body) = request.into_parts();
+        let grpc = reply::is_grpc(&head.headers);
+        let version = head.version;
+        let outcome = match config.listener(&downstream.listener) {
+            Some(spec) => {
+                self.proxy_http(&config, spec, (&mut head, body), downstream, &mut stats)
+                    .await
+            }
+            None => Err(ProxyError::NoRoute),
+        };
+        let mut response = match outcome {
+            Ok(response) => {
+                stats.finish_http(Ok(response.status().as_u16()));
+                response
+            }
+            Err(err) => {
+                tracing::debug!(method = %head.method, path = head.uri.path(), error = %err, "local reply");
+                stats.finish_http(Err(&err));
+                reply::error_response(&err, grpc)
+            }
+        };
+        *response.version_mut() = version;
+        response
+    }
+
+    async fn proxy_http(
+        &self,
+        config: &GatewayConfig,
+        spec: &ListenerSpec,
+        (head, body): (&mut Parts, Incoming),
+        downstream: &Arc<Downstream>,
+        stats: &mut RequestStats,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        if let Some(too_large) = body_too_large(head, spec.http.max_request_body_size) {
+            return Ok(too_large);
+        }
+        let table = config
+            .routers
+            .get(&spec.router)
+            .ok_or(ProxyError::NoRoute)?;
+        let view = HttpRouteView::new(head);
+        let matched = table.select(&view).ok_or(ProxyError::NoRoute)?;
+        stats.matched(
+            self.stats()
+                .route(stats, &spec.router, table, matched.route),
+        );
+        let layers = matched.header_layers();
+        let forward = match matched.route.action() {
+            RouteAction::Forward(forward) => forward,
+            RouteAction::DirectResponse(direct) => {
+                let status = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
+                let mut response =
+                    reply::text_response(status, direct.body.clone().unwrap_or_default());
+                headers::apply_layers(
+                    response.headers_mut(),
+                    &layers,
+                    Direction::Response,
+                    downstream,
+                    None,
+                );
+                return Ok(response);
+            }
+            RouteAction::Redirect(redirect) => {
+                let location = matched.route.redirect_location(
+                    "http",
+                    view::authority(head).unwrap_or_default(),
+                    head.uri.path(),
+                    head.uri.query(),
+                );
+                let status = StatusCode::from_u16(redirect.response_code)
+                    .unwrap_or(StatusCode::MOVED_PERMANENTLY);
+                let mut response = reply::text_response(status, String::new());
+                if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                headers::apply_layers(
+                    response.headers_mut(),
+                    &layers,
+                    Direction::Response,
+                    downstream,
+                    None,
+                );
+                return Ok(response);
+            }
+        };
+        let (cluster, metadata) = pick_cluster(config, forward, &view, rand::random())?;
+        stats.routed(self.stats().cluster(stats, &cluster));
+        let hash_key = forward.hash_key(&view, Some(downstream.peer.ip()));
+        let (authority, auto_host) = match forward.host_rewrite() {
+            Some(HostRewrite::Literal(host)) => (Some(host.clone()), false),
+            Some(HostRewrite::FromHeader(name)) => (
+                view.header(name)
+                    .or_else(|| view::authority(head))
+                    .map(str::to_owned),
+                false,
+            ),
+            Some(HostRewrite::Auto) => (None, true),
+            None => (view::authority(head).map(str::to_owned), false),
+        };
+        let arrived = match head.version {
+            http::Version::HTTP_2 => HttpVersion::Http2,
+            _ => HttpVersion::Http1,
+        };
+        let version = forward
+            .upstream_protocol()
+            .and_then(HttpVersion::parse)
+            .or(spec.http.upstream)
+            .unwrap_or(arrived);
+        let timeout = forward
+            .timeout()
+            .or_else(|| {
+                reply::is_grpc(&head.headers)
+                    .then(|| timeout::grpc_timeout(&head.headers))
+                    .flatten()
+            })
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        if let Some(path) = matched.route.rewrite_path(head.uri.path()) {
+            rewrite_path(head, &path)?;
+        }
+        let routed = Routed {
+            forward,
+            layers,
+            cluster,
+            metadata,
+            hash_key,
+            authority,
+            auto_host,
+            version,
+            timeout,
+        };
+        prepare_upstream_head(head, &routed, downstream);
+        let body = downstream_body(body, spec.http.max_request_body_size);
+        let source = ReplaySource::new(body);
+        let timeout = routed.timeout;
+        let mut response =
+            match tokio::time::timeout(timeout, self.forward_http(head, &routed, &source, stats))
+                .await
+            {
+                Ok(Ok(response)) => response,
+                Ok(Err(_)) if source.over_limit() => {
+                    return Ok(payload_too_large(spec.http.max_request_body_size));
+                }
+                Ok(Err(err)) => return Err(err),
+                Err(_) => return Err(ProxyError::Timeout(timeout)),
+            };
+        headers::strip_hop_by_hop(response.headers_mut());
+        headers::apply_layers(
+            response.headers_mut(),
+            &routed.layers,
+            Direction::Response,
+            downstream,
+            Some(&routed.cluster),
+        );
+        Ok(response.map(|body| body.map_err(BoxError::from).boxed()))
+    }
+
+    /// ChooseHost → Upstream → Retry, until a response or a final error.
+    async fn forward_http(
+        &self,
+        head: &Parts,
+        routed: &Routed<'_>,
+        source: &Arc<ReplaySource>,
+        stats: &RequestStats,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        let cluster = &routed.cluster;
+        let _request_permit = breaker::admit_request(cluster)?;
+        let mut retry_permit = None;
+        let policy = routed.forward.effective_retry_policy();
+        let per_try = policy.per_try_timeout();
+        let metadata = routed.metadata.as_map();
+        let mut tried: Vec<Arc<Host>> = Vec::new();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let lb = LbContext {
+                hash_key: routed.hash_key,
+                metadata_match: (!metadata.is_empty()).then_some(metadata),
+                tried: &tried,
+            };
+            let host = cluster
+                .choose_host(&lb)
+                .ok_or_else(|| ProxyError::NoHealthyHost(cluster.name().to_owned()))?;
+            // Only a retry can find the body gone: the first try always has it.
+            let body = source.next_try().ok_or(ProxyError::Pool(
+                meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
+            ))?;
+            let request = upstream_request(head, routed, &host, body)?;
+            let attempt = stats.attempt(self.stats().host(stats, cluster, &host));
+            let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);
+            let result = match per_try {
+                Some(limit) => match tokio::time::timeout(limit, sent).await {
+                    Ok(result) => result,
+                    Err(_) => Err(ProxyError::PerTryTimeout(limit)),
+                },
+                None => sent.await,
+            };
+            if result.is_err() && source.over_limit() {
+                // The client's body broke the limit: not the host's failure.
+                return result;
+            }
+            let summary = result.as_ref().map(|r| r.status().as_u16());
+            cluster.report_outcome(&host, http_attempt_outcome(summary));
+            attempt.done_http(summary);
+            let may_retry = policy.num_retries() >= attempts && source.replayable();
+            let err = match result {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry = status >= 500
+                        && may_retry
+                        && policy.should_retry(FailureKind::Status(status), attempts);
+                    if !retry {
+                        return Ok(response);
+                    }
+                    tracing::debug!(host = %host.address(), attempt = attempts, status, "retrying an error response");
+                    stats.retried();
+                    tried.push(host);
+                    continue;
+                }
+                Err(err) => err,
+            };
+            let retry = may_retry
+                && err
+                    .failure_kind()
+                    .is_some_and(|kind| policy.should_retry(kind, attempts));
+            tracing::debug!(host = %host.address(), attempt = attempts, retry, error = %err, "upstream try failed");
+            if !retry || !breaker::admit_retry(cluster, &err, &mut retry_permit) {
+                return Err(err);
+            }
+            stats.retried();
+            tried.push(host);
+        }
+    }
+}
+
+/// A 413 when the request declares a body over the listener's limit.
+fn body_too_large(head: &Parts, limit: Option<u64>) -> Option<Response<ResponseBody>> {
+    let limit = limit?;
+    let declared = head
+        .headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    (declared > limit).then(|| payload_too_large(Some(limit)))
+}
+
+/// The 413 for a body over the listener's limit.
+fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
+    reply::text_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "request body over the limit of {} bytes\n",
+            limit.unwrap_or_default()
+        ),
+    )
+}
+
+/// The downstream body, cut off past the listener's limit.
+fn downstream_body(body: Incoming, limit: Option<u64>) -> BoxBody<Bytes, BoxError> {
+    match limit.and_then(|l| usize::try_from(l).ok()) {
+        Some(limit) => Limited::new(body, limit).boxed(),
+        None => body.map_err(BoxError::from).boxed(),
+    }
+}
+
+/// Replaces the path, keeping the query.
+fn rewrite_path(head: &mut Parts, path: &str) -> Result<(), ProxyError> {
+    let target = match head.uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = std::mem::take(&mut head.uri).into_parts();
+    parts.path_and_query = Some(target.parse().map_err(|_| bad_rewrite())?);
+    head.uri = http::Uri::from_parts(parts).map_err(|_| bad_rewrite())?;
+    Ok(())
+}
+
+fn bad_rewrite() -> ProxyError {
+    ProxyError::Local(super::LocalReply {
+        status: meshgate_codecs::ReplyStatus::Internal,
+        message: std::borrow::Cow::Borrowed("500|path rewrite produced an invalid path"),
+    })
+}
+
+/// The request head as every try sends it: hop-by-hop fields and
+/// `Expect` gone (the gateway answers 100-continue itself, as Envoy does),
+/// `x-forwarded-*` added, the route's header lists applied.
+fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, downstream: &Downstream) {
+    headers::strip_hop_by_hop(&mut head.headers);
+    head.headers.remove(header::EXPECT);
+    headers::add_forwarded(&mut head.headers, downstream);
+    headers::apply_layers(
+        &mut head.headers,
+        &routed.layers,
+        Direction::Request,
+        downstream,
+        Some(&routed.cluster),
+    );
+}
+
+/// One try's request: origin-form target and `Host` for HTTP/1, an
+/// absolute URI (`:scheme`, `:authority`) and no `Host` for HTTP/2.
+fn upstream_request(
+    head: &Parts,
+    routed: &Routed<'_>,
+    host: &Host,
+    body: replay::ReplayBody,
+) -> Result<Request<HttpBody>, ProxyError> {
+    let host_addr;
+    let authority = match (&routed.authority, routed.auto_host) {
+        (Some(a), false) => a.as_str(),
+        _ => {
+            host_addr = host.address().to_string();
+            host_addr.as_str()
+        }
+    };
+    let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut builder = Request::builder().method(head.method.clone());
+    let mut headers = head.headers.clone();
+    match routed.version {
+        HttpVersion::Http1 => {
+            builder = builder.uri(target).version(http::Version::HTTP_11);
+            if let Ok(value) = HeaderValue::from_str(authority) {
+                headers.insert(header::HOST, value);
+            }
+        }
+        HttpVersion::Http2 => {
+            builder = builder
+                .uri(format!("http://{authority}{target}"))
+                .version(http::Version::HTTP_2);
+            headers.remove(header::HOST);
+        }
+    }
+    let mut request = builder
+        .body(upstream::body(body))
+        .map_err(|_| bad_authority())?;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+fn bad_authority() -> ProxyError {
+    ProxyError::Local(super::LocalReply {
+        status: meshgate_codecs::ReplyStatus::CodecError,
+        message: std::borrow::Cow::Borrowed("400|invalid authority or target"),
+    })
+}

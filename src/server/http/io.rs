@@ -1,0 +1,106 @@
+//! The socket as hyper sees it: the bytes protocol detection already read
+//! come first, then the socket; reads and writes are counted into the
+//! listener's byte counters.
+
+use crate::stats::ListenerStats;
+use bytes::{Buf, BytesMut};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A downstream socket with detection's bytes replayed in front of it.
+#[derive(Debug)]
+pub(super) struct PrefixedStream {
+    prefix: BytesMut,
+    stream: TcpStream,
+    stats: Arc<ListenerStats>,
+}
+
+impl PrefixedStream {
+    /// `prefix` was read from `stream` already (and counted).
+    pub(super) fn new(
+        stream: TcpStream,
+        prefix: BytesMut,
+        stats: Arc<ListenerStats>,
+    ) -> PrefixedStream {
+        PrefixedStream {
+            prefix,
+            stream,
+            stats,
+        }
+    }
+}
+
+impl AsyncRead for PrefixedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = buf.filled().len() - before;
+            if n > 0 {
+                self.stats.read(n);
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for PrefixedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.count_written(n);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.count_written(n);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl PrefixedStream {
+    fn count_written(&self, n: usize) {
+        self.stats
+            .written_counter()
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}

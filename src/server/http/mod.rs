@@ -1,0 +1,257 @@
+//! The downstream driver for HTTP/1.1 and HTTP/2 cleartext: hyper serves
+//! the connection (parsing, keep-alive, pipelining, flow control, limits
+//! on the header section), and every request goes to
+//! [`ProxyCore::serve_http`] with its body still streaming.
+//!
+//! ```text
+//!  detected Http1 / Http2 ─► hyper connection ─► serve_http per request
+//!        │  drain signal or idle timeout ─► graceful shutdown (HTTP/1: close
+//!        │    once the request in flight is answered; HTTP/2: GOAWAY, then
+//!        │    close once the open streams finish)
+//!        └► close signal (the stop's grace period is over) ─► socket dropped
+//! ```
+//!
+//! The bytes detection read are replayed to hyper first ([`io`]). Malformed
+//! requests are hyper's to answer: 400 for a bad request line or framing,
+//! 431 for a header section over the limit, a GOAWAY or RST_STREAM with a
+//! protocol error on HTTP/2.
+
+mod io;
+
+use super::framed::ConnContext;
+use super::tracker::ConnectionGuard;
+use crate::config::http::HttpVersion;
+use crate::proxy::http::ResponseBody;
+use bytes::BytesMut;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// Requests of one connection in flight, for the idle timeout.
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Signalled when a request starts or ends.
+    changed: Notify,
+}
+
+/// Ends a request's count when its response is ready (or the request is
+/// dropped by hyper).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        activity.changed.notify_one();
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_one();
+    }
+}
+
+/// A response body that keeps its request counted in flight until it
+/// ends or is dropped.
+pub(crate) struct TrackedBody {
+    inner: ResponseBody,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = crate::proxy::http::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves one downstream HTTP connection until it closes. `prefix` holds
+/// the bytes detection already read.
+pub(crate) async fn serve_connection(
+    stream: TcpStream,
+    prefix: BytesMut,
+    version: HttpVersion,
+    cx: ConnContext,
+    _guard: ConnectionGuard,
+) {
+    let peer = cx.downstream.peer;
+    let io = TokioIo::new(io::PrefixedStream::new(
+        stream,
+        prefix,
+        Arc::clone(&cx.stats),
+    ));
+    let limits = cx
+        .core
+        .config()
+        .listener(&cx.downstream.listener)
+        .map(|spec| spec.http)
+        .unwrap_or_default();
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let (core, downstream, activity) = (
+            Arc::clone(&cx.core),
+            Arc::clone(&cx.downstream),
+            Arc::clone(&activity),
+        );
+        service_fn(move |request: hyper::Request<Incoming>| {
+            let (core, downstream) = (Arc::clone(&core), Arc::clone(&downstream));
+            let in_flight = InFlight::start(&activity);
+            async move {
+                let response = core.serve_http(request, &downstream).await;
+                // Counted until the body has gone out, so a long download
+                // or gRPC stream is not taken for an idle connection.
+                Ok::<_, Infallible>(response.map(|body| TrackedBody {
+                    inner: body,
+                    _in_flight: in_flight,
+                }))
+            }
+        })
+    };
+    match version {
+        HttpVersion::Http1 => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .keep_alive(true)
+                // hyper's floor for its read buffer is 8 KiB.
+                .max_buf_size(limits.max_header_size.max(8192))
+                .header_read_timeout(cx.limits.frame_read_timeout);
+            let conn = builder.serve_connection(io, service).with_upgrades();
+            drive(Graceful::H1(Box::pin(conn)), &cx, &activity, peer).await;
+        }
+        HttpVersion::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX))
+                .max_concurrent_streams(
+                    u32::try_from(cx.limits.max_in_flight_per_conn).unwrap_or(u32::MAX),
+                );
+            let conn = builder.serve_connection(io, service);
+            drive(Graceful::H2(Box::pin(conn)), &cx, &activity, peer).await;
+        }
+    }
+}
+
+type H1Conn<S> = hyper::server::conn::http1::UpgradeableConnection<TokioIo<io::PrefixedStream>, S>;
+type H2Conn<S> =
+    hyper::server::conn::http2::Connection<TokioIo<io::PrefixedStream>, S, TokioExecutor>;
+
+/// Either of hyper's server connections, which share no trait for their
+/// graceful shutdown.
+enum Graceful<S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = TrackedBody>,
+{
+    H1(Pin<Box<H1Conn<S>>>),
+    H2(Pin<Box<H2Conn<S>>>),
+}
+
+impl<S> Graceful<S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = TrackedBody> + Send,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shutdown(&mut self) {
+        match self {
+            Graceful::H1(conn) => conn.as_mut().graceful_shutdown(),
+            Graceful::H2(conn) => conn.as_mut().graceful_shutdown(),
+        }
+    }
+
+    async fn run(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Graceful::H1(conn) => conn.as_mut().await,
+            Graceful::H2(conn) => conn.as_mut().await,
+        }
+    }
+}
+
+/// Polls the connection to its end, turning the drain signal and the idle
+/// timeout into a graceful shutdown, and the close signal into an abrupt
+/// one.
+async fn drive<S>(
+    mut conn: Graceful<S>,
+    cx: &ConnContext,
+    activity: &Activity,
+    peer: std::net::SocketAddr,
+) where
+    S: hyper::service::HttpService<Incoming, ResBody = TrackedBody> + Send,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut drain = cx.drain.clone();
+    let mut shutting_down = false;
+    if *drain.borrow() {
+        conn.shutdown();
+        shutting_down = true;
+    }
+    let closed = super::tracker::raised(cx.close.clone());
+    tokio::pin!(closed);
+    loop {
+        let idle = idle_expired(cx.limits.idle_timeout, activity, shutting_down);
+        tokio::select! {
+            ended = conn.run() => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            () = &mut closed => {
+                tracing::debug!(%peer, "closing now");
+                return;
+            }
+            changed = drain.changed(), if !shutting_down => {
+                if changed.is_err() || *drain.borrow() {
+                    conn.shutdown();
+                    shutting_down = true;
+                }
+            }
+            () = idle => {
+                tracing::debug!(%peer, "idle timeout, closing");
+                conn.shutdown();
+                shutting_down = true;
+            }
+            () = activity.changed.notified() => {}
+        }
+    }
+}
+
+/// Resolves once the connection has been idle (nothing in flight) for
+/// `limit`; never without a limit, while requests are in flight, or once
+/// the connection is already shutting down.
+async fn idle_expired(
+    limit: Option<std::time::Duration>,
+    activity: &Activity,
+    shutting_down: bool,
+) {
+    match limit {
+        Some(limit) if !shutting_down && activity.in_flight.load(Ordering::Acquire) == 0 => {
+            tokio::time::sleep(limit).await
+        }
+        _ => std::future::pending().await,
+    }
+}
