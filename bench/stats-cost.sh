@@ -2,7 +2,7 @@
 # What the gateway's statistics cost per request, in instructions: the
 # same bounded bolt load (mg-load, 4 connections x 8 in flight, 128-byte
 # payloads) through two release builds of the gateway under callgrind,
-# one as committed and one with the stats hooks removed
+# one of the tree as it is and one with the stats hooks removed
 # (bench/stats-off.patch: the request-path calls in proxy/serve.rs and the
 # byte counters). Instructions per request = (instructions of the run
 # with load - instructions of an idle run) / replies; the difference
