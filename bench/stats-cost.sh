@@ -2,11 +2,14 @@
 # What the gateway's statistics cost per request, in instructions: the
 # same bounded bolt load (mg-load, 4 connections x 8 in flight, 128-byte
 # payloads) through two release builds of the gateway under callgrind,
-# one as committed and one with the stats hooks removed
+# one of the tree as it is and one with the stats hooks removed
 # (bench/stats-off.patch: the request-path calls in proxy/serve.rs and the
 # byte counters). Instructions per request = (instructions of the run
 # with load - instructions of an idle run) / replies; the difference
-# between the builds is what counting costs.
+# between the builds is what counting costs. The run with stats also
+# prints the attribution: the inclusive instructions of every call from
+# outside meshgate::stats into it, per request, the idle run's subtracted
+# (bench/callgrind_calls.py).
 # Usage: bench/stats-cost.sh [SECONDS]   (needs valgrind, python3, git)
 # STATS_BIN / NOSTATS_BIN / LOAD_DIR: use binaries built already (the
 # two gateways, and the directory of mg-load and mg-stub) instead.
@@ -16,7 +19,12 @@ cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+patched=0
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ "$patched" = 1 ]; then git apply -R bench/stats-off.patch; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # The two builds: the tree as it is, and the same tree with the patch.
@@ -28,11 +36,14 @@ else
   target="${CARGO_TARGET_DIR:-target}"
   cp "$target/release/meshgate" "$work/meshgate-stats"
   cp "$target/release/mg-load" "$target/release/mg-stub" "$work/"
-  git worktree add -q --detach "$work/off" HEAD
-  (cd "$work/off" && git apply "$OLDPWD/bench/stats-off.patch" &&
-    CARGO_TARGET_DIR="$work/off-target" cargo build --release -q -p meshgate --bin meshgate)
-  cp "$work/off-target/release/meshgate" "$work/meshgate-nostats"
-  git worktree remove --force "$work/off"
+  # The same tree with the patch applied in place for one build (only the
+  # meshgate crate recompiles), reverted at once, also on failure; the
+  # next build of the tree recompiles meshgate once more.
+  git apply --check bench/stats-off.patch
+  patched=1; git apply bench/stats-off.patch
+  cargo build --release -q -p meshgate --bin meshgate
+  cp "$target/release/meshgate" "$work/meshgate-nostats"
+  git apply -R bench/stats-off.patch; patched=0
 fi
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -62,6 +73,7 @@ JSON
   fi
   kill -TERM "$vg"; wait "$vg" || true
   local ir; ir=$(grep -m1 '^summary:' "$work/cg.out" | awk '{print $2}')
+  cp "$work/cg.out" "$work/cg-$(basename "$bin")-$load.out"
   echo "$ir $replies"
 }
 
@@ -69,4 +81,8 @@ for variant in stats nostats; do
   read -r idle _ < <(run "$work/meshgate-$variant" idle)
   read -r busy replies < <(run "$work/meshgate-$variant" load)
   python3 -c "print(f'$variant: {($busy - $idle) / $replies:,.0f} instructions/request ($replies replies)')"
+  if [ "$variant" = stats ]; then
+    python3 bench/callgrind_calls.py "$work/cg-meshgate-stats-load.out" 'meshgate::stats::' \
+      "$replies" "$work/cg-meshgate-stats-idle.out"
+  fi
 done

@@ -127,6 +127,14 @@ impl Gateway {
             .expect("update_loglevel answers")
     }
 
+    /// `update_loglevel` for the log at `log_path`.
+    async fn set_level_of(&self, log_path: &str, level: &str) -> http::HttpAnswer {
+        let body = json!({ "log_path": log_path, "log_level": level }).to_string();
+        http::post(self.admin, "/api/v1/update_loglevel", body.as_bytes())
+            .await
+            .expect("update_loglevel answers")
+    }
+
     async fn level(&self) -> String {
         let answer = http::get(self.admin, "/api/v1/get_loglevel")
             .await
@@ -220,6 +228,64 @@ async fn level_changes_take_effect_on_the_next_log_line() {
         .await
         .unwrap();
         assert_eq!(unknown.status, 400, "{}", unknown.body);
+        drop(gateway);
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn log_path_names_the_process_log_or_is_refused() {
+    common::bounded(async {
+        let upstream = MockUpstream::start(bolt());
+        let mut document = common::document(
+            "bolt",
+            json!([common::route(SERVICE, "c1")]),
+            json!([common::cluster("c1", "LB_RANDOM", &[upstream.addr()])]),
+            json!([]),
+        );
+        let dir = std::env::temp_dir().join(format!("meshgate-logpath-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let default_log = dir.join("default.log");
+        let default_log = default_log.to_str().expect("a UTF-8 temp path");
+        document["servers"][0]["default_log_level"] = json!("INFO");
+        document["servers"][0]["default_log_path"] = json!(default_log);
+        document["admin"] = json!({ "address": { "socket_address": { "port_value": 0 } } });
+        let config = dir.join("config.json");
+        std::fs::write(&config, document.to_string()).unwrap();
+        let gateway = Gateway::start(&config).await;
+
+        // MOSN's tooling names the default log by its configured path.
+        let by_path = gateway.set_level_of(default_log, "DEBUG").await;
+        assert_eq!(
+            (by_path.status, by_path.body.as_str()),
+            (200, "update logger success\n")
+        );
+        assert!(gateway.level().await.contains("DEBUG"));
+        for name in ["", "default", "stderr"] {
+            assert_eq!(
+                gateway.set_level_of(name, "WARN").await.status,
+                200,
+                "{name:?}"
+            );
+            assert!(gateway.level().await.contains("WARN"), "{name:?}");
+        }
+
+        // Any other path names no log of this process: 400, level kept.
+        let other = gateway
+            .set_level_of("/var/log/meshgate/other.log", "DEBUG")
+            .await;
+        assert_eq!(other.status, 400, "{}", other.body);
+        let error: serde_json::Value = serde_json::from_str(&other.body).unwrap();
+        assert_eq!(error["error"], "update logger failed");
+        assert_eq!(error["log_path"], "/var/log/meshgate/other.log");
+        assert!(
+            error["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("default")),
+            "{error}"
+        );
+        assert!(gateway.level().await.contains("WARN"));
         drop(gateway);
         let _ = std::fs::remove_dir_all(&dir);
     })

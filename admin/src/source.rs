@@ -33,9 +33,12 @@ pub trait AdminSource: Send + Sync + 'static {
     /// The current level of the process's log (`trace` … `error`, `off`).
     fn log_level(&self) -> String;
 
-    /// Changes the log level; the next log line obeys it. `Err` carries a
-    /// message for the 400 reply (for example an unknown level name).
-    fn set_log_level(&self, level: &str) -> Result<(), String>;
+    /// Changes the level of the error log `log_path` names (MOSN's
+    /// `update_loglevel`: a logger's output path, `""` when the body gave
+    /// none); the next log line obeys it. `Err` carries a message for the
+    /// 400 reply: a path naming no log of this process, or a level the log
+    /// does not take.
+    fn set_log_level(&self, log_path: &str, level: &str) -> Result<(), String>;
 
     /// Turns one named logger on or off (MOSN's `enable_log` /
     /// `disable_log`; `logger` is a log name such as an access log path or

@@ -323,3 +323,41 @@ async fn dashboard_data_combines_everything() {
     ));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn update_loglevel_passes_log_path_and_reports_a_refusal() {
+    let fake = Arc::new(FakeSource::default());
+    let server = start(fake.clone()).await;
+    let addr = server.local_addr();
+    // No `log_path`: the source is asked about "" (MOSN's zero value).
+    let unnamed = request(
+        addr,
+        Method::POST,
+        "/api/v1/update_loglevel",
+        &[],
+        r#"{"log_level": "warn"}"#,
+    )
+    .await;
+    assert_eq!(unnamed.status, 200, "{}", unnamed.body);
+    assert_eq!(*fake.level.lock().expect("lock"), "warn");
+
+    // A path the source has no log at: 400 naming the path, level kept.
+    let other = request(
+        addr,
+        Method::POST,
+        "/api/v1/update_loglevel",
+        &[],
+        r#"{"log_path": "/var/log/other.log", "log_level": "DEBUG"}"#,
+    )
+    .await;
+    let error = other.assert_json_error(400);
+    assert_eq!(error["error"], "update logger failed");
+    assert_eq!(error["log_path"], "/var/log/other.log");
+    assert!(
+        error["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("/var/log/other.log")),
+        "{error}"
+    );
+    assert_eq!(*fake.level.lock().expect("lock"), "warn");
+}

@@ -49,6 +49,25 @@ impl std::fmt::Debug for GatewaySource {
 /// MOSN's name for the process log in `enable_log` / `disable_log`.
 pub const DEFAULT_LOGGER: &str = "default";
 
+impl GatewaySource {
+    /// True when `log_path` (MOSN's `update_loglevel` field) names the
+    /// process log: [`DEFAULT_LOGGER`], empty (no path given), `stderr`
+    /// (where it writes), or the configured `default_log_path` (MOSN's
+    /// name for its default error log; meshgate writes to stderr
+    /// whatever it says).
+    fn names_process_log(&self, log_path: &str) -> bool {
+        if ["", DEFAULT_LOGGER, "stderr"].contains(&log_path) {
+            return true;
+        }
+        let config = self.core.config();
+        config.document["servers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|server| server["default_log_path"].as_str() == Some(log_path))
+    }
+}
+
 fn health_of(host: &meshgate_cluster::Host) -> &'static str {
     if host.has_health_flag(HealthFlag::FailedOutlierCheck) {
         "ejected"
@@ -150,7 +169,13 @@ impl AdminSource for GatewaySource {
             .map_or_else(|| "info".to_owned(), |log| log.level())
     }
 
-    fn set_log_level(&self, level: &str) -> Result<(), String> {
+    fn set_log_level(&self, log_path: &str, level: &str) -> Result<(), String> {
+        if !self.names_process_log(log_path) {
+            return Err(format!(
+                "no error log at {log_path:?}: meshgate has one, the process log on stderr, \
+                 named \"default\" (also \"\", \"stderr\" or the configured default_log_path)"
+            ));
+        }
         match &self.log {
             Some(log) => log.set_level(level),
             None => {

@@ -215,7 +215,7 @@ impl ProxyCore {
 
             cx.enter(Phase::Upstream);
             let pool = self.upstreams.pool(&host, codec, cluster);
-            let attempt = cx.stats.attempt(self.stats.host(&cx.stats, cluster, &host));
+            cx.stats.attempt(self.stats.host(&cx.stats, cluster, &host));
             if cx.request.kind == FrameKind::Oneway {
                 pool.send_oneway(cx.request.clone()).await?;
                 return Ok(None);
@@ -236,7 +236,7 @@ impl ProxyCore {
                 None => pool.send(request).await.map_err(ProxyError::from),
             };
             cluster.report_outcome(&host, super::outcome::attempt_outcome(&result));
-            attempt.done(&result);
+            cx.stats.attempt_done(&result);
             match result {
                 Ok(mut response) => {
                     if !listener.access_logs.is_empty() {

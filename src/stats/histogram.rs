@@ -66,9 +66,19 @@ impl Histogram {
 
     /// Records one duration.
     pub fn record(&self, elapsed: Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
+        // 64-bit arithmetic (`as_nanos` is 128-bit): saturates after 584
+        // years, far past the last bucket.
+        self.record_nanos(
+            elapsed
+                .as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(elapsed.subsec_nanos())),
+        );
+    }
+
+    /// Records one duration given in nanoseconds.
+    pub fn record_nanos(&self, nanos: u64) {
+        self.buckets[bucket_of(nanos / 1_000)].fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 

@@ -8,13 +8,13 @@
 //! gauge it raised: the guards do it on drop.
 
 use super::StatsIndex;
+use super::clock::now_nanos;
 use super::histogram::Histogram;
 use super::reason::ErrorReason;
 use crate::proxy::ProxyError;
 use meshgate_codecs::Frame;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use tokio::time::Instant;
 
 fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -68,14 +68,26 @@ fn is_ok(response: &Frame) -> bool {
 }
 
 /// What one request has counted so far. Lives in the request's context.
+///
+/// Three clock reads per proxied request (`clock.rs`: nanoseconds, so a
+/// latency is a subtraction): when it starts, when its try is sent and
+/// when the try's response arrives. A request answered by its try's
+/// response ends when that response arrived (the response filters after
+/// it take nanoseconds), so the cluster's request latency needs no clock
+/// read of its own.
 #[derive(Debug, Default)]
 pub struct RequestStats {
     /// The stats index of the configuration the request started on.
     index: Option<Arc<StatsIndex>>,
-    started: Option<Instant>,
+    /// When the request started (`clock.rs` nanoseconds).
+    started: u64,
     protocol: Option<Arc<ProtocolStats>>,
     route: Option<Arc<RouteStats>>,
     cluster: Option<InFlightCluster>,
+    /// The try in flight, if any.
+    attempt: Option<OpenAttempt>,
+    /// When the last try's response arrived.
+    answered: Option<u64>,
 }
 
 /// A cluster's `in_flight` raised by one request, lowered on drop.
@@ -88,16 +100,30 @@ impl Drop for InFlightCluster {
     }
 }
 
+/// One try to one host, in flight until dropped (a request whose
+/// connection closes mid-try lowers the host's `in_flight` all the same).
+#[derive(Debug)]
+struct OpenAttempt {
+    host: Arc<HostRequestStats>,
+    /// When the try was sent (`clock.rs` nanoseconds).
+    sent: u64,
+}
+
+impl Drop for OpenAttempt {
+    fn drop(&mut self) {
+        self.host.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl RequestStats {
     /// A request of `protocol` starts now.
     pub(crate) fn start(protocol: Arc<ProtocolStats>, index: Arc<StatsIndex>) -> RequestStats {
         inc(&protocol.requests);
         RequestStats {
             index: Some(index),
-            started: Some(Instant::now()),
+            started: now_nanos(),
             protocol: Some(protocol),
-            route: None,
-            cluster: None,
+            ..RequestStats::default()
         }
     }
 
@@ -107,6 +133,8 @@ impl RequestStats {
     }
 
     /// The route matched (the last match counts when filters re-match).
+    /// Out of line so callgrind can attribute its cost.
+    #[inline(never)]
     pub(crate) fn matched(&mut self, route: Arc<RouteStats>) {
         inc(&route.requests);
         if let Some(previous) = self.route.replace(route) {
@@ -130,14 +158,51 @@ impl RequestStats {
         }
     }
 
-    /// One try to `host` starts; the returned guard ends it.
-    pub(crate) fn attempt(&self, host: Arc<HostRequestStats>) -> Attempt {
+    /// One try to `host` is sent now; [`RequestStats::attempt_done`] ends
+    /// it (or the request's end, for a oneway request or a dropped one).
+    pub(crate) fn attempt(&mut self, host: Arc<HostRequestStats>) {
         inc(&host.requests);
         host.in_flight.fetch_add(1, Ordering::Relaxed);
-        Attempt {
+        self.attempt = Some(OpenAttempt {
             host,
-            cluster: self.cluster.as_ref().map(|c| Arc::clone(&c.0)),
-            started: Instant::now(),
+            sent: now_nanos(),
+        });
+    }
+
+    /// The open try ended with `result`.
+    pub(crate) fn attempt_done(&mut self, result: &Result<Frame, ProxyError>) {
+        self.attempt_answered(result.as_ref().map(is_ok));
+    }
+
+    /// [`RequestStats::attempt_done`] for an HTTP try: `Ok(status)` when the
+    /// upstream answered (5xx is an error response).
+    pub(crate) fn attempt_done_http(&mut self, result: Result<u16, &ProxyError>) {
+        self.attempt_answered(result.map(|status| status < 500));
+    }
+
+    /// `Ok(ok)`: the upstream answered, successfully or not.
+    fn attempt_answered(&mut self, result: Result<bool, &ProxyError>) {
+        let Some(attempt) = self.attempt.take() else {
+            return;
+        };
+        match result {
+            Ok(ok) => {
+                let host = &attempt.host;
+                if ok {
+                    inc(&host.responses_ok);
+                } else {
+                    inc(&host.responses_error);
+                }
+                let now = now_nanos();
+                host.latency.record_nanos(now.saturating_sub(attempt.sent));
+                self.answered = Some(now);
+            }
+            Err(ProxyError::PerTryTimeout(_)) => {
+                if let Some(cluster) = &self.cluster {
+                    inc(&cluster.0.timeouts);
+                }
+            }
+            Err(_) => {}
         }
     }
 
@@ -167,6 +232,7 @@ impl RequestStats {
     /// `Ok(Some(ok))`: a response, successful or not; `Ok(None)`: nothing
     /// (oneway); `Err`: a local reply.
     fn finish_answered(&mut self, outcome: Result<Option<bool>, &ProxyError>) {
+        self.attempt = None;
         let error = match outcome {
             Ok(Some(ok)) => !ok,
             Ok(None) => false,
@@ -177,16 +243,23 @@ impl RequestStats {
         {
             inc(&route.errors);
         }
-        if let (Some(protocol), Err(err)) = (&self.protocol, outcome) {
+        if let (Some(protocol), Err(err)) = (&self.protocol, &outcome) {
             inc(&protocol.error_replies[ErrorReason::of(err).index()]);
         }
         let Some(cluster) = self.cluster.take() else {
             return;
         };
         let cluster = &cluster.0;
-        match outcome {
-            Ok(Some(_)) if error => inc(&cluster.responses_error),
-            Ok(Some(_)) => inc(&cluster.responses_ok),
+        // An upstream reply is the response of the last try.
+        let ended = match outcome {
+            Ok(Some(_)) => {
+                inc(if error {
+                    &cluster.responses_error
+                } else {
+                    &cluster.responses_ok
+                });
+                self.answered
+            }
             Ok(None) => return,
             Err(err) => {
                 inc(&cluster.error_replies[ErrorReason::of(err).index()]);
@@ -194,57 +267,12 @@ impl RequestStats {
                 if matches!(err, ProxyError::Timeout(_)) {
                     inc(&cluster.timeouts);
                 }
+                None
             }
-        }
-        if let Some(started) = self.started {
-            cluster.latency.record(started.elapsed());
-        }
-    }
-}
-
-/// One try to one host, in flight until dropped.
-#[derive(Debug)]
-pub(crate) struct Attempt {
-    host: Arc<HostRequestStats>,
-    cluster: Option<Arc<ClusterStats>>,
-    started: Instant,
-}
-
-impl Attempt {
-    /// The try ended with `result`.
-    pub(crate) fn done(self, result: &Result<Frame, ProxyError>) {
-        self.done_answered(result.as_ref().map(is_ok));
-    }
-
-    /// [`Attempt::done`] for an HTTP try: `Ok(status)` when the upstream
-    /// answered (5xx is an error response).
-    pub(crate) fn done_http(self, result: Result<u16, &ProxyError>) {
-        self.done_answered(result.map(|status| status < 500));
-    }
-
-    /// `Ok(ok)`: the upstream answered, successfully or not.
-    fn done_answered(self, result: Result<bool, &ProxyError>) {
-        match result {
-            Ok(ok) => {
-                if ok {
-                    inc(&self.host.responses_ok);
-                } else {
-                    inc(&self.host.responses_error);
-                }
-                self.host.latency.record(self.started.elapsed());
-            }
-            Err(ProxyError::PerTryTimeout(_)) => {
-                if let Some(cluster) = &self.cluster {
-                    inc(&cluster.timeouts);
-                }
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        self.host.in_flight.fetch_sub(1, Ordering::Relaxed);
+        };
+        let ended = ended.unwrap_or_else(now_nanos);
+        cluster
+            .latency
+            .record_nanos(ended.saturating_sub(self.started));
     }
 }

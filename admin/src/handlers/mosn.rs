@@ -92,8 +92,9 @@ struct LogLevelData {
 }
 
 /// `POST /api/v1/update_loglevel` with `{"log_path": "...", "log_level":
-/// "DEBUG"}` (MOSN's level names, any case). `log_path` names a logger in
-/// MOSN; meshgate's one process log takes the level whatever it says.
+/// "DEBUG"}` (MOSN's level names, any case). As in MOSN, `log_path` names
+/// the error log to change by its path, and a path naming no log is
+/// refused; the source decides which paths name its logs.
 /// 200 `update logger success`; 400 with a JSON error otherwise.
 pub(crate) fn update_log_level(call: &Call<'_>) -> Reply {
     let data: LogLevelData = match serde_json::from_slice(&call.body) {
@@ -137,7 +138,7 @@ pub(crate) fn update_log_level(call: &Call<'_>) -> Reply {
             );
         }
     };
-    match call.app.source.set_log_level(level) {
+    match call.app.source.set_log_level(&data.log_path, level) {
         Ok(()) => {
             tracing::info!(log_path = %data.log_path, level, "log level changed through the admin API");
             reply::text(StatusCode::OK, "update logger success\n")
@@ -145,7 +146,10 @@ pub(crate) fn update_log_level(call: &Call<'_>) -> Reply {
         Err(detail) => reply::error(
             StatusCode::BAD_REQUEST,
             "update logger failed",
-            fields([("detail", json!(detail))]),
+            fields([
+                ("log_path", json!(data.log_path)),
+                ("detail", json!(detail)),
+            ]),
         ),
     }
 }

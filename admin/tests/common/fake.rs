@@ -12,6 +12,9 @@ use std::time::Duration;
 pub const PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----";
 /// A password the config holds at depth.
 pub const PASSWORD: &str = "hunter2-very-secret";
+/// The path the fake's process log answers to in `update_loglevel` (as a
+/// gateway configured with this `default_log_path` would).
+pub const FAKE_DEFAULT_LOG_PATH: &str = "/home/admin/logs/mosn/default.log";
 
 /// The fake. Its numbers: cluster `bolt_cluster` 1234 requests, 1200 2xx
 /// and 34 5xx responses, 7 error replies (`no_healthy_upstream`), 3
@@ -283,7 +286,10 @@ impl AdminSource for FakeSource {
         self.level.lock().expect("lock").clone()
     }
 
-    fn set_log_level(&self, level: &str) -> Result<(), String> {
+    fn set_log_level(&self, log_path: &str, level: &str) -> Result<(), String> {
+        if !["", "default", FAKE_DEFAULT_LOG_PATH].contains(&log_path) {
+            return Err(format!("no log at {log_path:?}"));
+        }
         *self.level.lock().expect("lock") = level.to_owned();
         Ok(())
     }

@@ -241,7 +241,7 @@ impl ProxyCore {
         head: &Parts,
         routed: &Routed<'_>,
         source: &Arc<ReplaySource>,
-        stats: &RequestStats,
+        stats: &mut RequestStats,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let cluster = &routed.cluster;
         let _request_permit = breaker::admit_request(cluster)?;
@@ -266,7 +266,7 @@ impl ProxyCore {
                 meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
             ))?;
             let request = upstream_request(head, routed, &host, body)?;
-            let attempt = stats.attempt(self.stats().host(stats, cluster, &host));
+            stats.attempt(self.stats().host(stats, cluster, &host));
             let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);
             let result = match per_try {
                 Some(limit) => match tokio::time::timeout(limit, sent).await {
@@ -281,7 +281,7 @@ impl ProxyCore {
             }
             let summary = result.as_ref().map(|r| r.status().as_u16());
             cluster.report_outcome(&host, http_attempt_outcome(summary));
-            attempt.done_http(summary);
+            stats.attempt_done_http(summary);
             let may_retry = policy.num_retries() >= attempts && source.replayable();
             let err = match result {
                 Ok(response) => {
