@@ -4,7 +4,7 @@
 //! hash policy, circuit breakers, outcome reports for outlier detection,
 //! retries and stats. The request body streams from the downstream
 //! connection to the upstream one; a bounded copy of its start
-//! ([`replay`]) is what makes a retry possible.
+//! (the `replay` module) is what makes a retry possible.
 //!
 //! One request:
 //! MatchRoute (404 / direct response / redirect) → pick cluster →
