@@ -296,7 +296,11 @@ async fn sigusr1_reopens_the_file_after_logrotate_renamed_it() {
         assert_eq!(parse(&new).keys().copied().collect::<Vec<_>>(), [4, 5]);
         let old = std::fs::read_to_string(&rotated).expect("the rotated file");
         assert_eq!(parse(&old).keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
-        assert!(gateway.logged("access logs reopened"), "{}", gateway.log());
+        assert!(
+            gateway.wait_logged("access logs reopened", Duration::from_secs(5)),
+            "{}",
+            gateway.log()
+        );
 
         // Stop flushes: a line logged just before SIGTERM is in the file.
         let reply = client

@@ -124,7 +124,7 @@ async fn start_reload_and_stop_through_the_cli() {
         assert_eq!(answered_by(gateway.addr, id).await, "b");
     }
     assert!(
-        gateway.logged("configuration reloaded"),
+        gateway.wait_logged("configuration reloaded", Duration::from_secs(5)),
         "{}",
         gateway.log()
     );
@@ -189,7 +189,10 @@ async fn start_reload_and_stop_through_the_cli() {
         "{out:?}"
     );
     assert!(!pid_file.exists(), "the pid file is removed");
-    assert!(gateway.logged("stopping: draining in-flight requests"));
+    assert!(gateway.wait_logged(
+        "stopping: draining in-flight requests",
+        Duration::from_secs(5)
+    ));
     assert!(
         tokio::net::TcpStream::connect(gateway.addr).await.is_err(),
         "nothing listens any more"

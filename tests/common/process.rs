@@ -122,6 +122,19 @@ impl GatewayProcess {
         lines.iter().any(|line| line.contains(needle))
     }
 
+    /// True once some stderr line contains `needle`, waiting up to `limit`
+    /// (a line logged after the effect a test saw may still be in the pipe).
+    pub(crate) fn wait_logged(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.logged(needle) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// Everything the gateway logged so far.
     pub(crate) fn log(&self) -> String {
         self.stderr
