@@ -220,44 +220,31 @@ async fn handle_connection(
     stats.detected();
     drop(config);
     stats.read(prefix.len());
+    let protocol_name: &str = match &protocol {
+        Protocol::Framed(codec) => codec.name(),
+        Protocol::Http1 => HttpVersion::Http1.name(),
+        Protocol::Http2 => HttpVersion::Http2.name(),
+    };
+    let cx = ConnContext {
+        stats: Arc::clone(&stats),
+        core,
+        downstream: Arc::new(Downstream {
+            listener,
+            peer,
+            local: stream.local_addr().ok(),
+            protocol: Arc::from(protocol_name),
+        }),
+        limits,
+        drain: signals.drain,
+        close: signals.close,
+    };
     match protocol {
-        Protocol::Framed(codec) => {
-            let downstream = Arc::new(Downstream {
-                listener,
-                peer,
-                local: stream.local_addr().ok(),
-                protocol: Arc::from(codec.name()),
-            });
-            let cx = ConnContext {
-                stats: Arc::clone(&stats),
-                core,
-                downstream,
-                limits,
-                drain: signals.drain,
-                close: signals.close,
-            };
-            serve_connection(stream, prefix, codec, cx, guard).await;
+        Protocol::Framed(codec) => serve_connection(stream, prefix, codec, cx, guard).await,
+        Protocol::Http1 => {
+            super::http::serve_connection(stream, prefix, HttpVersion::Http1, cx, guard).await;
         }
-        Protocol::Http1 | Protocol::Http2 => {
-            let version = match protocol {
-                Protocol::Http2 => HttpVersion::Http2,
-                _ => HttpVersion::Http1,
-            };
-            let downstream = Arc::new(Downstream {
-                listener,
-                peer,
-                local: stream.local_addr().ok(),
-                protocol: Arc::from(version.name()),
-            });
-            let cx = ConnContext {
-                stats: Arc::clone(&stats),
-                core,
-                downstream,
-                limits,
-                drain: signals.drain,
-                close: signals.close,
-            };
-            super::http::serve_connection(stream, prefix, version, cx, guard).await;
+        Protocol::Http2 => {
+            super::http::serve_connection(stream, prefix, HttpVersion::Http2, cx, guard).await;
         }
     }
 }

@@ -23,6 +23,11 @@ impl<W> CountingWriter<W> {
         CountingWriter { inner, stats }
     }
 
+    /// The wrapped writer (for reading, when it is a socket).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     fn count(&self, n: usize) {
         self.stats
             .written_counter()

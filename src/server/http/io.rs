@@ -2,12 +2,11 @@
 //! come first, then the socket; reads and writes are counted into the
 //! listener's byte counters.
 
-use crate::stats::ListenerStats;
+use crate::stats::{CountingWriter, ListenerStats};
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -16,7 +15,8 @@ use tokio::net::TcpStream;
 #[derive(Debug)]
 pub(super) struct PrefixedStream {
     prefix: BytesMut,
-    stream: TcpStream,
+    /// Writes are counted by the same writer the framed driver uses.
+    stream: CountingWriter<TcpStream>,
     stats: Arc<ListenerStats>,
 }
 
@@ -29,7 +29,7 @@ impl PrefixedStream {
     ) -> PrefixedStream {
         PrefixedStream {
             prefix,
-            stream,
+            stream: CountingWriter::new(stream, Arc::clone(&stats)),
             stats,
         }
     }
@@ -48,7 +48,7 @@ impl AsyncRead for PrefixedStream {
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let polled = Pin::new(self.stream.get_mut()).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
             let n = buf.filled().len() - before;
             if n > 0 {
@@ -65,11 +65,7 @@ impl AsyncWrite for PrefixedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.count_written(n);
-        }
-        polled
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -77,11 +73,7 @@ impl AsyncWrite for PrefixedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.count_written(n);
-        }
-        polled
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -94,13 +86,5 @@ impl AsyncWrite for PrefixedStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-impl PrefixedStream {
-    fn count_written(&self, n: usize) {
-        self.stats
-            .written_counter()
-            .fetch_add(n as u64, Ordering::Relaxed);
     }
 }
