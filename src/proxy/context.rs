@@ -2,7 +2,7 @@
 
 use super::phase::Phase;
 use crate::accesslog::Marks;
-use crate::stats::RequestStats;
+use crate::stats::{ProtocolStats, RequestStats};
 use meshgate_cluster::{Cluster, Host};
 use meshgate_codecs::Frame;
 use std::net::SocketAddr;
@@ -20,6 +20,8 @@ pub struct Downstream {
     pub local: Option<SocketAddr>,
     /// The detected protocol's name.
     pub protocol: Arc<str>,
+    /// The detected protocol's request counters.
+    pub protocol_stats: Arc<ProtocolStats>,
 }
 
 /// One request on its way through the proxy.

@@ -81,7 +81,7 @@ impl ProxyCore {
         mut cx: RequestCx,
     ) -> Option<Frame> {
         let config = self.config.load_full();
-        cx.stats = self.stats.request_started(&cx.downstream.protocol);
+        cx.stats = self.stats.request_started(&cx.downstream.protocol_stats);
         let oneway = cx.request.kind == FrameKind::Oneway;
         let spec = config.listener(listener);
         let logs = spec.map(|s| &s.access_logs).filter(|l| !l.is_empty());
@@ -93,7 +93,7 @@ impl ProxyCore {
             None => Err(ProxyError::NoRoute),
         };
         cx.enter(Phase::Reply);
-        cx.stats.finish(&outcome);
+        cx.stats.finish(&cx.downstream.protocol_stats, &outcome);
         let (mut reply, failure) = match outcome {
             Ok(response) => (response, None),
             Err(err) => {

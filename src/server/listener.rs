@@ -225,6 +225,7 @@ async fn handle_connection(
         Protocol::Http1 => HttpVersion::Http1.name(),
         Protocol::Http2 => HttpVersion::Http2.name(),
     };
+    let protocol_stats = core.stats().protocol(protocol_name);
     let cx = ConnContext {
         stats: Arc::clone(&stats),
         core,
@@ -233,6 +234,7 @@ async fn handle_connection(
             peer,
             local: stream.local_addr().ok(),
             protocol: Arc::from(protocol_name),
+            protocol_stats,
         }),
         limits,
         drain: signals.drain,

@@ -75,19 +75,24 @@ fn is_ok(response: &Frame) -> bool {
 /// response ends when that response arrived (the response filters after
 /// it take nanoseconds), so the cluster's request latency needs no clock
 /// read of its own.
+///
+/// Small on purpose (64 bytes): it lives in the request's future, which
+/// tokio moves by `memcpy` when it spawns it, so every byte here is paid
+/// per request. Hence the protocol's counters left with the connection
+/// (`Downstream`), and 0 for "not yet" in the timestamps (the monotonic
+/// clock is never 0).
 #[derive(Debug, Default)]
 pub struct RequestStats {
     /// The stats index of the configuration the request started on.
     index: Option<Arc<StatsIndex>>,
     /// When the request started (`clock.rs` nanoseconds).
     started: u64,
-    protocol: Option<Arc<ProtocolStats>>,
     route: Option<Arc<RouteStats>>,
     cluster: Option<InFlightCluster>,
     /// The try in flight, if any.
     attempt: Option<OpenAttempt>,
-    /// When the last try's response arrived.
-    answered: Option<u64>,
+    /// When the last try's response arrived (0: none yet).
+    answered: u64,
 }
 
 /// A cluster's `in_flight` raised by one request, lowered on drop.
@@ -116,13 +121,12 @@ impl Drop for OpenAttempt {
 }
 
 impl RequestStats {
-    /// A request of `protocol` starts now.
-    pub(crate) fn start(protocol: Arc<ProtocolStats>, index: Arc<StatsIndex>) -> RequestStats {
+    /// A request of `protocol` starts now, on stats index `index`.
+    pub(crate) fn start(protocol: &ProtocolStats, index: Arc<StatsIndex>) -> RequestStats {
         inc(&protocol.requests);
         RequestStats {
             index: Some(index),
             started: now_nanos(),
-            protocol: Some(protocol),
             ..RequestStats::default()
         }
     }
@@ -195,7 +199,7 @@ impl RequestStats {
                 }
                 let now = now_nanos();
                 host.latency.record_nanos(now.saturating_sub(attempt.sent));
-                self.answered = Some(now);
+                self.answered = now;
             }
             Err(ProxyError::PerTryTimeout(_)) => {
                 if let Some(cluster) = &self.cluster {
@@ -215,23 +219,39 @@ impl RequestStats {
 
     /// The request is answered: by `Ok(Some)` an upstream response, by
     /// `Ok(None)` nothing (oneway), by `Err` a local reply.
-    pub(crate) fn finish(&mut self, outcome: &Result<Option<Frame>, ProxyError>) {
-        self.finish_answered(match outcome {
-            Ok(Some(response)) => Ok(Some(is_ok(response))),
-            Ok(None) => Ok(None),
-            Err(err) => Err(err),
-        });
+    /// `protocol`: the counters of the request's protocol.
+    pub(crate) fn finish(
+        &mut self,
+        protocol: &ProtocolStats,
+        outcome: &Result<Option<Frame>, ProxyError>,
+    ) {
+        self.finish_answered(
+            protocol,
+            match outcome {
+                Ok(Some(response)) => Ok(Some(is_ok(response))),
+                Ok(None) => Ok(None),
+                Err(err) => Err(err),
+            },
+        );
     }
 
     /// [`RequestStats::finish`] for an HTTP request: `Ok(status)` when a
     /// response went out (5xx counts as an error), `Err` for a local reply.
-    pub(crate) fn finish_http(&mut self, outcome: Result<u16, &ProxyError>) {
-        self.finish_answered(outcome.map(|status| Some(status < 500)));
+    pub(crate) fn finish_http(
+        &mut self,
+        protocol: &ProtocolStats,
+        outcome: Result<u16, &ProxyError>,
+    ) {
+        self.finish_answered(protocol, outcome.map(|status| Some(status < 500)));
     }
 
     /// `Ok(Some(ok))`: a response, successful or not; `Ok(None)`: nothing
     /// (oneway); `Err`: a local reply.
-    fn finish_answered(&mut self, outcome: Result<Option<bool>, &ProxyError>) {
+    fn finish_answered(
+        &mut self,
+        protocol: &ProtocolStats,
+        outcome: Result<Option<bool>, &ProxyError>,
+    ) {
         self.attempt = None;
         let error = match outcome {
             Ok(Some(ok)) => !ok,
@@ -243,7 +263,7 @@ impl RequestStats {
         {
             inc(&route.errors);
         }
-        if let (Some(protocol), Err(err)) = (&self.protocol, &outcome) {
+        if let Err(err) = &outcome {
             inc(&protocol.error_replies[ErrorReason::of(err).index()]);
         }
         let Some(cluster) = self.cluster.take() else {
@@ -258,7 +278,7 @@ impl RequestStats {
                 } else {
                     &cluster.responses_ok
                 });
-                self.answered
+                Some(self.answered).filter(|&at| at != 0)
             }
             Ok(None) => return,
             Err(err) => {

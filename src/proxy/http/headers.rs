@@ -173,6 +173,7 @@ mod tests {
             peer: "10.0.0.7:5000".parse().unwrap(),
             local: None,
             protocol: Arc::from("Http1"),
+            protocol_stats: Arc::default(),
         };
         let mut h = map(&[
             ("x-forwarded-for", "1.2.3.4"),

@@ -77,7 +77,7 @@ impl ProxyCore {
         downstream: &Arc<Downstream>,
     ) -> Response<ResponseBody> {
         let config = self.config();
-        let mut stats = self.stats().request_started(&downstream.protocol);
+        let mut stats = self.stats().request_started(&downstream.protocol_stats);
         let (mut head, body) = request.into_parts();
         let grpc = reply::is_grpc(&head.headers);
         let version = head.version;
@@ -90,12 +90,12 @@ impl ProxyCore {
         };
         let mut response = match outcome {
             Ok(response) => {
-                stats.finish_http(Ok(response.status().as_u16()));
+                stats.finish_http(&downstream.protocol_stats, Ok(response.status().as_u16()));
                 response
             }
             Err(err) => {
                 tracing::debug!(method = %head.method, path = head.uri.path(), error = %err, "local reply");
-                stats.finish_http(Err(&err));
+                stats.finish_http(&downstream.protocol_stats, Err(&err));
                 reply::error_response(&err, grpc)
             }
         };
