@@ -54,22 +54,39 @@ fn config(name: &str) -> PathBuf {
 
 #[test]
 fn the_example_configs_are_valid() {
-    let mut checked = 0;
+    let mut checked = Vec::new();
     for entry in std::fs::read_dir(repo("examples")).expect("examples/") {
-        let file = entry.expect("a directory entry").path().join("config.json");
-        if !file.exists() {
-            continue;
+        let dir = entry.expect("a directory entry").path();
+        // `config.json`, or MOSN's pair for two gateways in series.
+        for name in ["config.json", "client_config.json", "server_config.json"] {
+            let file = dir.join(name);
+            if !file.exists() {
+                continue;
+            }
+            let run = validate(&file);
+            assert_eq!(run.code, Some(0), "{}:\n{}", file.display(), run.stdout);
+            assert!(run.stdout.contains(": valid ("), "{}", run.stdout);
+            assert_eq!(run.issues("error: "), [], "{}", file.display());
+            assert_eq!(run.issues("warning: "), [], "{}", file.display());
+            let relative = file
+                .strip_prefix(repo("examples"))
+                .expect("under examples/");
+            checked.push(relative.display().to_string());
         }
-        let run = validate(&file);
-        assert_eq!(run.code, Some(0), "{}:\n{}", file.display(), run.stdout);
-        assert!(run.stdout.contains(": valid ("), "{}", run.stdout);
-        assert_eq!(run.issues("error: "), [], "{}", file.display());
-        checked += 1;
     }
-    assert!(
-        checked >= 3,
-        "bolt, dubbo and auto at least; found {checked}"
-    );
+    for expected in [
+        "auto/config.json",
+        "bolt/config.json",
+        "dubbo/config.json",
+        "http/client_config.json",
+        "http/server_config.json",
+        "grpc/config.json",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} was not checked; found {checked:?}"
+        );
+    }
 }
 
 #[test]
