@@ -242,3 +242,51 @@ fn a_missing_file_is_an_error() {
     assert_eq!(run.code, Some(1), "{}", run.stdout);
     assert!(run.stdout.contains("cannot read"), "{}", run.stdout);
 }
+
+#[test]
+fn mirror_policy_problems_are_listed_with_their_paths() {
+    let run = validate(&config("mirror_problems.json"));
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let at = |i: usize, field: &str| {
+        format!(
+            "servers[0].routers[0].virtual_hosts[0].routers[{i}].request_mirror_policies.{field}"
+        )
+    };
+    let errors = run.issues("error: ");
+    assert_eq!(errors.len(), 2, "{}", run.stdout);
+    assert!(
+        errors
+            .iter()
+            .any(|(e, hint)| e.starts_with(&at(0, "cluster"))
+                && e.contains("must not be empty")
+                && hint
+                    .as_deref()
+                    .is_some_and(|h| h.contains("cluster to mirror to"))),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(e, _)| e.starts_with(&at(2, "percent")) && e.contains("expected u32")),
+        "{}",
+        run.stdout
+    );
+    let warnings = run.issues("warning: ");
+    assert!(
+        warnings
+            .iter()
+            .any(|(w, _)| w.starts_with(&at(1, "percent")) && w.contains("above 100")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|(w, hint)| w.starts_with(&at(1, "cluster"))
+                && w.contains("\"zz\", which is not defined")
+                && hint.as_deref().is_some_and(|h| h.contains("not mirrored"))),
+        "{}",
+        run.stdout
+    );
+}
