@@ -54,22 +54,39 @@ fn config(name: &str) -> PathBuf {
 
 #[test]
 fn the_example_configs_are_valid() {
-    let mut checked = 0;
+    let mut checked = Vec::new();
     for entry in std::fs::read_dir(repo("examples")).expect("examples/") {
-        let file = entry.expect("a directory entry").path().join("config.json");
-        if !file.exists() {
-            continue;
+        let dir = entry.expect("a directory entry").path();
+        // `config.json`, or MOSN's pair for two gateways in series.
+        for name in ["config.json", "client_config.json", "server_config.json"] {
+            let file = dir.join(name);
+            if !file.exists() {
+                continue;
+            }
+            let run = validate(&file);
+            assert_eq!(run.code, Some(0), "{}:\n{}", file.display(), run.stdout);
+            assert!(run.stdout.contains(": valid ("), "{}", run.stdout);
+            assert_eq!(run.issues("error: "), [], "{}", file.display());
+            assert_eq!(run.issues("warning: "), [], "{}", file.display());
+            let relative = file
+                .strip_prefix(repo("examples"))
+                .expect("under examples/");
+            checked.push(relative.display().to_string());
         }
-        let run = validate(&file);
-        assert_eq!(run.code, Some(0), "{}:\n{}", file.display(), run.stdout);
-        assert!(run.stdout.contains(": valid ("), "{}", run.stdout);
-        assert_eq!(run.issues("error: "), [], "{}", file.display());
-        checked += 1;
     }
-    assert!(
-        checked >= 3,
-        "bolt, dubbo and auto at least; found {checked}"
-    );
+    for expected in [
+        "auto/config.json",
+        "bolt/config.json",
+        "dubbo/config.json",
+        "http/client_config.json",
+        "http/server_config.json",
+        "grpc/config.json",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} was not checked; found {checked:?}"
+        );
+    }
 }
 
 #[test]
@@ -224,4 +241,52 @@ fn a_missing_file_is_an_error() {
     let run = validate(&config("no_such_file.json"));
     assert_eq!(run.code, Some(1), "{}", run.stdout);
     assert!(run.stdout.contains("cannot read"), "{}", run.stdout);
+}
+
+#[test]
+fn mirror_policy_problems_are_listed_with_their_paths() {
+    let run = validate(&config("mirror_problems.json"));
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let at = |i: usize, field: &str| {
+        format!(
+            "servers[0].routers[0].virtual_hosts[0].routers[{i}].request_mirror_policies.{field}"
+        )
+    };
+    let errors = run.issues("error: ");
+    assert_eq!(errors.len(), 2, "{}", run.stdout);
+    assert!(
+        errors
+            .iter()
+            .any(|(e, hint)| e.starts_with(&at(0, "cluster"))
+                && e.contains("must not be empty")
+                && hint
+                    .as_deref()
+                    .is_some_and(|h| h.contains("cluster to mirror to"))),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|(e, _)| e.starts_with(&at(2, "percent")) && e.contains("expected u32")),
+        "{}",
+        run.stdout
+    );
+    let warnings = run.issues("warning: ");
+    assert!(
+        warnings
+            .iter()
+            .any(|(w, _)| w.starts_with(&at(1, "percent")) && w.contains("above 100")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|(w, hint)| w.starts_with(&at(1, "cluster"))
+                && w.contains("\"zz\", which is not defined")
+                && hint.as_deref().is_some_and(|h| h.contains("not mirrored"))),
+        "{}",
+        run.stdout
+    );
 }

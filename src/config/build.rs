@@ -476,9 +476,17 @@ fn warn_undefined_clusters(
             }
             for (at, name) in names {
                 if !name.is_empty() && !clusters.contains(&name) {
+                    let hint = if at.ends_with("request_mirror_policies.cluster") {
+                        "requests on that route are not mirrored; add the cluster to cluster_manager.clusters"
+                    } else {
+                        "requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"
+                    };
                     cx.warn(
-                        Issue::new(at, format!("routes to cluster {name:?}, which is not defined"))
-                            .hint("requests on that route get a no-healthy-upstream error reply; add the cluster to cluster_manager.clusters"),
+                        Issue::new(
+                            at,
+                            format!("routes to cluster {name:?}, which is not defined"),
+                        )
+                        .hint(hint),
                     );
                 }
             }

@@ -97,6 +97,7 @@ impl AdminSource for GatewaySource {
     fn metrics(&self) -> Vec<Metric> {
         let config = self.core.config();
         let mut metrics = stats::metrics(self.core.stats(), &config, self.core.upstreams());
+        metrics.extend(self.core.mirrors().metrics());
         if let Some(dropped) = &self.access_log_dropped {
             metrics.push(Metric {
                 scope: "process",

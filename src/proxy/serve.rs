@@ -38,6 +38,7 @@ pub struct ProxyCore {
     config: ArcSwap<GatewayConfig>,
     upstreams: Upstreams,
     stats: GatewayStats,
+    mirrors: super::http::Mirrors,
 }
 
 impl ProxyCore {
@@ -47,7 +48,13 @@ impl ProxyCore {
             stats: GatewayStats::new(&config),
             config: ArcSwap::new(config),
             upstreams: Upstreams::default(),
+            mirrors: super::http::Mirrors::default(),
         }
+    }
+
+    /// Requests copied by `request_mirror_policies`: the bound and counters.
+    pub(crate) fn mirrors(&self) -> &super::http::Mirrors {
+        &self.mirrors
     }
 
     /// The configuration new requests use.

@@ -1,7 +1,8 @@
 """gRPC through meshgate with the real grpcio library (tests/grpc_proxy.rs).
 
-`grpc_echo.py server`: an echo service `test.Echo` (raw bytes, no protobuf
-compile step) on 127.0.0.1:0; prints `READY port=N`.
+`grpc_echo.py server [PORT]`: an echo service `test.Echo` (raw bytes, no
+protobuf compile step) on 127.0.0.1:PORT (default 0: a free port); prints
+`READY port=N`.
   Unary          echo:<req>; b"fail" aborts with INVALID_ARGUMENT "bad input";
                  b"sleep:<secs>" sleeps first.
   ServerStream   <req>-0, <req>-1, <req>-2
@@ -62,10 +63,10 @@ class Handler(grpc.GenericRpcHandler):
         return None
 
 
-def serve():
+def serve(port):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     server.add_generic_rpc_handlers((Handler(),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port("127.0.0.1:%d" % port)
     server.start()
     print("READY port=%d" % port, flush=True)
     server.wait_for_termination(timeout=120)
@@ -113,6 +114,6 @@ def client(target):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        serve()
+        serve(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     else:
         client(sys.argv[2])

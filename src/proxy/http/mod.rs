@@ -13,6 +13,7 @@
 //! Retry? → response headers cleaned and mutated → streamed back.
 
 mod headers;
+mod mirror;
 mod replay;
 mod reply;
 mod timeout;
@@ -43,6 +44,8 @@ use replay::ReplaySource;
 use std::sync::Arc;
 use std::time::Duration;
 use view::HttpRouteView;
+
+pub(crate) use mirror::Mirrors;
 
 /// Errors of streamed bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -212,6 +215,7 @@ impl ProxyCore {
         prepare_upstream_head(head, &routed, downstream);
         let body = downstream_body(body, spec.http.max_request_body_size);
         let source = ReplaySource::new(body);
+        mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
         let mut response =
             match tokio::time::timeout(timeout, self.forward_http(head, &routed, &source, stats))

@@ -4,6 +4,10 @@
 //! the copy and then carries on reading the downstream. A body larger than
 //! the limit drops its copy and cannot be retried once its first bytes
 //! were sent; the upload itself is never held back or buffered whole.
+//!
+//! The same copy feeds a request mirror ([`ReplaySource::copy_when_read`]):
+//! once the tries have read the whole body, a body within the limit is
+//! handed over; a larger one is reported too large, and none is kept for it.
 
 use super::BoxError;
 use bytes::Bytes;
@@ -13,9 +17,22 @@ use http_body_util::combinators::BoxBody;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use tokio::sync::oneshot;
 
 /// Bytes of request body kept for a retry.
 pub(crate) const REPLAY_LIMIT: usize = 64 * 1024;
+
+/// The whole request body as a mirror gets it, once the tries read it.
+#[derive(Debug)]
+pub(crate) enum BodyCopy {
+    /// The body (within [`REPLAY_LIMIT`]) and its trailers.
+    Whole {
+        chunks: Vec<Bytes>,
+        trailers: Option<HeaderMap>,
+    },
+    /// More than [`REPLAY_LIMIT`] bytes: no copy was kept.
+    TooLarge,
+}
 
 /// The downstream body and what has been read of it, shared by the tries.
 #[derive(Debug)]
@@ -38,6 +55,33 @@ struct State {
     generation: u32,
     /// The downstream body grew past the listener's `max_request_body_size`.
     over_limit: bool,
+    /// Body bytes read from the downstream so far.
+    read_len: u64,
+    /// Where the copy goes once the body is settled (a mirror waits on it);
+    /// dropped, so the mirror gives up, when the body fails.
+    copy_to: Option<oneshot::Sender<BodyCopy>>,
+}
+
+impl State {
+    /// Hands the copy over if the body is settled: read whole (ended, or
+    /// all of a declared length: hyper's HTTP/1 client stops polling a
+    /// body once its `Content-Length` went out), or too large.
+    fn settle_copy(&mut self, declared: Option<u64>) {
+        let copy = if self.overflowed {
+            BodyCopy::TooLarge
+        } else if self.finished || declared == Some(self.read_len) {
+            BodyCopy::Whole {
+                chunks: self.kept.clone(),
+                trailers: self.trailers.clone(),
+            }
+        } else {
+            return;
+        };
+        if let Some(to) = self.copy_to.take() {
+            // The mirror may have given up already; nothing to do then.
+            let _ = to.send(copy);
+        }
+    }
 }
 
 impl ReplaySource {
@@ -54,6 +98,8 @@ impl ReplaySource {
                 finished: false,
                 generation: 0,
                 over_limit: false,
+                read_len: 0,
+                copy_to: None,
             }),
             hint,
         })
@@ -83,6 +129,23 @@ impl ReplaySource {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .over_limit
+    }
+
+    /// True when the request declares no body at all (nothing to wait for).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hint.exact() == Some(0)
+    }
+
+    /// The whole body, once the tries have read it (the mirror's copy).
+    /// The receiver gets [`BodyCopy::TooLarge`] past [`REPLAY_LIMIT`], and
+    /// an error when the body fails or is abandoned unread. One copy per
+    /// source: a second call replaces the first receiver's sender.
+    pub(crate) fn copy_when_read(&self) -> oneshot::Receiver<BodyCopy> {
+        let (to, copy) = oneshot::channel();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.copy_to = Some(to);
+        state.settle_copy(self.hint.exact());
+        copy
     }
 
     /// True when another try can still send the whole body.
@@ -140,17 +203,20 @@ impl Body for ReplayBody {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 state.finished = true;
+                state.settle_copy(None);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
                 if e.is::<http_body_util::LengthLimitError>() {
                     state.over_limit = true;
                 }
+                state.copy_to = None;
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(Some(Ok(frame))) => {
                 let frame = match frame.into_data() {
                     Ok(data) => {
+                        state.read_len += data.len() as u64;
                         if !state.overflowed {
                             state.kept_len += data.len();
                             if state.kept_len > REPLAY_LIMIT {
@@ -161,6 +227,7 @@ impl Body for ReplayBody {
                                 this.position = state.kept.len();
                             }
                         }
+                        state.settle_copy(this.source.hint.exact());
                         Frame::data(data)
                     }
                     Err(frame) => {
@@ -218,6 +285,54 @@ mod tests {
         let mut first = source.next_try().unwrap();
         let _second = source.next_try().unwrap();
         assert!(first.frame().await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_copy_is_handed_over_once_the_body_was_read() {
+        let source = ReplaySource::new(boxed(vec![b"ab", b"cd"]));
+        let copy = source.copy_when_read();
+        let body = source.next_try().unwrap().collect().await.unwrap();
+        assert_eq!(body.to_bytes(), "abcd");
+        match copy.await.unwrap() {
+            BodyCopy::Whole { chunks, trailers } => {
+                assert_eq!(chunks.concat(), b"abcd");
+                assert!(trailers.is_none());
+            }
+            BodyCopy::TooLarge => panic!("a small body is copied"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_copy_is_handed_over_at_the_declared_length() {
+        // A body whose length is known ends when that much was read, even
+        // if nobody polls it to its end.
+        let body = Full::new(Bytes::from_static(b"abcd"))
+            .map_err(|n| match n {})
+            .boxed();
+        let source = ReplaySource::new(body);
+        let copy = source.copy_when_read();
+        let mut try1 = source.next_try().unwrap();
+        let chunk = try1.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(chunk, "abcd");
+        match copy.await.unwrap() {
+            BodyCopy::Whole { chunks, .. } => assert_eq!(chunks.concat(), b"abcd"),
+            BodyCopy::TooLarge => panic!("a small body is copied"),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_copy_of_a_body_over_the_limit_or_of_one_never_read() {
+        let big = vec![0u8; REPLAY_LIMIT + 1];
+        let body = Full::new(Bytes::from(big)).map_err(|n| match n {}).boxed();
+        let source = ReplaySource::new(body);
+        let copy = source.copy_when_read();
+        source.next_try().unwrap().collect().await.unwrap();
+        assert!(matches!(copy.await.unwrap(), BodyCopy::TooLarge));
+
+        let source = ReplaySource::new(boxed(vec![b"ab"]));
+        let copy = source.copy_when_read();
+        drop(source);
+        assert!(copy.await.is_err(), "an unread body never settles");
     }
 
     #[tokio::test]
