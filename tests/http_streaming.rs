@@ -1,5 +1,6 @@
-//! 200 MiB bodies streamed through the gateway binary, over HTTP/1.1 and
-//! over h2c, with the gateway process's resident memory (`VmRSS` sampled
+//! 200 MiB bodies streamed through the gateway binary, over HTTP/1.1, over
+//! h2c, and across versions (HTTP/1.1 downstream with h2c upstream and the
+//! reverse), with the gateway process's resident memory (`VmRSS` sampled
 //! every 20 ms, and `VmHWM`) growing by less than 32 MiB: a download and
 //! an upload at full speed, then a client that stops reading for 2 s in
 //! the middle of a download and an upstream that waits 2 s before reading
@@ -15,7 +16,7 @@ use common::bounded;
 use common::process::TempDir;
 use std::time::Duration;
 use stream::{
-    BIG, Client, MIB, MemorySampler, Pattern, RSS_BOUND_KIB, StreamUpstream, Version, document,
+    BIG, Client, MIB, MemorySampler, Pattern, RSS_BOUND_KIB, StreamUpstream, Version, document_between,
     memory, read_body, start_gateway, upload_receipt,
 };
 use tokio::time::Instant;
@@ -52,17 +53,23 @@ enum Pace {
 
 const STALL: Duration = Duration::from_secs(2);
 
-/// Starts a gateway speaking `version` on both sides, warms it up with
-/// small bodies, then downloads and uploads [`BIG`] bytes at `pace`,
-/// checking each body and the gateway's memory.
-async fn run(version: Version, pace: Pace) -> Vec<Measured> {
-    let protocol = match version {
+/// The config name of `version`.
+fn protocol(version: Version) -> &'static str {
+    match version {
         Version::Http1 => "Http1",
         Version::H2c => "Http2",
-    };
+    }
+}
+
+/// Starts a gateway speaking `version` downstream and `upstream_version`
+/// to the upstream, warms it up with small bodies, then downloads and
+/// uploads [`BIG`] bytes at `pace`, checking each body and the gateway's
+/// memory.
+async fn run(version: Version, upstream_version: Version, pace: Pace) -> Vec<Measured> {
+    let (down, up) = (protocol(version), protocol(upstream_version));
     let upstream = StreamUpstream::start().await;
-    let dir = TempDir::new(&format!("streaming-{protocol}-{pace:?}"));
-    let gateway = start_gateway(&dir, &document(protocol, upstream.addr()));
+    let dir = TempDir::new(&format!("streaming-{down}-{up}-{pace:?}"));
+    let gateway = start_gateway(&dir, &document_between(down, up, upstream.addr()));
     let pattern = Pattern::new();
     let expected = pattern.checksum_of(BIG);
     let mut client = Client::connect(gateway.addr, version).await;
@@ -125,10 +132,12 @@ async fn run(version: Version, pace: Pace) -> Vec<Measured> {
     measured
 }
 
-/// Prints what was measured and asserts the bound on every phase.
-fn check(label: &str, measured: &[Measured], pace: Pace) {
+/// Asserts the bound on every phase; returns what was measured, a line
+/// per phase, for the test to print.
+fn check(label: &str, measured: &[Measured], pace: Pace) -> String {
+    let mut report = String::new();
     for m in measured {
-        println!(
+        report += &format!(
             "{label} {:?} {}: baseline VmRSS {} KiB, peak VmRSS {} KiB, VmHWM {} KiB, growth {} KiB, {:.1} s",
             pace,
             m.phase,
@@ -138,6 +147,7 @@ fn check(label: &str, measured: &[Measured], pace: Pace) {
             m.growth_kib(),
             m.elapsed.as_secs_f64()
         );
+        report.push('\n');
         assert!(
             m.growth_kib() < RSS_BOUND_KIB,
             "{label} {pace:?} {}: the gateway's RSS grew by {} KiB (bound {RSS_BOUND_KIB} KiB): {m:?}",
@@ -148,28 +158,41 @@ fn check(label: &str, measured: &[Measured], pace: Pace) {
             assert!(m.elapsed >= STALL, "the stall happened: {m:?}");
         }
     }
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_streams_200_mib_each_way_in_bounded_memory() {
-    let measured = bounded(run(Version::Http1, Pace::Full)).await;
-    check("HTTP/1.1", &measured, Pace::Full);
+    let measured = bounded(run(Version::Http1, Version::Http1, Pace::Full)).await;
+    print!("{}", check("HTTP/1.1", &measured, Pace::Full));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_streams_200_mib_each_way_in_bounded_memory() {
-    let measured = bounded(run(Version::H2c, Pace::Full)).await;
-    check("h2c", &measured, Pace::Full);
+    let measured = bounded(run(Version::H2c, Version::H2c, Pace::Full)).await;
+    print!("{}", check("h2c", &measured, Pace::Full));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_slow_client_and_slow_upstream_do_not_grow_memory() {
-    let measured = bounded(run(Version::Http1, Pace::Stalled)).await;
-    check("HTTP/1.1", &measured, Pace::Stalled);
+    let measured = bounded(run(Version::Http1, Version::Http1, Pace::Stalled)).await;
+    print!("{}", check("HTTP/1.1", &measured, Pace::Stalled));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_slow_client_and_slow_upstream_do_not_grow_memory() {
-    let measured = bounded(run(Version::H2c, Pace::Stalled)).await;
-    check("h2c", &measured, Pace::Stalled);
+    let measured = bounded(run(Version::H2c, Version::H2c, Pace::Stalled)).await;
+    print!("{}", check("h2c", &measured, Pace::Stalled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_to_h2c_upstream_streams_and_stalls_in_bounded_memory() {
+    let measured = bounded(run(Version::Http1, Version::H2c, Pace::Stalled)).await;
+    print!("{}", check("HTTP/1.1 → h2c", &measured, Pace::Stalled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_to_http1_upstream_streams_and_stalls_in_bounded_memory() {
+    let measured = bounded(run(Version::H2c, Version::Http1, Pace::Stalled)).await;
+    print!("{}", check("h2c → HTTP/1.1", &measured, Pace::Stalled));
 }

@@ -293,6 +293,16 @@ pub(crate) fn grpc_messages_well_formed(mut body: &[u8]) -> bool {
 /// A MOSN document: one listener speaking `protocol` (`Http1`, `Http2`)
 /// to the upstream over the same protocol, every path to `upstream`.
 pub(crate) fn document(protocol: &str, upstream: SocketAddr) -> Value {
+    document_between(protocol, protocol, upstream)
+}
+
+/// As [`document`], with the listener speaking `downstream` and the
+/// upstream connections `upstream_protocol`.
+pub(crate) fn document_between(
+    downstream: &str,
+    upstream_protocol: &str,
+    upstream: SocketAddr,
+) -> Value {
     json!({
         "servers": [{
             "graceful_timeout": "2s",
@@ -309,8 +319,8 @@ pub(crate) fn document(protocol: &str, upstream: SocketAddr) -> Value {
                 "filter_chains": [{ "filters": [{
                     "type": "proxy",
                     "config": {
-                        "downstream_protocol": protocol,
-                        "upstream_protocol": protocol,
+                        "downstream_protocol": downstream,
+                        "upstream_protocol": upstream_protocol,
                         "router_config_name": "web"
                     }
                 }]}]
