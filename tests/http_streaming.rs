@@ -16,8 +16,8 @@ use common::bounded;
 use common::process::TempDir;
 use std::time::Duration;
 use stream::{
-    BIG, Client, MIB, MemorySampler, Pattern, RSS_BOUND_KIB, StreamUpstream, Version, document_between,
-    memory, read_body, start_gateway, upload_receipt,
+    BIG, Client, MIB, MemorySampler, Pattern, RSS_BOUND_KIB, StreamUpstream, Version,
+    document_between, memory, read_body, start_gateway, upload_receipt,
 };
 use tokio::time::Instant;
 
