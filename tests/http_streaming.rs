@@ -47,7 +47,8 @@ enum Pace {
     /// Both ends read as fast as they can.
     Full,
     /// The client pauses for 2 s after 8 MiB of the download; the upstream
-    /// waits 2 s before it reads the upload.
+    /// waits 2 s before it reads the upload, which comes without a
+    /// `content-length` (chunked on HTTP/1.1).
     Stalled,
 }
 
@@ -81,7 +82,7 @@ async fn run(version: Version, upstream_version: Version, pace: Pace) -> Vec<Mea
         .await
         .expect("warm-up body");
     assert_eq!(got, pattern.checksum_of(MIB));
-    let warm = client.upload("/upload", &pattern, MIB).await;
+    let warm = client.upload("/upload", &pattern, MIB, true).await;
     assert_eq!(upload_receipt(warm).await, pattern.checksum_of(MIB));
 
     let mut measured = Vec::new();
@@ -113,7 +114,9 @@ async fn run(version: Version, upstream_version: Version, pace: Pace) -> Vec<Mea
         Pace::Full => "/upload".to_owned(),
         Pace::Stalled => format!("/upload?stall_ms={}", STALL.as_millis()),
     };
-    let response = client.upload(&path, &pattern, BIG).await;
+    // The stalled upload's length is not declared: chunked on HTTP/1.1.
+    let declared = matches!(pace, Pace::Full);
+    let response = client.upload(&path, &pattern, BIG, declared).await;
     assert_eq!(
         upload_receipt(response).await,
         expected,

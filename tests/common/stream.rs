@@ -446,18 +446,21 @@ impl Client {
         self.send(request).await
     }
 
-    /// `POST path` with `total` pattern bytes (declared in
-    /// `content-length`).
+    /// `POST path` with `total` pattern bytes, declared in
+    /// `content-length` when `declared` (else HTTP/1.1 sends it chunked,
+    /// HTTP/2 as DATA frames of unannounced length).
     pub(crate) async fn upload(
         &mut self,
         path: &str,
         pattern: &Pattern,
         total: u64,
+        declared: bool,
     ) -> Response<Incoming> {
-        let request = Request::post(path)
-            .header(http::header::CONTENT_LENGTH, total)
-            .body(pattern.body(total))
-            .expect("a request");
+        let mut request = Request::post(path);
+        if declared {
+            request = request.header(http::header::CONTENT_LENGTH, total);
+        }
+        let request = request.body(pattern.body(total)).expect("a request");
         self.send(request).await
     }
 }
