@@ -199,3 +199,61 @@ async fn h2c_to_http1_upstream_streams_and_stalls_in_bounded_memory() {
     let measured = bounded(run(Version::H2c, Version::Http1, Pace::Stalled)).await;
     print!("{}", check("h2c → HTTP/1.1", &measured, Pace::Stalled));
 }
+
+/// Streams opened at once on one h2c connection by
+/// [`h2c_many_stalled_streams_stay_bounded`].
+const STALLED_STREAMS: usize = 32;
+
+/// Downloads [`STALLED_STREAMS`] bodies of 16 MiB at once on one h2c
+/// connection, reading none of them for 2 s, then all to the end.
+async fn many_stalled_streams(upstream_version: Version) -> Measured {
+    let upstream = StreamUpstream::start().await;
+    let up = protocol(upstream_version);
+    let dir = TempDir::new(&format!("streaming-many-{up}"));
+    let gateway = start_gateway(&dir, &document_between("Http2", up, upstream.addr()));
+    let pattern = Pattern::new();
+    let size = 16 * MIB;
+    let expected = pattern.checksum_of(size);
+    let mut client = Client::connect(gateway.addr, Version::H2c).await;
+    let warm = client.get(&format!("/download/{MIB}")).await;
+    read_body(warm.into_body(), None)
+        .await
+        .expect("warm-up body");
+    let baseline = memory(&gateway).rss_kib;
+    let sampler = MemorySampler::start(gateway.pid());
+    let started = Instant::now();
+    let mut bodies = Vec::new();
+    for _ in 0..STALLED_STREAMS {
+        let response = client.get(&format!("/download/{size}")).await;
+        assert_eq!(response.status(), 200);
+        bodies.push(response.into_body());
+    }
+    tokio::time::sleep(STALL).await;
+    let readers: Vec<_> = bodies
+        .into_iter()
+        .map(|body| tokio::spawn(read_body(body, None)))
+        .collect();
+    for reader in readers {
+        let got = reader.await.expect("a reader").expect("a download");
+        assert_eq!(got, expected);
+    }
+    let (peak, end) = sampler.finish().await;
+    Measured {
+        phase: "32 stalled downloads",
+        baseline_kib: baseline,
+        peak_rss_kib: peak,
+        hwm_kib: end.hwm_kib,
+        elapsed: started.elapsed(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_many_stalled_streams_stay_bounded() {
+    for upstream in [Version::H2c, Version::Http1] {
+        let measured = bounded(many_stalled_streams(upstream)).await;
+        print!(
+            "{}",
+            check(&format!("h2c → {upstream:?}"), &[measured], Pace::Stalled)
+        );
+    }
+}
