@@ -4,7 +4,9 @@
 //! every 20 ms, and `VmHWM`) growing by less than 32 MiB: a download and
 //! an upload at full speed, then a client that stops reading for 2 s in
 //! the middle of a download and an upstream that waits 2 s before reading
-//! an upload. Every body is checked end to end by length and checksum.
+//! an upload; and 32 downloads at once on one h2c connection that the
+//! client leaves unread for 2 s (with an h2c and an HTTP/1.1 upstream).
+//! Every body is checked end to end by length and checksum.
 //!
 //! Needs the binary: `cargo build --workspace --bins` first.
 
