@@ -33,6 +33,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+/// Response bytes h2 queues per stream beyond what the client's window
+/// lets out (hyper's default is 400 KiB). A client that stops reading
+/// holds this much per stream in the gateway, plus the upstream read
+/// buffers the queued chunks keep alive; with many streams open it adds up
+/// (tests/http_streaming.rs, `h2c_many_stalled_streams_stay_bounded`).
+const H2_SEND_BUFFER: usize = 64 * 1024;
+
 /// Requests of one connection in flight, for the idle timeout.
 #[derive(Debug, Default)]
 struct Activity {
@@ -148,7 +155,8 @@ pub(crate) async fn serve_connection(
                 .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX))
                 .max_concurrent_streams(
                     u32::try_from(cx.limits.max_in_flight_per_conn).unwrap_or(u32::MAX),
-                );
+                )
+                .max_send_buf_size(H2_SEND_BUFFER);
             let conn = builder.serve_connection(io, service);
             drive(Graceful::H2(Box::pin(conn)), &cx, &activity, peer).await;
         }

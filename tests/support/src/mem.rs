@@ -15,6 +15,35 @@ pub fn rss_kib() -> Option<u64> {
         .ok()
 }
 
+/// Memory of another process, from `/proc/PID/status`, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessMemory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak resident set size since the process started.
+    pub hwm_kib: u64,
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`; `None` where there is no procfs
+/// or the process is gone.
+pub fn process_memory(pid: u32) -> Option<ProcessMemory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(ProcessMemory {
+        rss_kib: field("VmRSS:")?,
+        hwm_kib: field("VmHWM:")?,
+    })
+}
+
 /// This process's open-file soft limit (`Max open files` of
 /// `/proc/self/limits`); tests that hold many sockets size themselves by
 /// it instead of failing on a small `ulimit -n`.
@@ -38,6 +67,8 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(super::rss_kib().is_some_and(|kib| kib > 0));
             assert!(super::nofile_limit().is_some_and(|n| n > 0));
+            let own = super::process_memory(std::process::id()).expect("own status");
+            assert!(own.rss_kib > 0 && own.hwm_kib >= own.rss_kib, "{own:?}");
         }
     }
 }

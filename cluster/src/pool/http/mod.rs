@@ -91,7 +91,10 @@ pub struct HttpPoolSettings {
     /// Default 256.
     pub max_idle_per_host: usize,
     /// HTTP/1: hyper's read buffer limit per connection, which bounds a
-    /// response head. Default 400 KiB (hyper's default).
+    /// response head and the size of the body chunks read. Default 64 KiB
+    /// (hyper's is 400 KiB): each chunk keeps its whole read buffer alive
+    /// until the downstream has taken it, so with a slow client every
+    /// response in flight held over 1.5 MiB at hyper's default.
     pub h1_max_buf_size: usize,
     /// h2: a local cap on streams per connection, on top of the server's
     /// `SETTINGS_MAX_CONCURRENT_STREAMS` (the lower wins). `None` = the
@@ -124,7 +127,7 @@ impl Default for HttpPoolSettings {
             idle_timeout: Some(Duration::from_secs(90)),
             max_requests_per_conn: 0,
             max_idle_per_host: 256,
-            h1_max_buf_size: 400 * 1024,
+            h1_max_buf_size: 64 * 1024,
             h2_max_concurrent_streams: None,
             h2_max_connections: 8,
             h2_keep_alive_interval: None,
