@@ -16,6 +16,7 @@ mod headers;
 mod replay;
 mod reply;
 mod timeout;
+pub(crate) mod upgrade;
 mod upstream;
 mod view;
 
@@ -65,6 +66,8 @@ struct Routed<'a> {
     auto_host: bool,
     version: HttpVersion,
     timeout: Duration,
+    /// The `Upgrade` value of an HTTP/1.1 upgrade request (`upgrade`).
+    upgrade: Option<HeaderValue>,
 }
 
 impl ProxyCore {
@@ -181,11 +184,16 @@ impl ProxyCore {
             http::Version::HTTP_2 => HttpVersion::Http2,
             _ => HttpVersion::Http1,
         };
-        let version = forward
-            .upstream_protocol()
-            .and_then(HttpVersion::parse)
-            .or(spec.http.upstream)
-            .unwrap_or(arrived);
+        let upgrade = upgrade::requested(head);
+        let version = match upgrade {
+            // An upgrade exists in HTTP/1.1 only, whatever the route says.
+            Some(_) => HttpVersion::Http1,
+            None => forward
+                .upstream_protocol()
+                .and_then(HttpVersion::parse)
+                .or(spec.http.upstream)
+                .unwrap_or(arrived),
+        };
         let timeout = forward
             .timeout()
             .or_else(|| {
@@ -208,8 +216,12 @@ impl ProxyCore {
             auto_host,
             version,
             timeout,
+            upgrade,
         };
         prepare_upstream_head(head, &routed, downstream);
+        if let Some(protocol) = &routed.upgrade {
+            upgrade::restore_request_headers(&mut head.headers, protocol);
+        }
         let body = downstream_body(body, spec.http.max_request_body_size);
         let source = ReplaySource::new(body);
         let timeout = routed.timeout;
@@ -224,7 +236,9 @@ impl ProxyCore {
                 Ok(Err(err)) => return Err(err),
                 Err(_) => return Err(ProxyError::Timeout(timeout)),
             };
+        let switched = upgrade::switched(&response, routed.upgrade.as_ref())?;
         headers::strip_hop_by_hop(response.headers_mut());
+        upgrade::restore_response_headers(response.headers_mut(), switched);
         headers::apply_layers(
             response.headers_mut(),
             &routed.layers,
@@ -286,8 +300,10 @@ impl ProxyCore {
             let err = match result {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    // An upgrade that reached a host is never sent twice.
                     let retry = status >= 500
                         && may_retry
+                        && routed.upgrade.is_none()
                         && policy.should_retry(FailureKind::Status(status), attempts);
                     if !retry {
                         return Ok(response);
@@ -300,9 +316,10 @@ impl ProxyCore {
                 Err(err) => err,
             };
             let retry = may_retry
-                && err
-                    .failure_kind()
-                    .is_some_and(|kind| policy.should_retry(kind, attempts));
+                && err.failure_kind().is_some_and(|kind| {
+                    (routed.upgrade.is_none() || kind == FailureKind::ConnectFailure)
+                        && policy.should_retry(kind, attempts)
+                });
             tracing::debug!(host = %host.address(), attempt = attempts, retry, error = %err, "upstream try failed");
             if !retry || !breaker::admit_retry(cluster, &err, &mut retry_permit) {
                 return Err(err);
