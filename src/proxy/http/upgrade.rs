@@ -212,7 +212,9 @@ impl std::fmt::Display for TunnelEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TunnelEnd::Closed => f.write_str("both sides closed"),
-            TunnelEnd::Lingered => write!(f, "one side closed, the other not within {CLOSE_LINGER:?}"),
+            TunnelEnd::Lingered => {
+                write!(f, "one side closed, the other not within {CLOSE_LINGER:?}")
+            }
             TunnelEnd::Idle => f.write_str("idle timeout"),
             TunnelEnd::GatewayClosing => f.write_str("the gateway is closing"),
             TunnelEnd::Failed(e) => write!(f, "failed: {e}"),
@@ -298,11 +300,12 @@ async fn relay(
     let mut closing = closing;
     let (mut upstream_done, mut downstream_done) = (false, false);
     let mut linger_until: Option<Instant> = None;
+    let idle_at = || {
+        idle_timeout
+            .map(|idle| started + Duration::from_millis(last_active.load(Ordering::Relaxed)) + idle)
+    };
     loop {
-        let idle_at = idle_timeout.map(|idle| {
-            started + Duration::from_millis(last_active.load(Ordering::Relaxed)) + idle
-        });
-        let wake_at = match (idle_at, linger_until) {
+        let wake_at = match (idle_at(), linger_until) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -330,7 +333,8 @@ async fn relay(
                 if linger_until.is_some_and(|at| now >= at) {
                     return TunnelEnd::Lingered;
                 }
-                if idle_at.is_some_and(|at| now >= at) {
+                // Read again: a byte may have moved while asleep.
+                if idle_at().is_some_and(|at| now >= at) {
                     return TunnelEnd::Idle;
                 }
                 // A byte moved meanwhile: the idle deadline moved on.
@@ -388,7 +392,10 @@ mod tests {
     fn an_upgrade_needs_connection_upgrade_and_http_1_1() {
         let ws = head(
             Version::HTTP_11,
-            &[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket")],
+            &[
+                ("connection", "keep-alive, Upgrade"),
+                ("upgrade", "websocket"),
+            ],
         );
         assert_eq!(requested(&ws).expect("an upgrade"), "websocket");
         let unnamed = head(Version::HTTP_11, &[("upgrade", "websocket")]);
@@ -438,7 +445,13 @@ mod tests {
         let counter = AtomicU64::new(0);
         let active = AtomicU64::new(0);
         let started = Instant::now();
-        let copy = pump(&mut gateway_in, &mut gateway_out, &counter, &active, started);
+        let copy = pump(
+            &mut gateway_in,
+            &mut gateway_out,
+            &counter,
+            &active,
+            started,
+        );
         let drive = async {
             let payload = vec![7u8; 100_000];
             client.write_all(&payload).await.expect("write");
