@@ -32,7 +32,7 @@ use super::{ResponseBody, reply};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode, Version};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use meshgate_codecs::ReplyStatus;
 use std::borrow::Cow;
@@ -259,7 +259,17 @@ pub(crate) async fn run(
         () = &mut closing => return TunnelEnd::GatewayClosing,
     };
     let bytes = TunnelBytes::default();
-    let end = relay(downstream, upstream, idle_timeout, closing, &bytes).await;
+    let end = relay(
+        TokioIo::new(downstream),
+        TokioIo::new(upstream),
+        Limits {
+            idle_timeout,
+            linger: CLOSE_LINGER,
+        },
+        closing,
+        &bytes,
+    )
+    .await;
     tracing::debug!(
         %peer,
         %end,
@@ -270,18 +280,35 @@ pub(crate) async fn run(
     end
 }
 
-async fn relay(
-    downstream: Upgraded,
-    upstream: Upgraded,
+/// A tunnel's time limits.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// No byte either way for this long ends the tunnel.
     idle_timeout: Option<Duration>,
+    /// After one side's close, the other's time to follow.
+    linger: Duration,
+}
+
+/// Copies between the two connections until the tunnel ends.
+async fn relay<D, U>(
+    downstream: D,
+    upstream: U,
+    Limits {
+        idle_timeout,
+        linger,
+    }: Limits,
     closing: std::pin::Pin<&mut impl Future<Output = ()>>,
     bytes: &TunnelBytes,
-) -> TunnelEnd {
+) -> TunnelEnd
+where
+    D: AsyncRead + AsyncWrite,
+    U: AsyncRead + AsyncWrite,
+{
     let started = Instant::now();
     // Milliseconds since `started` of the last byte moved either way.
     let last_active = AtomicU64::new(0);
-    let (mut down_read, mut down_write) = tokio::io::split(TokioIo::new(downstream));
-    let (mut up_read, mut up_write) = tokio::io::split(TokioIo::new(upstream));
+    let (mut down_read, mut down_write) = tokio::io::split(downstream);
+    let (mut up_read, mut up_write) = tokio::io::split(upstream);
     let to_upstream = pump(
         &mut down_read,
         &mut up_write,
@@ -341,10 +368,14 @@ async fn relay(
             }
             () = closing.as_mut() => return TunnelEnd::GatewayClosing,
         }
-        if upstream_done && downstream_done {
-            return TunnelEnd::Closed;
+        match (upstream_done, downstream_done) {
+            (true, true) => return TunnelEnd::Closed,
+            (false, false) => {}
+            // The first close starts the other side's time to follow.
+            _ => {
+                linger_until.get_or_insert_with(|| Instant::now() + linger);
+            }
         }
-        linger_until.get_or_insert_with(|| Instant::now() + CLOSE_LINGER);
     }
 }
 
@@ -435,9 +466,6 @@ mod tests {
         assert_eq!(headers["connection"], "upgrade");
     }
 
-    /// Two connected in-memory pipes stand in for the upgraded sockets:
-    /// `relay` takes hyper's `Upgraded`, so these tests drive `pump` and
-    /// the end rules through a duplex pair.
     #[tokio::test]
     async fn pump_copies_and_passes_the_close_on() {
         let (mut client, mut gateway_in) = tokio::io::duplex(64);
@@ -452,18 +480,123 @@ mod tests {
             &active,
             started,
         );
-        let drive = async {
+        let write = async {
             let payload = vec![7u8; 100_000];
             client.write_all(&payload).await.expect("write");
             client.shutdown().await.expect("shutdown");
+        };
+        let read = async {
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.expect("read");
             got
         };
-        let (copied, got) = tokio::join!(copy, drive);
+        let (copied, (), got) = tokio::join!(copy, write, read);
         copied.expect("copied");
         assert_eq!(got.len(), 100_000);
         assert!(got.iter().all(|b| *b == 7));
         assert_eq!(counter.load(Ordering::Relaxed), 100_000);
+    }
+
+    /// Short real durations: the crate's tokio has no paused clock.
+    const LINGER: Duration = Duration::from_millis(300);
+
+    /// A relay between in-memory pipes: returns the client's and the
+    /// upstream's ends and the relay's future.
+    fn relay_pair(
+        idle_timeout: Option<Duration>,
+    ) -> (
+        tokio::io::DuplexStream,
+        tokio::io::DuplexStream,
+        impl Future<Output = (TunnelEnd, u64, u64)>,
+    ) {
+        let (client, gateway_down) = tokio::io::duplex(4096);
+        let (gateway_up, server) = tokio::io::duplex(4096);
+        let relay = async move {
+            let bytes = TunnelBytes::default();
+            let closing = std::future::pending::<()>();
+            tokio::pin!(closing);
+            let limits = Limits {
+                idle_timeout,
+                linger: LINGER,
+            };
+            let end = relay(gateway_down, gateway_up, limits, closing, &bytes).await;
+            (
+                end,
+                bytes.upstream.load(Ordering::Relaxed),
+                bytes.downstream.load(Ordering::Relaxed),
+            )
+        };
+        (client, server, relay)
+    }
+
+    #[tokio::test]
+    async fn a_close_followed_by_the_other_side_ends_the_tunnel() {
+        let (mut client, mut server, relay) = relay_pair(None);
+        let peers = async {
+            client.write_all(b"ping").await.expect("write");
+            let mut got = [0u8; 4];
+            server.read_exact(&mut got).await.expect("read");
+            server.write_all(b"pong!").await.expect("write");
+            server.shutdown().await.expect("upstream closes");
+            let mut rest = Vec::new();
+            client
+                .read_to_end(&mut rest)
+                .await
+                .expect("client sees the close");
+            assert_eq!(rest, b"pong!");
+            client.shutdown().await.expect("client closes");
+        };
+        let ((end, up, down), ()) = tokio::join!(relay, peers);
+        assert!(matches!(end, TunnelEnd::Closed), "{end}");
+        assert_eq!((up, down), (4, 5));
+    }
+
+    #[tokio::test]
+    async fn a_side_that_does_not_follow_a_close_is_cut_after_the_linger() {
+        let (client, mut server, relay) = relay_pair(None);
+        let started = Instant::now();
+        server.shutdown().await.expect("upstream closes");
+        let (end, ..) = relay.await;
+        assert!(matches!(end, TunnelEnd::Lingered), "{end}");
+        let took = started.elapsed();
+        assert!(took >= LINGER && took < LINGER * 10, "{took:?}");
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn traffic_keeps_a_tunnel_open_and_silence_closes_it() {
+        let idle = Duration::from_millis(300);
+        let (mut client, mut server, relay) = relay_pair(Some(idle));
+        let started = Instant::now();
+        let peers = async {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                client.write_all(b"x").await.expect("write");
+                let mut got = [0u8; 1];
+                server.read_exact(&mut got).await.expect("read");
+            }
+        };
+        let ((end, up, _), ()) = tokio::join!(relay, peers);
+        assert!(matches!(end, TunnelEnd::Idle), "{end}");
+        assert_eq!(up, 5);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1000) + idle, "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn the_grace_period_ending_closes_the_tunnel() {
+        let (client, gateway_down) = tokio::io::duplex(64);
+        let (gateway_up, server) = tokio::io::duplex(64);
+        let bytes = TunnelBytes::default();
+        let closing = tokio::time::sleep(Duration::from_millis(100));
+        tokio::pin!(closing);
+        let limits = Limits {
+            idle_timeout: None,
+            linger: LINGER,
+        };
+        let end = relay(gateway_down, gateway_up, limits, closing, &bytes).await;
+        assert!(matches!(end, TunnelEnd::GatewayClosing), "{end}");
+        drop((client, server));
     }
 }
