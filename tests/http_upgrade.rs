@@ -335,6 +335,19 @@ async fn a_raw_upgrade_carries_arbitrary_bytes_both_ways_over_http1_even_when_th
         let ((), echoed) = tokio::join!(writer, reader);
         assert!(echoed == invert(&payload), "the echo differs");
         assert_eq!(gw.connections(), 1, "the tunnel is a live connection");
+        let upstream_connections = || {
+            let config = gw.config();
+            let cluster = config.clusters.get("ws").expect("cluster ws");
+            cluster.hosts().hosts()[0]
+                .stats()
+                .active_connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert_eq!(
+            upstream_connections(),
+            1,
+            "the upstream side stays counted too"
+        );
         // The client closes its sending half: the upstream sees it, says
         // goodbye and closes; the client sees both.
         stream.shutdown().await.expect("shutdown");
@@ -358,6 +371,7 @@ async fn a_raw_upgrade_carries_arbitrary_bytes_both_ways_over_http1_even_when_th
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(gw.connections(), 0, "the tunnel's connection is closed");
+        assert_eq!(upstream_connections(), 0, "and its upstream connection");
         gw.stop(Duration::from_secs(2)).await;
     })
     .await;
