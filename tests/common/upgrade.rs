@@ -159,7 +159,7 @@ pub(crate) fn invert(bytes: &[u8]) -> Vec<u8> {
 /// it.
 pub(crate) async fn read_head(stream: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut chunk = vec![0u8; 4096];
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let rest = buf.split_off(end + 4);
@@ -223,7 +223,7 @@ pub(crate) async fn read_exactly(
 pub(crate) async fn read_to_close(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
     let mut got = Vec::new();
     tokio::time::timeout(limit, async {
-        let mut chunk = [0u8; 8192];
+        let mut chunk = vec![0u8; 8192];
         loop {
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
