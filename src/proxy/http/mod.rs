@@ -17,6 +17,7 @@ mod mirror;
 mod replay;
 mod reply;
 mod timeout;
+pub(crate) mod upgrade;
 mod upstream;
 mod view;
 
@@ -68,6 +69,8 @@ struct Routed<'a> {
     auto_host: bool,
     version: HttpVersion,
     timeout: Duration,
+    /// The `Upgrade` value of an HTTP/1.1 upgrade request (`upgrade`).
+    upgrade: Option<HeaderValue>,
 }
 
 impl ProxyCore {
@@ -184,11 +187,16 @@ impl ProxyCore {
             http::Version::HTTP_2 => HttpVersion::Http2,
             _ => HttpVersion::Http1,
         };
-        let version = forward
-            .upstream_protocol()
-            .and_then(HttpVersion::parse)
-            .or(spec.http.upstream)
-            .unwrap_or(arrived);
+        let upgrade = upgrade::requested(head);
+        let version = match upgrade {
+            // An upgrade exists in HTTP/1.1 only, whatever the route says.
+            Some(_) => HttpVersion::Http1,
+            None => forward
+                .upstream_protocol()
+                .and_then(HttpVersion::parse)
+                .or(spec.http.upstream)
+                .unwrap_or(arrived),
+        };
         let timeout = forward
             .timeout()
             .or_else(|| {
@@ -211,8 +219,12 @@ impl ProxyCore {
             auto_host,
             version,
             timeout,
+            upgrade,
         };
         prepare_upstream_head(head, &routed, downstream);
+        if let Some(protocol) = &routed.upgrade {
+            upgrade::restore_request_headers(&mut head.headers, protocol);
+        }
         let body = downstream_body(body, spec.http.max_request_body_size);
         let source = ReplaySource::new(body);
         mirror::start(self, config, matched.route, head, &routed, &source);
@@ -228,7 +240,9 @@ impl ProxyCore {
                 Ok(Err(err)) => return Err(err),
                 Err(_) => return Err(ProxyError::Timeout(timeout)),
             };
+        let switched = upgrade::switched(&response, routed.upgrade.as_ref())?;
         headers::strip_hop_by_hop(response.headers_mut());
+        upgrade::restore_response_headers(response.headers_mut(), switched);
         headers::apply_layers(
             response.headers_mut(),
             &routed.layers,
@@ -290,8 +304,10 @@ impl ProxyCore {
             let err = match result {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    // An upgrade that reached a host is never sent twice.
                     let retry = status >= 500
                         && may_retry
+                        && routed.upgrade.is_none()
                         && policy.should_retry(FailureKind::Status(status), attempts);
                     if !retry {
                         return Ok(response);
@@ -304,9 +320,10 @@ impl ProxyCore {
                 Err(err) => err,
             };
             let retry = may_retry
-                && err
-                    .failure_kind()
-                    .is_some_and(|kind| policy.should_retry(kind, attempts));
+                && err.failure_kind().is_some_and(|kind| {
+                    (routed.upgrade.is_none() || kind == FailureKind::ConnectFailure)
+                        && policy.should_retry(kind, attempts)
+                });
             tracing::debug!(host = %host.address(), attempt = attempts, retry, error = %err, "upstream try failed");
             if !retry || !breaker::admit_retry(cluster, &err, &mut retry_permit) {
                 return Err(err);

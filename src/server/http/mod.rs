@@ -22,6 +22,7 @@ use super::framed::ConnContext;
 use super::tracker::ConnectionGuard;
 use crate::config::http::HttpVersion;
 use crate::proxy::http::ResponseBody;
+use crate::proxy::http::upgrade::{self, TunnelSlot};
 use bytes::BytesMut;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -116,17 +117,22 @@ pub(crate) async fn serve_connection(
         .map(|spec| spec.http)
         .unwrap_or_default();
     let activity = Arc::new(Activity::default());
+    let tunnel = TunnelSlot::default();
     let service = {
-        let (core, downstream, activity) = (
+        let (core, downstream, activity, tunnel) = (
             Arc::clone(&cx.core),
             Arc::clone(&cx.downstream),
             Arc::clone(&activity),
+            tunnel.clone(),
         );
-        service_fn(move |request: hyper::Request<Incoming>| {
-            let (core, downstream) = (Arc::clone(&core), Arc::clone(&downstream));
+        service_fn(move |mut request: hyper::Request<Incoming>| {
+            let (core, downstream, tunnel) =
+                (Arc::clone(&core), Arc::clone(&downstream), tunnel.clone());
             let in_flight = InFlight::start(&activity);
+            let upgrade = TunnelSlot::downstream(&mut request);
             async move {
-                let response = core.serve_http(request, &downstream).await;
+                let mut response = core.serve_http(request, &downstream).await;
+                tunnel.arm(&mut response, upgrade);
                 // Counted until the body has gone out, so a long download
                 // or gRPC stream is not taken for an idle connection.
                 Ok::<_, Infallible>(response.map(|body| TrackedBody {
@@ -147,6 +153,12 @@ pub(crate) async fn serve_connection(
                 .header_read_timeout(cx.limits.frame_read_timeout);
             let conn = builder.serve_connection(io, service).with_upgrades();
             drive(Graceful::H1(Box::pin(conn)), &cx, &activity, peer).await;
+            // After a 101 hyper has given the connection up: it is the
+            // tunnel's now, still counted by the guard and the listener.
+            if let Some(pending) = tunnel.take() {
+                let closing = super::tracker::raised(cx.close.clone());
+                upgrade::run(pending, cx.limits.idle_timeout, closing, peer).await;
+            }
         }
         HttpVersion::Http2 => {
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());

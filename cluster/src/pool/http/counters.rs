@@ -133,6 +133,71 @@ impl Drop for OpenConn {
     }
 }
 
+/// An upstream socket that keeps its [`OpenConn`] for as long as it
+/// exists: until hyper's connection task drops it, or, after a
+/// `101 Switching Protocols`, until whoever took the upgraded connection
+/// (a tunnel) closes it. So a tunnel stays counted against the host and
+/// the breaker's `max_connections`.
+pub(crate) struct CountedStream {
+    stream: tokio::net::TcpStream,
+    _open: OpenConn,
+}
+
+impl CountedStream {
+    pub(crate) fn new(stream: tokio::net::TcpStream, open: OpenConn) -> CountedStream {
+        CountedStream {
+            stream,
+            _open: open,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for CountedStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// Counts one request in flight (pool and host) for its life.
 pub(crate) struct InFlight {
     counters: Arc<HttpPoolCounters>,

@@ -10,6 +10,10 @@
 //!               └─ idle: upstream closed it ─> discarded at checkout; too old ─> reaped
 //! ```
 //!
+//! The socket carries the connection's [`OpenConn`] count
+//! ([`CountedStream`]), so a connection handed over after a 101 stays
+//! counted until its new owner closes it.
+//!
 //! A connection is lent with its response: the [`UpstreamBody`] holds the
 //! lease, and when it ends the lease checks the connection in, once hyper
 //! says it is ready for another request (the body was read to its end; a
@@ -17,7 +21,7 @@
 //! counts as in flight until then.
 
 use crate::pool::http::body::{SendBody, UpstreamBody};
-use crate::pool::http::counters::{HttpPoolCounters, InFlight, OpenConn};
+use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, OpenConn};
 use crate::pool::http::error::{Failure, classify};
 use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
 use futures_util::FutureExt;
@@ -249,17 +253,15 @@ impl Shared {
         );
         let mut builder = http1::Builder::new();
         builder.max_buf_size(self.settings.h1_max_buf_size.max(8192));
-        let (sender, connection) =
-            builder
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|source| HttpPoolError::Handshake {
-                    addr: self.addr,
-                    source,
-                })?;
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(CountedStream::new(stream, open)))
+            .await
+            .map_err(|source| HttpPoolError::Handshake {
+                addr: self.addr,
+                source,
+            })?;
         let addr = self.addr;
         tokio::spawn(async move {
-            let _open = open;
             if let Err(err) = connection.with_upgrades().await {
                 tracing::debug!(%addr, %err, "upstream HTTP/1 connection ended");
             }
