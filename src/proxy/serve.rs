@@ -6,7 +6,9 @@
 
 use super::context::RequestCx;
 use super::error::ProxyError;
-use super::filter::{FilterRedo, LocalReply, MAX_REDO, Stage, StreamFilter, redo_exhausted, run_stage};
+use super::filter::{
+    FilterRedo, LocalReply, MAX_REDO, Stage, StreamFilter, redo_exhausted, run_stage,
+};
 use super::phase::Phase;
 use super::reply::{error_reply, status_for_code};
 use super::steps::{HeaderLayers, pick_cluster};

@@ -2,8 +2,8 @@
 //! applying header add/remove lists to any protocol's header view.
 
 use super::context::Downstream;
-use meshgate_cluster::Cluster;
 use super::filter::FilterHeaders;
+use meshgate_cluster::Cluster;
 use meshgate_router::{HeaderToAdd, HeaderValueSource};
 
 /// The value of a variable, if it is one meshgate knows (MOSN's names).
