@@ -19,7 +19,7 @@ use http_common::{CurlAnswer, HttpUpstream, curl};
 use meshgate::config;
 use meshgate::control::Gateway;
 use meshgate::proxy::{FilterCx, Flow, Stage, StreamFilter};
-use meshgate_router::RouteRequest;
+use meshgate_test_support::process::interop;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -127,7 +127,12 @@ fn start_gateway(name: &str, upstream: &HttpUpstream) -> (GatewayProcess, TempDi
 }
 
 fn ok(answer: &CurlAnswer) {
-    assert_eq!(answer.exit, 0, "curl failed: {answer:?}");
+    assert_eq!(
+        answer.exit,
+        0,
+        "curl failed ({}): {answer:?}",
+        answer.stderr.trim()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +187,33 @@ async fn fault_abort_answers_the_configured_status_and_grpc_gets_a_grpc_status()
         assert_eq!(grpc.header("grpc-status"), Some("8"), "{grpc:?}");
         assert_eq!(grpc.header("grpc-message"), Some("fault injected"));
         assert!(grpc.body.is_empty(), "{grpc:?}");
+        assert_eq!(up.requests(), 2);
+
+        // The same through grpcio, the real gRPC library: a status it
+        // reads as the call's outcome.
+        assert!(
+            interop::venv_python().exists(),
+            "tests/interop/.venv is missing: run scripts/install-test-deps"
+        );
+        let mut client = interop::python("grpc_echo.py");
+        client
+            .args(["call", &gateway.addr.to_string(), "x-fault=abort"])
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(30), client.output())
+            .await
+            .expect("the grpcio client finishes")
+            .expect("the grpcio client runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "client failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let outcome: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        assert_eq!(
+            outcome,
+            json!({"code": "RESOURCE_EXHAUSTED", "details": "fault injected"})
+        );
         assert_eq!(up.requests(), 2);
     })
     .await;

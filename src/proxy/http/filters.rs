@@ -199,3 +199,96 @@ fn put(headers: &mut HeaderMap, name: &str, value: &str, append: bool) {
         headers.insert(name, value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::filters::{Built, build};
+    use meshgate_codecs::Headers;
+    use serde_json::json;
+
+    fn downstream() -> Arc<Downstream> {
+        Arc::new(Downstream {
+            listener: Arc::from("web"),
+            peer: "10.0.0.9:4000".parse().unwrap(),
+            local: None,
+            protocol: Arc::from("Http1"),
+        })
+    }
+
+    fn cx<'a>(request: &'a mut (dyn FilterHeaders + Send), down: &'a Downstream) -> FilterCx<'a> {
+        FilterCx {
+            request,
+            downstream: down,
+            cluster: None,
+            host: None,
+            attempts: 0,
+            random: 0,
+        }
+    }
+
+    /// One `header_mutation` filter changes an RPC header view and an
+    /// HTTP request head alike.
+    #[test]
+    fn one_filter_serves_rpc_and_http_requests() {
+        let config = json!({
+            "request_headers_to_add": [
+                {"header": {"key": "x-env", "value": "gray"}},
+                {"header": {"key": "x-peer", "value": "%downstream_remote_ip%"}, "append": true}
+            ],
+            "request_headers_to_remove": ["x-debug"],
+            "response_headers_to_add": [{"header": {"key": "x-out", "value": "1"}}]
+        });
+        let Ok((Built::Filter(filter), _)) = build("header_mutation", config) else {
+            panic!("header_mutation builds");
+        };
+        let down = downstream();
+
+        let mut rpc = Headers::new();
+        rpc.insert("x-debug", b"1");
+        rpc.insert("x-peer", b"old");
+        filter.on_request(&mut cx(&mut rpc, &down), false);
+        assert_eq!(rpc.get_str("x-env"), Some("gray"));
+        assert_eq!(rpc.get_str("x-peer"), Some("10.0.0.9"), "one value per key");
+        assert!(!rpc.contains("x-debug"));
+
+        let (mut head, ()) = http::Request::get("/a?b=1")
+            .header("X-Debug", "1")
+            .header("x-peer", "old")
+            .body(())
+            .unwrap()
+            .into_parts();
+        filter.on_request(&mut cx(&mut RequestHead(&mut head), &down), false);
+        assert_eq!(head.headers["x-env"], "gray");
+        let peers: Vec<_> = head.headers.get_all("x-peer").iter().collect();
+        assert_eq!(peers, ["old", "10.0.0.9"], "append keeps the prior value");
+        assert!(
+            !head.headers.contains_key("x-debug"),
+            "names are case-insensitive"
+        );
+
+        let mut response = HeaderMap::new();
+        let mut request = RequestHead(&mut head);
+        filter.on_response(
+            &mut cx(&mut request, &down),
+            &mut ResponseHeaders(&mut response),
+        );
+        assert_eq!(response["x-out"], "1");
+    }
+
+    #[test]
+    fn http_heads_answer_pseudo_headers_and_skip_invalid_fields() {
+        let (mut head, ()) = http::Request::post("http://svc.example/p/q?x=1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut view = RequestHead(&mut head);
+        assert_eq!(view.header(":path"), Some("/p/q"));
+        assert_eq!(view.header(":method"), Some("POST"));
+        assert_eq!(view.header("x-mosn-host"), Some("svc.example"));
+        view.set("bad name", "v");
+        view.set("x-ok", "line\nbreak");
+        view.remove("not a name");
+        assert!(head.headers.is_empty());
+    }
+}
