@@ -96,6 +96,26 @@ fn a_local_reply_without_upstream_renders_dashes_and_its_flag() {
 }
 
 #[test]
+fn http_requests_render_their_head_and_response_fields() {
+    let empty = Headers::new();
+    let mut response = http::HeaderMap::new();
+    response.insert("x-served-by", http::HeaderValue::from_static("b1"));
+    let request = meshgate_router::MapRequest::new().header("x-caller", "web");
+    let mut r = record(&empty, None);
+    r.protocol = "Http1";
+    r.request_id = None;
+    r.request_headers = LoggedHeaders::HttpRequest(&request);
+    r.response_headers = Some(LoggedHeaders::Http(&response));
+    assert_eq!(
+        render(
+            "%protocol% %request_id% %request_header_x-caller% %response_header_X-Served-By% %response_header_none%",
+            &r
+        ),
+        "Http1 - web b1 -\n"
+    );
+}
+
+#[test]
 fn literal_text_around_variables_is_kept() {
     let req = Headers::new();
     let r = record(&req, None);
