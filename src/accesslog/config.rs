@@ -48,7 +48,9 @@ pub fn build(configs: &[AccessLogConfig], path: &str, issues: &mut Issues) -> Li
             file: None,
         });
     }
-    ListenerAccessLogs { entries }
+    ListenerAccessLogs {
+        entries: std::sync::Arc::new(entries),
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! header values are escaped (`\x0a`), so one request is always one line.
 
 use meshgate_codecs::Headers;
+use meshgate_router::RouteRequest;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -91,6 +92,41 @@ enum Piece {
     Var(Var),
 }
 
+/// Where a `request_header_*` / `response_header_*` variable reads from:
+/// a frame's header view, an HTTP request (its header fields, plus
+/// `:method`, `:path`, `:authority` and MOSN's `x-mosn-method`,
+/// `x-mosn-path`, `x-mosn-host`), or an HTTP response's header map.
+#[derive(Clone, Copy)]
+pub enum LoggedHeaders<'a> {
+    /// An RPC frame's headers, values as they are on the wire.
+    Frame(&'a Headers),
+    /// An HTTP request, as routes see it (values that are not visible
+    /// ASCII log as `-`).
+    HttpRequest(&'a dyn RouteRequest),
+    /// An HTTP response's fields (the first value of a repeated field).
+    Http(&'a http::HeaderMap),
+}
+
+impl<'a> LoggedHeaders<'a> {
+    fn get(self, name: &str) -> Option<&'a [u8]> {
+        match self {
+            LoggedHeaders::Frame(headers) => headers.get(name),
+            LoggedHeaders::HttpRequest(request) => request.header(name).map(str::as_bytes),
+            LoggedHeaders::Http(map) => map.get(name).map(|v| v.as_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Debug for LoggedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoggedHeaders::Frame(headers) => f.debug_tuple("Frame").field(headers).finish(),
+            LoggedHeaders::HttpRequest(_) => f.write_str("HttpRequest"),
+            LoggedHeaders::Http(map) => f.debug_tuple("Http").field(map).finish(),
+        }
+    }
+}
+
 /// What one request looked like, as a format reads it. Built once per
 /// request and rendered by every access log of its listener.
 #[derive(Debug, Clone, Copy)]
@@ -108,20 +144,22 @@ pub struct Record<'a> {
     pub protocol: &'a str,
     /// The listener's name.
     pub listener: &'a str,
-    /// The request id the client used.
-    pub request_id: u64,
-    /// The request's headers (with the routing keys `service`, `method`).
-    pub request_headers: &'a Headers,
+    /// The request id the client used (`None`: HTTP has none).
+    pub request_id: Option<u64>,
+    /// The request's headers (RPC: with the routing keys `service`,
+    /// `method`).
+    pub request_headers: LoggedHeaders<'a>,
     /// The reply's headers, if there is a reply.
-    pub response_headers: Option<&'a Headers>,
-    /// MOSN's neutral status code of the reply (`None`: no reply, oneway).
+    pub response_headers: Option<LoggedHeaders<'a>>,
+    /// The reply's status: MOSN's neutral code for RPC, the HTTP status
+    /// for HTTP (`None`: no reply, oneway).
     pub response_code: Option<u16>,
     /// Why the gateway answered itself, if it did.
     pub response_flag: Option<&'a str>,
-    /// Request body bytes.
-    pub bytes_received: usize,
-    /// Reply body bytes.
-    pub bytes_sent: usize,
+    /// Request body bytes (HTTP: as read from the client).
+    pub bytes_received: u64,
+    /// Reply body bytes (HTTP: as written to the client).
+    pub bytes_sent: u64,
     /// The gateway's address on the downstream connection.
     pub downstream_local: Option<SocketAddr>,
     /// The client's address.
@@ -251,7 +289,9 @@ fn render_var(var: &Var, r: &Record<'_>, out: &mut Vec<u8>) {
         Var::UpstreamHost => text(out, r.upstream_host),
         Var::UpstreamCluster => text(out, r.upstream_cluster),
         Var::ListenerName => text(out, Some(r.listener)),
-        Var::RequestId => write!(out, "{}", r.request_id),
+        Var::RequestId => opt(out, r.request_id, |out, id| {
+            let _ = write!(out, "{id}");
+        }),
         Var::RequestHeader(name) => header(out, r.request_headers.get(name)),
         Var::ResponseHeader(name) => header(out, r.response_headers.and_then(|h| h.get(name))),
     };

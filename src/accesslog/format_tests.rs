@@ -17,9 +17,9 @@ fn record<'a>(request: &'a Headers, response: Option<&'a Headers>) -> Record<'a>
         response_received: Some(Duration::from_micros(1_234)),
         protocol: "bolt",
         listener: "ingress",
-        request_id: 42,
-        request_headers: request,
-        response_headers: response,
+        request_id: Some(42),
+        request_headers: LoggedHeaders::Frame(request),
+        response_headers: response.map(LoggedHeaders::Frame),
         response_code: Some(200),
         response_flag: None,
         bytes_received: 17,
@@ -93,6 +93,26 @@ fn a_local_reply_without_upstream_renders_dashes_and_its_flag() {
     );
     r.response_code = None;
     assert_eq!(render("%response_code%", &r), "-\n");
+}
+
+#[test]
+fn http_requests_render_their_head_and_response_fields() {
+    let empty = Headers::new();
+    let mut response = http::HeaderMap::new();
+    response.insert("x-served-by", http::HeaderValue::from_static("b1"));
+    let request = meshgate_router::MapRequest::new().header("x-caller", "web");
+    let mut r = record(&empty, None);
+    r.protocol = "Http1";
+    r.request_id = None;
+    r.request_headers = LoggedHeaders::HttpRequest(&request);
+    r.response_headers = Some(LoggedHeaders::Http(&response));
+    assert_eq!(
+        render(
+            "%protocol% %request_id% %request_header_x-caller% %response_header_X-Served-By% %response_header_none%",
+            &r
+        ),
+        "Http1 - web b1 -\n"
+    );
 }
 
 #[test]

@@ -12,16 +12,18 @@
 //!   SIGUSR1, enabled and disabled by path (MOSN's `enable_log` /
 //!   `disable_log`), and the `access_log_dropped_total` counter.
 //!
-//! The proxy calls [`ListenerAccessLogs::log`] once per request, at the
-//! end of `ProxyCore::serve`; a listener without access logs costs one
-//! branch.
+//! The framed proxy calls [`ListenerAccessLogs::log`] once per request,
+//! at the end of `ProxyCore::serve`; the HTTP proxy builds its own
+//! [`Record`] when the response body ends or is dropped
+//! (`proxy/http/log.rs`) and calls [`ListenerAccessLogs::write`]. A
+//! listener without access logs costs one branch on either path.
 
 mod config;
 mod format;
 mod writer;
 
 pub use config::{AccessLogConfig, build};
-pub use format::{DEFAULT_FORMAT, Format, Record};
+pub use format::{DEFAULT_FORMAT, Format, LoggedHeaders, Record};
 pub use writer::WriterSettings;
 
 use crate::config::GatewayConfig;
@@ -47,9 +49,11 @@ struct Entry {
 }
 
 /// A listener's access logs (`listeners[].access_logs[]`), in order.
+/// Cloning is cheap (shared), so an HTTP response body can hold its
+/// listener's logs until it ends.
 #[derive(Debug, Clone, Default)]
 pub struct ListenerAccessLogs {
-    entries: Vec<Entry>,
+    entries: Arc<Vec<Entry>>,
 }
 
 /// Timestamps taken during a request for the access log, only when its
@@ -78,6 +82,19 @@ impl ListenerAccessLogs {
         self.entries.iter().map(|e| e.path.as_str())
     }
 
+    /// The enabled logs with their files.
+    fn live(&self) -> impl Iterator<Item = (&Entry, &Arc<LogFile>)> {
+        self.entries
+            .iter()
+            .filter_map(|e| Some((e, e.file.as_ref()?)))
+            .filter(|(_, file)| file.is_enabled())
+    }
+
+    /// True when an enabled log's format names a response header.
+    pub fn reads_response_headers(&self) -> bool {
+        self.live().any(|(e, _)| e.format.reads_response_headers())
+    }
+
     /// Logs one finished request to every enabled log: `reply` is what is
     /// written back (`None` for oneway), `failure` why the gateway
     /// answered itself. Renders into a per-thread buffer and queues the
@@ -90,17 +107,11 @@ impl ListenerAccessLogs {
         reply: &mut Option<Frame>,
         failure: Option<&ProxyError>,
     ) {
-        let live = || {
-            self.entries
-                .iter()
-                .filter_map(|e| Some((e, e.file.as_ref()?)))
-                .filter(|(_, file)| file.is_enabled())
-        };
-        if live().next().is_none() {
+        if self.live().next().is_none() {
             return;
         }
         if let Some(reply) = reply.as_mut()
-            && live().any(|(e, _)| e.format.reads_response_headers())
+            && self.reads_response_headers()
             && let Err(e) = codec.fill_headers(reply)
         {
             tracing::debug!(id = cx.request.request_id, error = %e, "response headers unreadable; logged as -");
@@ -122,9 +133,9 @@ impl ListenerAccessLogs {
                 .map(|at| at.saturating_duration_since(cx.start)),
             protocol: &cx.downstream.protocol,
             listener: &cx.downstream.listener,
-            request_id: cx.request.request_id,
-            request_headers: &cx.request.headers,
-            response_headers: reply.map(|r| &r.headers),
+            request_id: Some(cx.request.request_id),
+            request_headers: LoggedHeaders::Frame(&cx.request.headers),
+            response_headers: reply.map(|r| LoggedHeaders::Frame(&r.headers)),
             // A local reply logs its reason's neutral code, as MOSN logs
             // the code it hijacked with (a codec's wire status may be
             // coarser: bolt has no "no route").
@@ -133,17 +144,23 @@ impl ListenerAccessLogs {
                 None => reply.and_then(|r| r.status).map(|s| s.neutral),
             },
             response_flag: failure.map(response_flag),
-            bytes_received: cx.request.body.len(),
-            bytes_sent: reply.map_or(0, |r| r.body.len()),
+            bytes_received: cx.request.body.len() as u64,
+            bytes_sent: reply.map_or(0, |r| r.body.len() as u64),
             downstream_local: cx.downstream.local,
             downstream_remote: cx.downstream.peer,
             upstream_host: cx.host.as_deref().map(|h| h.address_text()),
             upstream_cluster: cx.cluster.as_deref().map(|c| c.name()),
         };
+        self.write(&record);
+    }
+
+    /// Renders `record` into every enabled log and queues the lines
+    /// without waiting.
+    pub fn write(&self, record: &Record<'_>) {
         LINE.with_borrow_mut(|line| {
-            for (entry, file) in live() {
+            for (entry, file) in self.live() {
                 line.clear();
-                entry.format.render(&record, line);
+                entry.format.render(record, line);
                 file.submit(line.as_slice().to_vec());
             }
         });
@@ -238,7 +255,7 @@ impl AccessLogs {
     pub fn open_for(&self, config: &mut GatewayConfig) -> Result<(), OpenError> {
         let mut files = self.files();
         for listener in &mut config.listeners {
-            for entry in &mut listener.access_logs.entries {
+            for entry in Arc::make_mut(&mut listener.access_logs.entries) {
                 let file = match files.get(&entry.path) {
                     Some(file) => Arc::clone(file),
                     None => {

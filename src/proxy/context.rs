@@ -1,5 +1,6 @@
 //! Per-request state the proxy and stream filters share.
 
+use super::filter::FilterCx;
 use super::phase::Phase;
 use crate::accesslog::Marks;
 use crate::stats::{ProtocolStats, RequestStats};
@@ -63,6 +64,19 @@ impl RequestCx {
             start: Instant::now(),
             marks: Marks::default(),
             stats: RequestStats::default(),
+        }
+    }
+
+    /// What stream filters see of this request: its header view and the
+    /// proxy's progress, borrowed.
+    pub fn filter_cx(&mut self) -> FilterCx<'_> {
+        FilterCx {
+            request: &mut self.request.headers,
+            downstream: &self.downstream,
+            cluster: self.cluster.as_ref(),
+            host: self.host.as_ref(),
+            attempts: self.attempts,
+            random: self.random,
         }
     }
 

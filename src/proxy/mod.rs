@@ -15,6 +15,6 @@ mod variables;
 
 pub use context::{Downstream, RequestCx};
 pub use error::ProxyError;
-pub use filter::{Flow, LocalReply, Stage, StreamFilter};
+pub use filter::{FilterCx, FilterHeaders, Flow, LocalReply, Stage, StreamFilter};
 pub use phase::Phase;
 pub use serve::{DEFAULT_TIMEOUT, ProxyCore};

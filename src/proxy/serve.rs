@@ -6,7 +6,9 @@
 
 use super::context::RequestCx;
 use super::error::ProxyError;
-use super::filter::{Flow, LocalReply, Stage, StreamFilter};
+use super::filter::{
+    FilterRedo, LocalReply, MAX_REDO, Stage, StreamFilter, redo_exhausted, run_stage,
+};
 use super::phase::Phase;
 use super::reply::{error_reply, status_for_code};
 use super::steps::{HeaderLayers, pick_cluster};
@@ -25,11 +27,6 @@ use std::time::Duration;
 /// Requests with neither a route timeout nor a caller timeout give up
 /// after this long (MOSN's default global timeout).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How often one request may re-match its route or re-choose its host on
-/// a filter's say-so before the proxy gives up (a misbehaving filter must
-/// not loop forever).
-const MAX_REDO: u32 = 3;
 
 /// What every request needs: the current configuration (swapped whole on
 /// reload; a request keeps the snapshot it started with) and the pools.
@@ -270,8 +267,11 @@ impl ProxyCore {
                             Some(cluster),
                         );
                     }
-                    for filter in &listener.filters {
-                        filter.on_response(cx, &mut response);
+                    if !listener.filters.is_empty() {
+                        let mut filter_cx = cx.filter_cx();
+                        for filter in &listener.filters {
+                            filter.on_response(&mut filter_cx, &mut response.headers);
+                        }
                     }
                     return Ok(Some(response));
                 }
@@ -318,52 +318,17 @@ fn match_route<'a>(
     }
 }
 
-/// A filter's non-`Continue` decision, as seen by the phase that ran it.
-enum FilterRedo {
-    /// Match the route (or choose the host) again.
-    Rematch,
-    /// Answer locally.
-    Reply(ProxyError),
-}
-
-impl From<FilterRedo> for ProxyError {
-    fn from(redo: FilterRedo) -> ProxyError {
-        match redo {
-            FilterRedo::Reply(e) => e,
-            FilterRedo::Rematch => redo_exhausted(),
-        }
-    }
-}
-
-fn redo_exhausted() -> ProxyError {
-    ProxyError::Local(LocalReply {
-        status: meshgate_codecs::ReplyStatus::Internal,
-        message: Cow::Borrowed("500|stream filters asked to redo routing too often"),
-    })
-}
-
-/// Runs the filters of `stage` in order. `Pause` sleeps (MOSN's fault
-/// delay) and asks the same filter again.
+/// Runs the filters of `stage` over the request (nothing to build when
+/// the listener has none).
 async fn run_filters(
     filters: &[Arc<dyn StreamFilter>],
     stage: Stage,
     cx: &mut RequestCx,
 ) -> Result<(), FilterRedo> {
-    for filter in filters.iter().filter(|f| f.stage() == stage) {
-        let mut resumed = false;
-        loop {
-            match filter.on_request(cx, resumed) {
-                Flow::Continue => break,
-                Flow::Pause(delay) => {
-                    tokio::time::sleep(delay).await;
-                    resumed = true;
-                }
-                Flow::Reply(reply) => return Err(FilterRedo::Reply(ProxyError::Local(reply))),
-                Flow::RematchRoute | Flow::RechooseHost => return Err(FilterRedo::Rematch),
-            }
-        }
+    if filters.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    run_stage(filters, stage, &mut cx.filter_cx()).await
 }
 
 /// What a local error reply needs of a request once the request itself

@@ -1,9 +1,9 @@
 //! Request variables (MOSN's `%name%` values in header mutations) and
-//! applying header add/remove lists to a frame's header view.
+//! applying header add/remove lists to any protocol's header view.
 
 use super::context::Downstream;
+use super::filter::FilterHeaders;
 use meshgate_cluster::Cluster;
-use meshgate_codecs::Headers;
 use meshgate_router::{HeaderToAdd, HeaderValueSource};
 
 /// The value of a variable, if it is one meshgate knows (MOSN's names).
@@ -22,10 +22,11 @@ pub(crate) fn variable(
     })
 }
 
-/// Removes `remove`, then sets every `add` (one value per key in RPC
-/// header maps, so `append` replaces too). Unknown variables give "".
-pub(crate) fn apply_mutations(
-    headers: &mut Headers,
+/// Removes `remove`, then sets every `add` (`append` adds beside existing
+/// values where the protocol has several per key; RPC header maps have
+/// one, so there it replaces too). Unknown variables give "".
+pub(crate) fn apply_mutations<H: FilterHeaders + ?Sized>(
+    headers: &mut H,
     remove: &[String],
     add: &[HeaderToAdd],
     downstream: &Downstream,
@@ -35,12 +36,18 @@ pub(crate) fn apply_mutations(
         headers.remove(key);
     }
     for header in add {
-        match &header.value {
-            HeaderValueSource::Static(value) => headers.insert(&header.key, value.as_bytes()),
+        let owned;
+        let value = match &header.value {
+            HeaderValueSource::Static(value) => value.as_str(),
             HeaderValueSource::Variable(name) => {
-                let value = variable(name, downstream, cluster).unwrap_or_default();
-                headers.insert(&header.key, value.as_bytes());
+                owned = variable(name, downstream, cluster).unwrap_or_default();
+                owned.as_str()
             }
+        };
+        if header.append {
+            headers.append(&header.key, value);
+        } else {
+            headers.set(&header.key, value);
         }
     }
 }

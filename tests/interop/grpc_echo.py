@@ -11,6 +11,9 @@ protobuf compile step) on 127.0.0.1:PORT (default 0: a free port); prints
 `grpc_echo.py client HOST:PORT`: calls all of them through the gateway, plus
 a deadline, an error status, and a method no route matches; prints one JSON
 object with what each call returned.
+`grpc_echo.py call HOST:PORT [KEY=VALUE ...]`: one Unary call with the
+given metadata (e.g. a header a gateway filter matches); prints its outcome
+as one JSON object.
 """
 
 import json
@@ -112,8 +115,18 @@ def client(target):
     print(json.dumps(results), flush=True)
 
 
+def call(target, metadata):
+    channel = grpc.insecure_channel(target)
+    grpc.channel_ready_future(channel).result(timeout=10)
+    pairs = [tuple(m.split("=", 1)) for m in metadata]
+    unary_call = channel.unary_unary(SERVICE + "Unary")
+    print(json.dumps(outcome(lambda: unary_call(b"hi", timeout=10, metadata=pairs))), flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    elif sys.argv[1] == "call":
+        call(sys.argv[2], sys.argv[3:])
     else:
         client(sys.argv[2])

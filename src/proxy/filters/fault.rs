@@ -6,12 +6,15 @@
 //!   "abort": {"status": 503, "percentage": 10},
 //!   "upstream_cluster": "serverCluster",
 //!   "headers": [{"name": "service", "value": "com.foo.Bar:1.0"}]}`.
-//! Runs after routing (MOSN's `DownFilterAfterRoute`). The abort status is
-//! MOSN's neutral code; the request's codec turns it into its own status
-//! (see `LocalReply` mapping in `reply.rs`).
+//! Runs after routing (MOSN's `DownFilterAfterRoute`), for every protocol.
+//! The abort status is MOSN's neutral code: an HTTP request is answered
+//! with it as its status (MOSN's `SendHijackReply(status)`), a gRPC
+//! request with the matching `grpc-status` in a trailers-only response,
+//! an RPC request with its codec's status for the reason (see
+//! `LocalReply` mapping in `reply.rs`). `headers` match as route header
+//! matchers do (an HTTP request's `:path`, `:method`, `:authority` too).
 
-use crate::proxy::context::RequestCx;
-use crate::proxy::filter::{Flow, LocalReply, Stage, StreamFilter};
+use crate::proxy::filter::{FilterCx, Flow, LocalReply, Stage, StreamFilter};
 use crate::proxy::reply::status_for_code;
 use meshgate_gocompat::GoDuration;
 use meshgate_router::{HeaderMatcher, HeaderMatcherConfig};
@@ -91,13 +94,13 @@ impl Fault {
         })
     }
 
-    fn applies(&self, cx: &RequestCx) -> bool {
+    fn applies(&self, cx: &FilterCx<'_>) -> bool {
         if let Some(want) = &self.upstream_cluster
-            && cx.cluster.as_ref().map(|c| c.name()) != Some(want.as_str())
+            && cx.cluster.map(|c| c.name()) != Some(want.as_str())
         {
             return false;
         }
-        self.headers.iter().all(|m| m.matches(&cx.request.headers))
+        self.headers.iter().all(|m| m.matches(&*cx.request))
     }
 }
 
@@ -120,7 +123,7 @@ impl StreamFilter for Fault {
         Stage::AfterRoute
     }
 
-    fn on_request(&self, cx: &mut RequestCx, resumed: bool) -> Flow {
+    fn on_request(&self, cx: &mut FilterCx<'_>, resumed: bool) -> Flow {
         if !self.applies(cx) {
             return Flow::Continue;
         }

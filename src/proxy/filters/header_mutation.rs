@@ -7,15 +7,16 @@
 //!   [{"header": {"key": "x-env", "value": "gray"}, "append": false}],
 //!   "request_headers_to_remove": ["x-debug"]}}`
 //!
-//! Requests are changed before routing, so routes can match the result.
-//! RPC header maps hold one value per key: an added field replaces any
-//! existing one. Values written `%variable%` take a request variable (see
+//! Requests are changed before routing, so routes can match the result
+//! and the upstream sees it; responses are changed before they go back.
+//! The same lists apply to RPC and HTTP requests: RPC header maps hold
+//! one value per key, so there an added field replaces any existing one;
+//! HTTP header maps keep `append: true` values beside existing ones.
+//! Values written `%variable%` take a request variable (see
 //! `crate::proxy::variables`).
 
-use crate::proxy::context::RequestCx;
-use crate::proxy::filter::{Flow, Stage, StreamFilter};
+use crate::proxy::filter::{FilterCx, FilterHeaders, Flow, Stage, StreamFilter};
 use crate::proxy::variables::apply_mutations;
-use meshgate_codecs::Frame;
 use meshgate_router::{HeaderMutations, HeaderValueOption};
 use serde::Deserialize;
 
@@ -62,15 +63,13 @@ impl StreamFilter for HeaderMutation {
         Stage::BeforeRoute
     }
 
-    fn on_request(&self, cx: &mut RequestCx, _resumed: bool) -> Flow {
-        let downstream = cx.downstream.clone();
-        let cluster = cx.cluster.clone();
+    fn on_request(&self, cx: &mut FilterCx<'_>, _resumed: bool) -> Flow {
         apply_mutations(
-            &mut cx.request.headers,
+            cx.request,
             &self.mutations.request_remove,
             &self.mutations.request_add,
-            &downstream,
-            cluster.as_deref(),
+            cx.downstream,
+            cx.cluster.map(|c| &**c),
         );
         Flow::Continue
     }
@@ -79,13 +78,13 @@ impl StreamFilter for HeaderMutation {
         !self.mutations.response_add.is_empty() || !self.mutations.response_remove.is_empty()
     }
 
-    fn on_response(&self, cx: &mut RequestCx, response: &mut Frame) {
+    fn on_response(&self, cx: &mut FilterCx<'_>, response: &mut (dyn FilterHeaders + Send)) {
         apply_mutations(
-            &mut response.headers,
+            response,
             &self.mutations.response_remove,
             &self.mutations.response_add,
-            &cx.downstream,
-            cx.cluster.as_deref(),
+            cx.downstream,
+            cx.cluster.map(|c| &**c),
         );
     }
 }

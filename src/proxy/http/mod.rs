@@ -7,12 +7,17 @@
 //! (the `replay` module) is what makes a retry possible.
 //!
 //! One request:
-//! MatchRoute (404 / direct response / redirect) → pick cluster →
-//! rewrite path and host, strip hop-by-hop headers, add `x-forwarded-*`,
-//! apply the header lists → ChooseHost → Upstream (per-try timeout) →
-//! Retry? → response headers cleaned and mutated → streamed back.
+//! DownFilter (stream filters) → MatchRoute (404 / direct response /
+//! redirect) → pick cluster → DownFilterAfterRoute → rewrite path and
+//! host, strip hop-by-hop headers, add `x-forwarded-*`, apply the header
+//! lists → ChooseHost → DownFilterAfterChooseHost → Upstream (per-try
+//! timeout) → Retry? → response headers cleaned and mutated, UpFilter →
+//! streamed back, and logged to the listener's access logs when the
+//! stream ends (`log`).
 
+mod filters;
 mod headers;
+mod log;
 mod mirror;
 mod replay;
 mod reply;
@@ -23,13 +28,14 @@ mod view;
 
 use super::breaker;
 use super::error::ProxyError;
+use super::filter::{FilterRedo, MAX_REDO, Stage, StreamFilter};
 use super::outcome::http_attempt_outcome;
 use super::steps::{HeaderLayers, pick_cluster};
 use super::{DEFAULT_TIMEOUT, Downstream, ProxyCore};
 use crate::config::http::HttpVersion;
 use crate::config::{GatewayConfig, ListenerSpec};
-use crate::stats::RequestStats;
 use bytes::Bytes;
+use filters::HttpCx;
 use headers::Direction;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
@@ -71,6 +77,8 @@ struct Routed<'a> {
     timeout: Duration,
     /// The `Upgrade` value of an HTTP/1.1 upgrade request (`upgrade`).
     upgrade: Option<HeaderValue>,
+    /// The listener's stream filters.
+    filters: &'a [Arc<dyn StreamFilter>],
 }
 
 impl ProxyCore {
@@ -83,30 +91,41 @@ impl ProxyCore {
         downstream: &Arc<Downstream>,
     ) -> Response<ResponseBody> {
         let config = self.config();
-        let mut stats = self.stats().request_started(&downstream.protocol_stats);
+        let spec = config.listener(&downstream.listener);
+        // The one branch a listener without access logs pays.
+        let logs = spec
+            .map(|s| &s.access_logs)
+            .filter(|l| !l.is_empty())
+            .cloned();
+        let stats = self.stats().request_started(&downstream.protocol_stats);
+        let mut cx = HttpCx::new(downstream, stats, logs.is_some());
         let (mut head, body) = request.into_parts();
         let grpc = reply::is_grpc(&head.headers);
         let version = head.version;
-        let outcome = match config.listener(&downstream.listener) {
+        let outcome = match spec {
             Some(spec) => {
-                self.proxy_http(&config, spec, (&mut head, body), downstream, &mut stats)
+                self.proxy_http(&config, spec, (&mut head, body), &mut cx)
                     .await
             }
             None => Err(ProxyError::NoRoute),
         };
-        let mut response = match outcome {
+        let (mut response, failure) = match outcome {
             Ok(response) => {
-                stats.finish_http(&downstream.protocol_stats, Ok(response.status().as_u16()));
-                response
+                cx.stats
+                    .finish_http(&downstream.protocol_stats, Ok(response.status().as_u16()));
+                (response, None)
             }
             Err(err) => {
                 tracing::debug!(method = %head.method, path = head.uri.path(), error = %err, "local reply");
-                stats.finish_http(&downstream.protocol_stats, Err(&err));
-                reply::error_response(&err, grpc)
+                cx.stats.finish_http(&downstream.protocol_stats, Err(&err));
+                (reply::error_response(&err, grpc), Some(err))
             }
         };
         *response.version_mut() = version;
-        response
+        match logs {
+            Some(logs) => log::logged(response, logs, head, cx, failure.as_ref()),
+            None => response,
+        }
     }
 
     async fn proxy_http(
@@ -114,8 +133,7 @@ impl ProxyCore {
         config: &GatewayConfig,
         spec: &ListenerSpec,
         (head, body): (&mut Parts, Incoming),
-        downstream: &Arc<Downstream>,
-        stats: &mut RequestStats,
+        cx: &mut HttpCx<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         if let Some(too_large) = body_too_large(head, spec.http.max_request_body_size) {
             return Ok(too_large);
@@ -124,53 +142,67 @@ impl ProxyCore {
             .routers
             .get(&spec.router)
             .ok_or(ProxyError::NoRoute)?;
-        let view = HttpRouteView::new(head);
-        let matched = table.select(&view).ok_or(ProxyError::NoRoute)?;
-        stats.matched(
-            self.stats()
-                .route(stats, &spec.router, table, matched.route),
-        );
-        let layers = matched.header_layers();
-        let forward = match matched.route.action() {
-            RouteAction::Forward(forward) => forward,
-            RouteAction::DirectResponse(direct) => {
-                let status = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
-                let mut response =
-                    reply::text_response(status, direct.body.clone().unwrap_or_default());
-                headers::apply_layers(
-                    response.headers_mut(),
-                    &layers,
-                    Direction::Response,
-                    downstream,
-                    None,
-                );
-                return Ok(response);
-            }
-            RouteAction::Redirect(redirect) => {
-                let location = matched.route.redirect_location(
-                    "http",
-                    view::authority(head).unwrap_or_default(),
-                    head.uri.path(),
-                    head.uri.query(),
-                );
-                let status = StatusCode::from_u16(redirect.response_code)
-                    .unwrap_or(StatusCode::MOVED_PERMANENTLY);
-                let mut response = reply::text_response(status, String::new());
-                if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-                    response.headers_mut().insert(header::LOCATION, location);
+        let downstream = cx.downstream;
+        let filters = spec.filters.as_slice();
+        cx.run_filters(filters, Stage::BeforeRoute, head).await?;
+        let mut rematched = 0;
+        let (matched, forward, cluster, metadata) = loop {
+            let view = HttpRouteView::new(head);
+            let matched = table.select(&view).ok_or(ProxyError::NoRoute)?;
+            cx.stats.matched(
+                self.stats()
+                    .route(&cx.stats, &spec.router, table, matched.route),
+            );
+            let layers = matched.header_layers();
+            let forward = match matched.route.action() {
+                RouteAction::Forward(forward) => forward,
+                RouteAction::DirectResponse(direct) => {
+                    let status = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
+                    let mut response =
+                        reply::text_response(status, direct.body.clone().unwrap_or_default());
+                    headers::apply_layers(
+                        response.headers_mut(),
+                        &layers,
+                        Direction::Response,
+                        downstream,
+                        None,
+                    );
+                    return Ok(response);
                 }
-                headers::apply_layers(
-                    response.headers_mut(),
-                    &layers,
-                    Direction::Response,
-                    downstream,
-                    None,
-                );
-                return Ok(response);
+                RouteAction::Redirect(redirect) => {
+                    let location = matched.route.redirect_location(
+                        "http",
+                        view::authority(head).unwrap_or_default(),
+                        head.uri.path(),
+                        head.uri.query(),
+                    );
+                    let status = StatusCode::from_u16(redirect.response_code)
+                        .unwrap_or(StatusCode::MOVED_PERMANENTLY);
+                    let mut response = reply::text_response(status, String::new());
+                    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                        response.headers_mut().insert(header::LOCATION, location);
+                    }
+                    headers::apply_layers(
+                        response.headers_mut(),
+                        &layers,
+                        Direction::Response,
+                        downstream,
+                        None,
+                    );
+                    return Ok(response);
+                }
+            };
+            let (cluster, metadata) = pick_cluster(config, forward, &view, cx.random)?;
+            cx.stats.routed(self.stats().cluster(&cx.stats, &cluster));
+            cx.cluster = Some(Arc::clone(&cluster));
+            match cx.run_filters(filters, Stage::AfterRoute, head).await {
+                Ok(()) => break (matched, forward, cluster, metadata),
+                Err(FilterRedo::Rematch) if rematched < MAX_REDO => rematched += 1,
+                Err(redo) => return Err(redo.into()),
             }
         };
-        let (cluster, metadata) = pick_cluster(config, forward, &view, rand::random())?;
-        stats.routed(self.stats().cluster(stats, &cluster));
+        let layers = matched.header_layers();
+        let view = HttpRouteView::new(head);
         let hash_key = forward.hash_key(&view, Some(downstream.peer.ip()));
         let (authority, auto_host) = match forward.host_rewrite() {
             Some(HostRewrite::Literal(host)) => (Some(host.clone()), false),
@@ -220,26 +252,29 @@ impl ProxyCore {
             version,
             timeout,
             upgrade,
+            filters,
         };
         prepare_upstream_head(head, &routed, downstream);
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
         let body = downstream_body(body, spec.http.max_request_body_size);
-        let source = ReplaySource::new(body);
+        let source = ReplaySource::new(log::count_received(body, cx));
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
-        let mut response =
-            match tokio::time::timeout(timeout, self.forward_http(head, &routed, &source, stats))
-                .await
-            {
-                Ok(Ok(response)) => response,
-                Ok(Err(_)) if source.over_limit() => {
-                    return Ok(payload_too_large(spec.http.max_request_body_size));
-                }
-                Ok(Err(err)) => return Err(err),
-                Err(_) => return Err(ProxyError::Timeout(timeout)),
-            };
+        let mut response = match tokio::time::timeout(
+            timeout,
+            self.forward_http(head, &routed, &source, cx),
+        )
+        .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) if source.over_limit() => {
+                return Ok(payload_too_large(spec.http.max_request_body_size));
+            }
+            Ok(Err(err)) => return Err(err),
+            Err(_) => return Err(ProxyError::Timeout(timeout)),
+        };
         let switched = upgrade::switched(&response, routed.upgrade.as_ref())?;
         headers::strip_hop_by_hop(response.headers_mut());
         upgrade::restore_response_headers(response.headers_mut(), switched);
@@ -250,16 +285,17 @@ impl ProxyCore {
             downstream,
             Some(&routed.cluster),
         );
+        cx.filter_response(filters, head, response.headers_mut());
         Ok(response.map(|body| body.map_err(BoxError::from).boxed()))
     }
 
     /// ChooseHost → Upstream → Retry, until a response or a final error.
     async fn forward_http(
         &self,
-        head: &Parts,
+        head: &mut Parts,
         routed: &Routed<'_>,
         source: &Arc<ReplaySource>,
-        stats: &mut RequestStats,
+        cx: &mut HttpCx<'_>,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let cluster = &routed.cluster;
         let _request_permit = breaker::admit_request(cluster)?;
@@ -268,9 +304,10 @@ impl ProxyCore {
         let per_try = policy.per_try_timeout();
         let metadata = routed.metadata.as_map();
         let mut tried: Vec<Arc<Host>> = Vec::new();
-        let mut attempts = 0;
+        let mut rechosen = 0;
         loop {
-            attempts += 1;
+            cx.attempts += 1;
+            let attempts = cx.attempts;
             let lb = LbContext {
                 hash_key: routed.hash_key,
                 metadata_match: (!metadata.is_empty()).then_some(metadata),
@@ -279,12 +316,26 @@ impl ProxyCore {
             let host = cluster
                 .choose_host(&lb)
                 .ok_or_else(|| ProxyError::NoHealthyHost(cluster.name().to_owned()))?;
+            cx.host = Some(Arc::clone(&host));
+            match cx
+                .run_filters(routed.filters, Stage::AfterChooseHost, head)
+                .await
+            {
+                Ok(()) => {}
+                Err(FilterRedo::Rematch) if rechosen < MAX_REDO => {
+                    rechosen += 1;
+                    tried.push(host);
+                    continue;
+                }
+                Err(redo) => return Err(redo.into()),
+            }
             // Only a retry can find the body gone: the first try always has it.
             let body = source.next_try().ok_or(ProxyError::Pool(
                 meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
             ))?;
             let request = upstream_request(head, routed, &host, body)?;
-            stats.attempt(self.stats().host(stats, cluster, &host));
+            cx.stats
+                .attempt(self.stats().host(&cx.stats, cluster, &host));
             let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);
             let result = match per_try {
                 Some(limit) => match tokio::time::timeout(limit, sent).await {
@@ -299,7 +350,7 @@ impl ProxyCore {
             }
             let summary = result.as_ref().map(|r| r.status().as_u16());
             cluster.report_outcome(&host, http_attempt_outcome(summary));
-            stats.attempt_done_http(summary);
+            cx.stats.attempt_done_http(summary);
             let may_retry = policy.num_retries() >= attempts && source.replayable();
             let err = match result {
                 Ok(response) => {
@@ -310,10 +361,11 @@ impl ProxyCore {
                         && routed.upgrade.is_none()
                         && policy.should_retry(FailureKind::Status(status), attempts);
                     if !retry {
+                        cx.mark_answered();
                         return Ok(response);
                     }
                     tracing::debug!(host = %host.address(), attempt = attempts, status, "retrying an error response");
-                    stats.retried();
+                    cx.stats.retried();
                     tried.push(host);
                     continue;
                 }
@@ -328,7 +380,7 @@ impl ProxyCore {
             if !retry || !breaker::admit_retry(cluster, &err, &mut retry_permit) {
                 return Err(err);
             }
-            stats.retried();
+            cx.stats.retried();
             tried.push(host);
         }
     }

@@ -30,16 +30,23 @@ pub(crate) fn authority(head: &Parts) -> Option<&str> {
     })
 }
 
+/// A header of `head` as routes read it: the pseudo-header names (and
+/// MOSN's `x-mosn-*` ones) answer the authority, path and method; other
+/// names are looked up case-insensitively.
+pub(crate) fn header<'h>(head: &'h Parts, name: &str) -> Option<&'h str> {
+    match name {
+        ":authority" | "x-mosn-host" => return authority(head),
+        ":path" | "x-mosn-path" => return Some(head.uri.path()),
+        ":method" | "x-mosn-method" => return Some(head.method.as_str()),
+        _ => {}
+    }
+    // HeaderMap lookups by &str are case-insensitive.
+    head.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 impl RouteRequest for HttpRouteView<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        match name {
-            ":authority" | "x-mosn-host" => return self.authority(),
-            ":path" | "x-mosn-path" => return self.path(),
-            ":method" | "x-mosn-method" => return self.method(),
-            _ => {}
-        }
-        // HeaderMap lookups by &str are case-insensitive.
-        self.head.headers.get(name).and_then(|v| v.to_str().ok())
+        header(self.head, name)
     }
 
     fn authority(&self) -> Option<&str> {
