@@ -11,6 +11,10 @@
 # outside meshgate::stats into it, per request, the idle run's subtracted
 # (bench/callgrind_calls.py).
 # Usage: bench/stats-cost.sh [SECONDS]   (needs valgrind, python3, git)
+# CONNECTIONS / IN_FLIGHT: the load's shape (default 4 x 8). With 1 x 1
+# every request costs one full wake-up cycle; with more in flight, how
+# many requests share a wake-up depends on timing, so two builds that
+# reach different reply counts also differ in instructions per request.
 # STATS_BIN / NOSTATS_BIN / LOAD_DIR: use binaries built already (the
 # two gateways, and the directory of mg-load and mg-stub) instead.
 # Kills only the processes it started.
@@ -68,7 +72,7 @@ JSON
   for _ in $(seq 1 300); do grep -q "meshgate running" "$work/gw.log" && break; sleep 0.1; done
   local replies=0
   if [ "$load" = load ]; then
-    replies=$("$work/mg-load" --protocol bolt --target "127.0.0.1:$gw" --connections 4 --in-flight 8 \
+    replies=$("$work/mg-load" --protocol bolt --target "127.0.0.1:$gw" --connections "${CONNECTIONS:-4}" --in-flight "${IN_FLIGHT:-8}" \
       --warmup 0s --duration "${seconds}s" --timeout 30s --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')
   fi
   kill -TERM "$vg"; wait "$vg" || true
