@@ -17,6 +17,7 @@
 use super::detect::DetectError;
 use super::tracker::{ConnectionGuard, raised};
 use crate::config::TcpProxySpec;
+use crate::relay::{RelayCounters, RelayEnd, RelayLimits, relay};
 use bytes::BytesMut;
 use meshgate_cluster::{ClusterManager, Host, LbContext};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -24,13 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Instant;
-
-/// Bytes read per system call, each direction.
-const CHUNK: usize = 16 * 1024;
 
 /// A listener's TCP proxy counters. Atomics only.
 #[derive(Debug, Default)]
@@ -144,10 +140,7 @@ pub(crate) async fn serve(
 enum End {
     NoRoute,
     NoUpstream,
-    Done,
-    Failed(#[allow(dead_code, reason = "logged through Debug")] std::io::Error),
-    Idle,
-    GatewayClosing,
+    Relayed(#[allow(dead_code, reason = "logged through Debug")] RelayEnd),
 }
 
 async fn proxy(
@@ -185,7 +178,7 @@ async fn proxy(
     host_stats
         .active_connections
         .fetch_add(1, Ordering::Relaxed);
-    let end = relay(
+    let end = relay_tcp(
         downstream,
         upstream,
         prefix,
@@ -197,10 +190,10 @@ async fn proxy(
     host_stats
         .active_connections
         .fetch_sub(1, Ordering::Relaxed);
-    if matches!(end, End::Idle) {
+    if matches!(end, RelayEnd::Idle) {
         inc(&stats.idle_timeouts);
     }
-    end
+    End::Relayed(end)
 }
 
 /// Connects to a host of `cluster`, trying up to `attempts` hosts (each
@@ -245,98 +238,28 @@ async fn connect(
 
 /// Moves bytes both ways (after sending `prefix` upstream) until both
 /// directions ended, one failed, the connection idled out, or the gateway
-/// closes it.
-async fn relay(
+/// closes it. A half-closed connection may run on (no linger).
+async fn relay_tcp(
     downstream: TcpStream,
     upstream: TcpStream,
     prefix: BytesMut,
     idle_timeout: Option<Duration>,
     close: watch::Receiver<bool>,
     stats: &TcpProxyStats,
-) -> End {
-    let started = Instant::now();
-    // Milliseconds since `started` of the last byte moved either way.
-    let last_active = AtomicU64::new(0);
-    let (mut down_read, mut down_write) = downstream.into_split();
-    let (mut up_read, mut up_write) = upstream.into_split();
-    let both = async {
-        if !prefix.is_empty() {
-            up_write.write_all(&prefix).await?;
-            stats
-                .bytes_to_upstream
-                .fetch_add(prefix.len() as u64, Ordering::Relaxed);
-        }
-        tokio::try_join!(
-            pump(
-                &mut down_read,
-                &mut up_write,
-                &stats.bytes_to_upstream,
-                &last_active,
-                started
-            ),
-            pump(
-                &mut up_read,
-                &mut down_write,
-                &stats.bytes_to_downstream,
-                &last_active,
-                started
-            ),
-        )
-    };
-    tokio::pin!(both);
-    let closing = raised(close);
-    tokio::pin!(closing);
-    loop {
-        let idle_at = idle_timeout.map(|idle| {
-            started + Duration::from_millis(last_active.load(Ordering::Relaxed)) + idle
-        });
-        let idle = async {
-            match idle_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = &mut both => {
-                return match result {
-                    Ok(_) => End::Done,
-                    Err(e) => End::Failed(e),
-                };
-            }
-            () = idle => {
-                let quiet = started.elapsed().saturating_sub(Duration::from_millis(last_active.load(Ordering::Relaxed)));
-                if idle_timeout.is_some_and(|idle| quiet >= idle) {
-                    return End::Idle;
-                }
-            }
-            () = &mut closing => return End::GatewayClosing,
-        }
-    }
-}
-
-/// Copies `from` to `to` until `from` ends, then shuts `to`'s sending half
-/// (the half-close travels on).
-async fn pump<R, W>(
-    from: &mut R,
-    to: &mut W,
-    counter: &AtomicU64,
-    last_active: &AtomicU64,
-    started: Instant,
-) -> std::io::Result<()>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            to.shutdown().await?;
-            return Ok(());
-        }
-        to.write_all(&buf[..n]).await?;
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        last_active.fetch_max(now, Ordering::Relaxed);
-    }
+) -> RelayEnd {
+    relay(
+        downstream.into_split(),
+        upstream.into_split(),
+        &prefix,
+        RelayLimits {
+            idle_timeout,
+            linger: None,
+        },
+        raised(close),
+        RelayCounters {
+            to_upstream: &stats.bytes_to_upstream,
+            to_downstream: &stats.bytes_to_downstream,
+        },
+    )
+    .await
 }
