@@ -18,14 +18,13 @@
 //! Every outcome is counted ([`MirrorCounters`]) and logged at debug level.
 
 use super::replay::{BodyCopy, ReplaySource};
-use super::{BoxError, Routed};
+use super::{BoxError, Routed, upstream};
 use crate::config::GatewayConfig;
 use crate::config::http::HttpVersion;
 use crate::proxy::ProxyCore;
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, Method, Request};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use meshgate_admin::{Metric, MetricValue};
@@ -177,10 +176,7 @@ pub(super) fn start(
         tracing::debug!(cluster = %policy.cluster, "mirror dropped: too many in flight");
         return;
     };
-    let authority = match (&routed.authority, routed.auto_host) {
-        (Some(a), false) => a.clone(),
-        _ => host.address().to_string(),
-    };
+    let authority = routed.authority_for(&host).into_owned();
     let copy = MirrorHead {
         method: head.method.clone(),
         target: head
@@ -192,11 +188,9 @@ pub(super) fn start(
         headers: head.headers.clone(),
         version: routed.version,
     };
-    let version = match routed.version {
-        HttpVersion::Http1 => meshgate_cluster::HttpVersion::Http1,
-        HttpVersion::Http2 => meshgate_cluster::HttpVersion::Http2,
-    };
-    let pool = core.upstreams().http_pool(&host, version, &cluster);
+    let pool = core
+        .upstreams()
+        .http_pool(&host, upstream::pool_version(routed.version), &cluster);
     let body = (!source.is_empty()).then(|| source.copy_when_read());
     let counters = Arc::clone(counters);
     let limit = routed.timeout;
@@ -270,35 +264,18 @@ async fn send(
     Ok(response.status().as_u16())
 }
 
-/// The request for `head`: origin-form and `Host` for HTTP/1, absolute
-/// URI and no `Host` for HTTP/2 (as the main request's tries).
+/// The request for `head`, built as the main request's tries are.
 fn request(head: MirrorHead, body: HttpBody) -> Result<Request<HttpBody>, MirrorError> {
     let MirrorHead {
         method,
         target,
         authority,
-        mut headers,
+        headers,
         version,
     } = head;
-    let builder = Request::builder().method(method);
-    let builder = match version {
-        HttpVersion::Http1 => {
-            if let Ok(value) = HeaderValue::from_str(&authority) {
-                headers.insert(header::HOST, value);
-            }
-            builder.uri(target).version(http::Version::HTTP_11)
-        }
-        HttpVersion::Http2 => {
-            headers.remove(header::HOST);
-            let uri: Uri = format!("http://{authority}{target}")
-                .parse()
-                .map_err(http::Error::from)?;
-            builder.uri(uri).version(http::Version::HTTP_2)
-        }
-    };
-    let mut request = builder.body(body)?;
-    *request.headers_mut() = headers;
-    Ok(request)
+    Ok(upstream::request(
+        method, &target, headers, &authority, version, body,
+    )?)
 }
 
 fn empty_body() -> HttpBody {
@@ -319,6 +296,7 @@ fn copied_body(chunks: Vec<Bytes>, trailers: Option<HeaderMap>) -> HttpBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::{self, HeaderValue};
 
     #[test]
     fn copies_over_the_limit_are_dropped_and_counted() {

@@ -48,6 +48,7 @@ use meshgate_router::{
     FailureKind, Forward, HostRewrite, MetadataMatch, RouteAction, RouteRequest,
 };
 use replay::ReplaySource;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use view::HttpRouteView;
@@ -79,6 +80,16 @@ struct Routed<'a> {
     upgrade: Option<HeaderValue>,
     /// The listener's stream filters.
     filters: &'a [Arc<dyn StreamFilter>],
+}
+
+impl Routed<'_> {
+    /// The authority a request to `host` carries.
+    fn authority_for(&self, host: &Host) -> Cow<'_, str> {
+        match (&self.authority, self.auto_host) {
+            (Some(authority), false) => Cow::Borrowed(authority),
+            _ => Cow::Owned(host.address().to_string()),
+        }
+    }
 }
 
 impl ProxyCore {
@@ -461,36 +472,16 @@ fn upstream_request(
     host: &Host,
     body: replay::ReplayBody,
 ) -> Result<Request<HttpBody>, ProxyError> {
-    let host_addr;
-    let authority = match (&routed.authority, routed.auto_host) {
-        (Some(a), false) => a.as_str(),
-        _ => {
-            host_addr = host.address().to_string();
-            host_addr.as_str()
-        }
-    };
     let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut builder = Request::builder().method(head.method.clone());
-    let mut headers = head.headers.clone();
-    match routed.version {
-        HttpVersion::Http1 => {
-            builder = builder.uri(target).version(http::Version::HTTP_11);
-            if let Ok(value) = HeaderValue::from_str(authority) {
-                headers.insert(header::HOST, value);
-            }
-        }
-        HttpVersion::Http2 => {
-            builder = builder
-                .uri(format!("http://{authority}{target}"))
-                .version(http::Version::HTTP_2);
-            headers.remove(header::HOST);
-        }
-    }
-    let mut request = builder
-        .body(upstream::body(body))
-        .map_err(|_| bad_authority())?;
-    *request.headers_mut() = headers;
-    Ok(request)
+    upstream::request(
+        head.method.clone(),
+        target,
+        head.headers.clone(),
+        &routed.authority_for(host),
+        routed.version,
+        upstream::body(body),
+    )
+    .map_err(|_| bad_authority())
 }
 
 fn bad_authority() -> ProxyError {
