@@ -143,22 +143,19 @@ async fn the_grpc_example_serves_every_call_kind() {
         let upstream = SocketAddr::from(([127, 0, 0, 1], server.port()));
         let gw = gateway(relocated("examples/grpc/config.json", upstream, &dir)).await;
 
-        let mut client = interop::python("grpc_echo.py");
-        client
-            .args(["client", &gw.addr.to_string()])
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(40), client.output())
-            .await
-            .expect("the grpcio client finishes")
-            .expect("the grpcio client runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "client failed: {stdout}\n{}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            gw.log()
-        );
-        let results: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        let results = interop::python_json(
+            "grpc_echo.py",
+            &["client", &gw.addr.to_string()],
+            Duration::from_secs(40),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}
+{}",
+                gw.log()
+            )
+        });
         assert_eq!(results["unary"], json!({"ok": "echo:hi"}));
         assert_eq!(
             results["server_stream"],

@@ -8,7 +8,7 @@ mod common;
 
 use common::{bounded, start};
 use meshgate_test_support::process::{External, interop};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,19 +45,13 @@ async fn grpcio_calls_of_every_kind_through_the_gateway() {
             "cluster_manager": {"clusters": [common::cluster("echo", "LB_ROUNDROBIN", &[upstream])]}
         });
         let (gw, addr) = start(&document).await;
-        let mut client = interop::python("grpc_echo.py");
-        client.args(["client", &addr.to_string()]).kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(40), client.output())
-            .await
-            .expect("the grpcio client finishes")
-            .expect("the grpcio client runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "client failed: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let results: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        let results = interop::python_json(
+            "grpc_echo.py",
+            &["client", &addr.to_string()],
+            Duration::from_secs(40),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(results["unary"], json!({"ok": "echo:hi"}));
         assert_eq!(results["server_stream"], json!({"ok": ["s-0", "s-1", "s-2"]}));
         assert_eq!(results["client_stream"], json!({"ok": "a+b+c"}));

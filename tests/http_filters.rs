@@ -195,21 +195,13 @@ async fn fault_abort_answers_the_configured_status_and_grpc_gets_a_grpc_status()
             interop::venv_python().exists(),
             "tests/interop/.venv is missing: run scripts/install-test-deps"
         );
-        let mut client = interop::python("grpc_echo.py");
-        client
-            .args(["call", &gateway.addr.to_string(), "x-fault=abort"])
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(30), client.output())
-            .await
-            .expect("the grpcio client finishes")
-            .expect("the grpcio client runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "client failed: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let outcome: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        let outcome = interop::python_json(
+            "grpc_echo.py",
+            &["call", &gateway.addr.to_string(), "x-fault=abort"],
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             outcome,
             json!({"code": "RESOURCE_EXHAUSTED", "details": "fault injected"})

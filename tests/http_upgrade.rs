@@ -212,21 +212,13 @@ async fn refused_upgrades_a_dead_upstream_and_an_upstream_close_reach_the_websoc
             json!({}),
         );
         let gateway = gateway_binary(&dir, &document);
-        let mut client = interop::python("ws_echo.py");
-        client
-            .args(["client", &format!("ws://{}", gateway.addr), "errors"])
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(Duration::from_secs(40), client.output())
-            .await
-            .expect("the websockets client finishes")
-            .expect("the websockets client runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "client failed: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let results: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        let results = interop::python_json(
+            "ws_echo.py",
+            &["client", &format!("ws://{}", gateway.addr), "errors"],
+            Duration::from_secs(40),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             results["refuse_200"],
             json!({"status": 200, "body": "refused with 200\n"})

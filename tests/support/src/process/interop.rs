@@ -82,3 +82,30 @@ pub fn python(script: &str) -> Command {
         .current_dir(interop_dir());
     cmd
 }
+
+/// Runs `tests/interop/<script> ARGS` under the venv's Python, killed if it
+/// takes longer than `limit`, and returns the one JSON line it prints. The
+/// error says why, with the script's output.
+pub async fn python_json(
+    script: &str,
+    args: &[&str],
+    limit: std::time::Duration,
+) -> Result<serde_json::Value, String> {
+    let mut cmd = python(script);
+    cmd.args(args).kill_on_drop(true);
+    let output = match tokio::time::timeout(limit, cmd.output()).await {
+        Err(_) => return Err(format!("{script} {args:?} did not finish within {limit:?}")),
+        Ok(Err(e)) => return Err(format!("{script} {args:?} did not run: {e}")),
+        Ok(Ok(output)) => output,
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "{script} {args:?} failed ({}): {stdout}\n{stderr}",
+            output.status
+        ));
+    }
+    serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("{script} {args:?} printed no JSON line ({e}): {stdout}\n{stderr}"))
+}
