@@ -10,7 +10,7 @@ mod common;
 use common::process::{BIN, GatewayProcess, TempDir};
 use common::{
     bolt, bolt_call, bounded, cluster, document, dubbo, echo_with_headers, route, status,
-    success_code,
+    success_code, wait_for_lines,
 };
 use meshgate::config;
 use meshgate::control::Gateway;
@@ -105,25 +105,6 @@ fn parse(text: &str) -> BTreeMap<u64, BTreeMap<&'static str, String>> {
             (fields["request_id"].parse().expect("a request id"), fields)
         })
         .collect()
-}
-
-/// Waits (up to 10 s: the writer flushes every second) until `path` holds
-/// `lines` lines, and returns its text.
-async fn wait_for_lines(path: &Path, lines: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().count() >= lines {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {} of {lines} lines:\n{text}",
-            path.display(),
-            text.lines().count()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Calls `request` on a new connection; returns the reply and the client's

@@ -14,7 +14,7 @@ mod common;
 mod http_common;
 
 use common::process::{GatewayProcess, TempDir};
-use common::{bounded, cluster};
+use common::{bounded, cluster, wait_for_lines};
 use http_common::{CurlAnswer, HttpUpstream, curl};
 use meshgate::config;
 use meshgate::control::Gateway;
@@ -278,25 +278,6 @@ fn parse(text: &str) -> BTreeMap<String, BTreeMap<&'static str, String>> {
             (fields["request_header_x-test-id"].clone(), fields)
         })
         .collect()
-}
-
-/// Waits (up to 10 s: the writer flushes every second) until `path` holds
-/// `lines` lines, and returns its text.
-async fn wait_for_lines(path: &Path, lines: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().count() >= lines {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {} of {lines} lines:\n{text}",
-            path.display(),
-            text.lines().count()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

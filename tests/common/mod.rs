@@ -34,6 +34,25 @@ pub(crate) async fn bounded<F: Future>(test: F) -> F::Output {
         .expect("the test finishes within its time limit")
 }
 
+/// Waits (up to 10 s: the access-log writer flushes every second) until
+/// `path` holds `lines` lines, and returns its text.
+pub(crate) async fn wait_for_lines(path: &std::path::Path, lines: usize) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} has {} of {lines} lines:\n{text}",
+            path.display(),
+            text.lines().count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 // ---- configuration ----------------------------------------------------
 
 /// A MOSN v2 document with one listener `rpc` on 127.0.0.1:0 speaking
