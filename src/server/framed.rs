@@ -1,14 +1,15 @@
-//! The downstream driver for every framed protocol: one generic read loop
-//! over a `FrameCodec`, one writer task that batches replies.
+//! The downstream driver for every framed protocol: one task per
+//! connection reads frames, serves its requests concurrently inside that
+//! task and writes the replies, many per write.
 //!
 //! ```text
-//!            ┌──────────── Reading ────────────┐   peer closed, decode error,
-//!  accept ─► │ frame → ping: pong              │── idle timeout ─────────────► Closing
-//!            │       → request: spawn serve()  │                                  │
-//!            │       (pauses at max_in_flight) │── drain signal ─► Draining ──────┤
-//!            └─────────────────────────────────┘   (keeps serving; closes once    │
-//!                                                    nothing is in flight)         ▼
-//!                                                             writer flushes every reply, then shuts the socket
+//!            ┌──────────── Reading ─────────────┐   peer closed, decode error,
+//!  accept ─► │ frame → ping: pong               │── idle timeout ────────────► Closing
+//!            │       → request: serve in place  │                                 │
+//!            │       (pauses at max_in_flight   │── drain signal ─► Draining ─────┤
+//!            │        or a full reply buffer)   │   (keeps serving; closes once   │
+//!            └──────────────────────────────────┘    nothing is in flight)        ▼
+//!                                             every reply written, then the socket shut
 //! ```
 //!
 //! When a stop's grace period ends, the close signal ends the connection
@@ -19,26 +20,29 @@
 //! or its codec's error reply. Oneway requests and pings never wait for a
 //! slot in the proxy. A corrupt stream is answered with the codec's
 //! `decode_error_reply` (when it can address a request) and closed.
+//!
+//! Why one task and no reply channel: a task and a channel per request
+//! cost more than the proxying itself (each spawn copies the request's
+//! future three times), and an idle connection should hold nothing but
+//! its socket and a small future. Until its first bytes arrive a
+//! connection owns no buffer at all; the read buffer, the set of requests
+//! in flight and the reply buffer are made then.
 
 use super::tracker::ConnectionGuard;
 use crate::config::ListenerLimits;
 use crate::proxy::{Downstream, ProxyCore, RequestCx};
 use crate::stats::{CountingWriter, ListenerStats};
 use bytes::BytesMut;
-use futures_util::SinkExt;
-use meshgate_cluster::pool::{FramedCodec, FramedError};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use meshgate_cluster::pool::FramedError;
 use meshgate_codecs::{Frame, FrameCodec, FrameKind, Limits};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
-use tokio_util::codec::FramedWrite;
-
-/// The write side of a downstream connection, counting bytes written.
-type Downward = CountingWriter<OwnedWriteHalf>;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// What a connection needs from its listener.
 #[derive(Debug, Clone)]
@@ -53,13 +57,6 @@ pub(crate) struct ConnContext {
     pub(crate) close: watch::Receiver<bool>,
 }
 
-/// Requests of one connection still being served.
-#[derive(Debug, Default)]
-struct InFlight {
-    count: AtomicUsize,
-    done: Notify,
-}
-
 /// Serves one downstream connection until it closes. `prefix` holds the
 /// bytes detection already read.
 pub(crate) async fn serve_connection(
@@ -69,137 +66,238 @@ pub(crate) async fn serve_connection(
     mut cx: ConnContext,
     _guard: ConnectionGuard,
 ) {
+    let mut opening = Opening::Readable;
+    if prefix.is_empty() {
+        opening = tokio::select! {
+            ready = stream.readable() => match ready {
+                Ok(()) => Opening::Readable,
+                // The read that follows reports it.
+                Err(_) => Opening::Readable,
+            },
+            () = idle_for(cx.limits.idle_timeout) => Opening::IdleExpired,
+            () = super::tracker::raised(cx.close.clone()) => return,
+            _ = cx.drain.wait_for(|draining| *draining) => Opening::Readable,
+        };
+    }
+    // Boxed so that an idle connection's task stays as small as the wait
+    // above, not as large as a busy connection's state.
+    Box::pin(serve_active(stream, prefix, codec, cx, opening)).await;
+}
+
+/// How a connection's first wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Bytes arrived (or the socket failed, or a drain began): serve.
+    Readable,
+    /// Nothing arrived within the idle timeout: say goodbye and close.
+    IdleExpired,
+}
+
+/// Sleeps for `limit`, or forever without one.
+async fn idle_for(limit: Option<std::time::Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn serve_active(
+    stream: TcpStream,
+    prefix: BytesMut,
+    codec: Arc<dyn FrameCodec>,
+    mut cx: ConnContext,
+    opening: Opening,
+) {
     let peer = cx.downstream.peer;
     let (read_half, write_half) = stream.into_split();
-    let limits = Limits::new(cx.limits.max_frame_len);
-    let framing = FramedCodec::new(Arc::clone(&codec), limits);
     let mut reader = FrameSource {
         half: read_half,
         buf: prefix,
         codec: Arc::clone(&codec),
-        limits,
+        limits: Limits::new(cx.limits.max_frame_len),
         frame_timeout: cx.limits.frame_read_timeout,
         frame_started: None,
         stats: Arc::clone(&cx.stats),
     };
-    let max_in_flight = cx.limits.max_in_flight_per_conn.max(1);
-    // Room for every in-flight reply plus pongs and an error reply, so a
-    // reply never waits for the channel.
-    let (replies, queue) = mpsc::channel::<Frame>(max_in_flight + 64);
-    let write_half = CountingWriter::new(write_half, Arc::clone(&cx.stats));
-    let writer = tokio::spawn(write_replies(
-        FramedWrite::new(write_half, framing),
-        queue,
+    let mut writer = ReplyWriter {
+        half: CountingWriter::new(write_half, Arc::clone(&cx.stats)),
+        out: BytesMut::new(),
+        codec: Arc::clone(&codec),
         peer,
-    ));
-    let slots = Arc::new(Semaphore::new(max_in_flight));
-    let in_flight = Arc::new(InFlight::default());
+    };
+    let max_in_flight = cx.limits.max_in_flight_per_conn.max(1);
+    let core = Arc::clone(&cx.core);
+    let listener = Arc::clone(&cx.downstream.listener);
+    let mut in_flight = FuturesUnordered::new();
     let mut draining = *cx.drain.borrow();
+    let mut reading = true;
+    if opening == Opening::IdleExpired {
+        tracing::debug!(%peer, "idle timeout before the first frame, closing");
+        say_goaway(&mut writer, codec.as_ref(), &cx.limits);
+        reading = false;
+    }
     let closed = super::tracker::raised(cx.close.clone());
     tokio::pin!(closed);
+    let idle = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(idle);
+    let mut idle_armed = false;
 
     loop {
-        if draining && in_flight.count.load(Ordering::Acquire) == 0 {
+        let quiet = in_flight.is_empty() && writer.is_empty();
+        if quiet && (!reading || draining) {
             break;
         }
-        let idle = async {
-            match cx.limits.idle_timeout {
-                Some(limit) if in_flight.count.load(Ordering::Acquire) == 0 => {
-                    tokio::time::sleep(limit).await
-                }
-                _ => std::future::pending().await,
+        match cx.limits.idle_timeout {
+            // The idle clock starts when the last reply is written, and
+            // again after every frame read while nothing is in flight.
+            Some(limit) if quiet && !idle_armed => {
+                idle.as_mut().reset(Instant::now() + limit);
+                idle_armed = true;
             }
-        };
-        let next = tokio::select! {
-            next = reader.next() => next,
-            () = idle => {
-                tracing::debug!(%peer, "idle timeout, closing");
-                if let Some(goaway) = super::limits::goaway(codec.as_ref(), &cx.limits) {
-                    let _ = replies.send(goaway).await;
-                }
-                break;
-            }
+            _ if !quiet => idle_armed = false,
+            _ => {}
+        }
+        tokio::select! {
+            biased;
             () = &mut closed => {
                 // The stop's grace period is over: whatever is in flight
                 // is abandoned, nothing more is written.
-                tracing::debug!(%peer, in_flight = in_flight.count.load(Ordering::Acquire), "closing now");
-                writer.abort();
+                tracing::debug!(%peer, in_flight = in_flight.len(), "closing now");
                 return;
+            }
+            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Some(reply) = reply {
+                    writer.push(reply);
+                }
+            }
+            // Written only once every reply already finished is encoded,
+            // so one write carries them all.
+            written = writer.write_some(), if !writer.is_empty() => {
+                if let Err(e) = written {
+                    tracing::debug!(%peer, error = %e, "downstream write failed");
+                    return;
+                }
+            }
+            next = reader.next(), if reading && in_flight.len() < max_in_flight && writer.has_room() => {
+                idle_armed = false;
+                match next {
+                    Some(Ok(frame)) => match frame.kind {
+                        FrameKind::Heartbeat { reply: false } => {
+                            if let Some(pong) = codec.heartbeat_reply(&frame) {
+                                writer.push(pong);
+                            }
+                        }
+                        FrameKind::Request | FrameKind::Oneway => {
+                            let request = RequestCx::new(frame, Arc::clone(&cx.downstream), rand::random());
+                            in_flight.push(core.serve(&listener, &codec, request));
+                        }
+                        // Pongs, stray responses and a peer's GoAway need no answer.
+                        FrameKind::Heartbeat { reply: true } | FrameKind::Response | FrameKind::GoAway => {}
+                    },
+                    None => reading = false,
+                    Some(Err(e)) => {
+                        reading = false;
+                        read_failed(&reader, &mut writer, &cx, e);
+                    }
+                }
+            }
+            () = &mut idle, if idle_armed => {
+                tracing::debug!(%peer, "idle timeout, closing");
+                idle_armed = false;
+                reading = false;
+                say_goaway(&mut writer, codec.as_ref(), &cx.limits);
             }
             changed = cx.drain.changed(), if !draining => {
                 draining = changed.is_err() || *cx.drain.borrow();
                 // Tell the client to send nothing new (where the protocol
                 // can); requests in flight are still answered.
-                if draining && let Some(goaway) = super::limits::goaway(codec.as_ref(), &cx.limits) {
-                    let _ = replies.send(goaway).await;
-                }
-                continue;
-            }
-            // A request finished: when draining, maybe the last one; with
-            // an idle timeout, the idle clock starts again from now (the
-            // `idle` future above was built while it was in flight, and
-            // would otherwise wait for the next frame forever).
-            () = in_flight.done.notified(), if draining || cx.limits.idle_timeout.is_some() => continue,
-        };
-        let frame = match next {
-            Some(Ok(frame)) => frame,
-            None => break,
-            Some(Err(FramedError::Io(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
-                // Slowloris: a frame started and did not finish in time.
-                let err = super::limits::frame_timeout_error(cx.limits.frame_read_timeout);
-                tracing::info!(%peer, protocol = %cx.downstream.protocol, error = %err, "frame read timeout, closing");
-                if let Some(reply) = codec.decode_error_reply(&reader.buf, &err) {
-                    let _ = replies.send(reply).await;
-                }
-                break;
-            }
-            Some(Err(FramedError::Io(e))) => {
-                tracing::debug!(%peer, error = %e, "downstream read failed");
-                break;
-            }
-            Some(Err(FramedError::Codec(e))) => {
-                tracing::warn!(%peer, protocol = %cx.downstream.protocol, error = %e, "corrupt downstream stream, closing");
-                if let Some(reply) = codec.decode_error_reply(&reader.buf, &e) {
-                    let _ = replies.send(reply).await;
-                }
-                break;
-            }
-        };
-        match frame.kind {
-            FrameKind::Heartbeat { reply: false } => {
-                if let Some(pong) = codec.heartbeat_reply(&frame) {
-                    let _ = replies.send(pong).await;
+                if draining {
+                    say_goaway(&mut writer, codec.as_ref(), &cx.limits);
                 }
             }
-            FrameKind::Request | FrameKind::Oneway => {
-                // Backpressure: at the in-flight limit, stop reading until a
-                // request finishes.
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                    break;
-                };
-                in_flight.count.fetch_add(1, Ordering::AcqRel);
-                let core = Arc::clone(&cx.core);
-                let codec = Arc::clone(&codec);
-                let replies = replies.clone();
-                let in_flight = Arc::clone(&in_flight);
-                let request = RequestCx::new(frame, Arc::clone(&cx.downstream), rand::random());
-                tokio::spawn(async move {
-                    let listener = Arc::clone(&request.downstream.listener);
-                    if let Some(reply) = core.serve(&listener, &codec, request).await {
-                        let _ = replies.send(reply).await;
-                    }
-                    drop(slot);
-                    in_flight.count.fetch_sub(1, Ordering::AcqRel);
-                    in_flight.done.notify_one();
-                });
-            }
-            // Pongs, stray responses and a peer's GoAway need no answer.
-            FrameKind::Heartbeat { reply: true } | FrameKind::Response | FrameKind::GoAway => {}
         }
     }
-    // The writer ends once every request task dropped its sender.
-    drop(replies);
-    let _ = writer.await;
+    if let Err(e) = writer.half.shutdown().await {
+        tracing::debug!(%peer, error = %e, "downstream shutdown failed");
+    }
+}
+
+/// Queues the protocol's GoAway, where it has one (and, for bolt, where
+/// the listener enables it).
+fn say_goaway(writer: &mut ReplyWriter, codec: &dyn FrameCodec, limits: &ListenerLimits) {
+    if let Some(goaway) = super::limits::goaway(codec, limits) {
+        writer.push(goaway);
+    }
+}
+
+/// The stream cannot be read further: log why and answer the request it
+/// broke off in, when the codec can address it.
+fn read_failed(reader: &FrameSource, writer: &mut ReplyWriter, cx: &ConnContext, e: FramedError) {
+    let peer = cx.downstream.peer;
+    let codec = reader.codec.as_ref();
+    let err = match e {
+        FramedError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            // Slowloris: a frame started and did not finish in time.
+            let err = super::limits::frame_timeout_error(cx.limits.frame_read_timeout);
+            tracing::info!(%peer, protocol = %cx.downstream.protocol, error = %err, "frame read timeout, closing");
+            err
+        }
+        FramedError::Io(e) => {
+            tracing::debug!(%peer, error = %e, "downstream read failed");
+            return;
+        }
+        FramedError::Codec(e) => {
+            tracing::warn!(%peer, protocol = %cx.downstream.protocol, error = %e, "corrupt downstream stream, closing");
+            e
+        }
+    };
+    if let Some(reply) = codec.decode_error_reply(&reader.buf, &err) {
+        writer.push(reply);
+    }
+}
+
+/// The write side: replies encoded back to back into one buffer, written
+/// as the socket takes them.
+struct ReplyWriter {
+    half: CountingWriter<OwnedWriteHalf>,
+    out: BytesMut,
+    codec: Arc<dyn FrameCodec>,
+    peer: std::net::SocketAddr,
+}
+
+impl ReplyWriter {
+    /// Encoded replies beyond this stop the reading of new requests until
+    /// the peer takes some: a client that sends and never reads cannot
+    /// grow the buffer without bound.
+    const HIGH_WATER: usize = 256 * 1024;
+
+    /// Encodes one reply. A reply that cannot be encoded is logged and
+    /// skipped (its request then times out at the client); the
+    /// connection carries on.
+    fn push(&mut self, frame: Frame) {
+        let start = self.out.len();
+        if let Err(e) = self.codec.encode(&frame, &mut self.out) {
+            self.out.truncate(start);
+            tracing::error!(peer = %self.peer, id = frame.request_id, error = %e, "reply could not be encoded; dropped");
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    fn has_room(&self) -> bool {
+        self.out.len() < Self::HIGH_WATER
+    }
+
+    /// One write of what is buffered. Cancel-safe: bytes leave the buffer
+    /// only once the socket took them.
+    async fn write_some(&mut self) -> std::io::Result<()> {
+        match self.half.write_buf(&mut self.out).await? {
+            0 => Err(std::io::ErrorKind::WriteZero.into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The read side: decodes frames from the bytes detection already read,
@@ -264,60 +362,6 @@ impl FrameSource {
                 Ok(n) => self.stats.read(n),
                 Err(e) => return Some(Err(FramedError::Io(e))),
             }
-        }
-    }
-}
-
-/// Writes replies as they come, many frames per write: everything queued
-/// is encoded, then flushed once.
-async fn write_replies(
-    mut sink: FramedWrite<Downward, FramedCodec>,
-    mut queue: mpsc::Receiver<Frame>,
-    peer: std::net::SocketAddr,
-) {
-    while let Some(frame) = queue.recv().await {
-        if !feed(&mut sink, frame, peer).await {
-            return;
-        }
-        while let Ok(frame) = queue.try_recv() {
-            if !feed(&mut sink, frame, peer).await {
-                return;
-            }
-        }
-        // Coalesce: let the request tasks that are already runnable queue
-        // their replies too, so one write carries them all.
-        tokio::task::yield_now().await;
-        while let Ok(frame) = queue.try_recv() {
-            if !feed(&mut sink, frame, peer).await {
-                return;
-            }
-        }
-        if let Err(e) = sink.flush().await {
-            tracing::debug!(%peer, error = %e, "downstream write failed");
-            return;
-        }
-    }
-    let _ = sink.close().await;
-}
-
-/// Queues one frame; false when the socket failed. A frame that cannot be
-/// encoded is logged and skipped (its request then times out at the
-/// client), the connection carries on.
-async fn feed(
-    sink: &mut FramedWrite<Downward, FramedCodec>,
-    frame: Frame,
-    peer: std::net::SocketAddr,
-) -> bool {
-    let id = frame.request_id;
-    match sink.feed(frame).await {
-        Ok(()) => true,
-        Err(FramedError::Codec(e)) => {
-            tracing::error!(%peer, id, error = %e, "reply could not be encoded; dropped");
-            true
-        }
-        Err(FramedError::Io(e)) => {
-            tracing::debug!(%peer, error = %e, "downstream write failed");
-            false
         }
     }
 }
