@@ -189,7 +189,10 @@ async fn serve_active(
                         }
                         FrameKind::Request | FrameKind::Oneway => {
                             let request = RequestCx::new(frame, Arc::clone(&cx.downstream), rand::random());
-                            in_flight.push(core.serve(&listener, &codec, request));
+                            // Boxed before it joins the set: the set would
+                            // otherwise copy the whole (large) future three
+                            // times on its way into its slot.
+                            in_flight.push(Box::pin(core.serve(&listener, &codec, request)));
                         }
                         // Pongs, stray responses and a peer's GoAway need no answer.
                         FrameKind::Heartbeat { reply: true } | FrameKind::Response | FrameKind::GoAway => {}

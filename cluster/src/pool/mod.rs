@@ -186,7 +186,9 @@ impl Pool {
     pub async fn send(&self, req: Frame) -> Result<Frame, PoolError> {
         match self {
             Pool::Multiplex(pool) => pool.send(req).await,
-            Pool::PingPong(pool) => pool.send(req).await,
+            // Boxed: its future is twice the multiplexed one's, and every
+            // request's future would otherwise be sized for it.
+            Pool::PingPong(pool) => Box::pin(pool.send(req)).await,
         }
     }
 
