@@ -27,6 +27,31 @@ pub enum PoolMode {
     PingPong,
 }
 
+/// Makes room in a read buffer for a whole frame of `frame_len` bytes
+/// (already checked against the limits), for a decoder about to return
+/// `Ok(None)`.
+///
+/// `BytesMut::reserve` grows by doubling, so a peer declaring a frame just
+/// over half the buffer could make a connection hold nearly twice the
+/// frame limit: this reuses space the buffer owns when it can, and
+/// otherwise allocates one frame's worth, but never less than
+/// [`MIN_READ_BUFFER`]. (A buffer cut to the size of one small frame would
+/// stay that small: every later read would carry a single frame and
+/// allocate again.)
+pub fn reserve_for_frame(src: &mut BytesMut, frame_len: usize) {
+    let additional = frame_len.saturating_sub(src.len());
+    if src.capacity() >= frame_len || src.try_reclaim(additional) {
+        return;
+    }
+    let mut grown = BytesMut::with_capacity(frame_len.max(MIN_READ_BUFFER));
+    grown.extend_from_slice(src);
+    *src = grown;
+}
+
+/// The smallest buffer [`reserve_for_frame`] allocates: a read then
+/// carries many small frames.
+pub const MIN_READ_BUFFER: usize = 8 * 1024;
+
 /// Bounds decode enforces before buffering or allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -31,7 +31,7 @@ mod registry;
 mod status;
 mod wire;
 
-pub use codec::{Detect, FrameCodec, Limits, PoolMode};
+pub use codec::{Detect, FrameCodec, Limits, MIN_READ_BUFFER, PoolMode, reserve_for_frame};
 pub use error::{CodecError, RegistryError};
 pub use frame::{Frame, FrameKind, Status, WireMeta};
 pub use headers::{Headers, keys};

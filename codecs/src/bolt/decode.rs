@@ -28,7 +28,7 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
         max: limits.max_frame_len,
     })?;
     if src.len() < frame_len {
-        reserve_exact(src, frame_len);
+        crate::codec::reserve_for_frame(src, frame_len);
         return Ok(None);
     }
 
@@ -68,22 +68,6 @@ fn split_frame(
         src.split_to(frame_len),
         headers,
     )))
-}
-
-/// Makes room for a whole frame of `frame_len` bytes (already checked
-/// against the limit) in `src`.
-///
-/// `BytesMut::reserve` grows by doubling, so a peer declaring a frame just
-/// over half the buffer could make the connection hold nearly twice the
-/// frame limit. Reuse space the buffer already owns when possible, and
-/// otherwise allocate exactly one frame's worth.
-fn reserve_exact(src: &mut BytesMut, frame_len: usize) {
-    if src.capacity() >= frame_len || src.try_reclaim(frame_len - src.len()) {
-        return;
-    }
-    let mut grown = BytesMut::with_capacity(frame_len);
-    grown.extend_from_slice(src);
-    *src = grown;
 }
 
 /// Compares the trailing big-endian CRC-32 with the CRC of every byte

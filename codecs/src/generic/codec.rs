@@ -103,20 +103,6 @@ impl GenericCodec {
     }
 }
 
-/// Grows `src` to hold a whole frame of `frame_len` bytes (already checked
-/// against the limits). `BytesMut::reserve` may double the allocation, which
-/// would let a peer make us hold twice the frame limit; this allocates
-/// exactly the frame unless the buffer can be reclaimed in place.
-fn reserve_frame(src: &mut BytesMut, frame_len: usize) {
-    let additional = frame_len.saturating_sub(src.len());
-    if src.capacity() >= frame_len || src.try_reclaim(additional) {
-        return;
-    }
-    let mut grown = BytesMut::with_capacity(frame_len);
-    grown.extend_from_slice(src);
-    *src = grown;
-}
-
 impl FrameCodec for GenericCodec {
     fn name(&self) -> &str {
         &self.spec.name
@@ -156,7 +142,7 @@ impl FrameCodec for GenericCodec {
         };
         let frame_len = self.frame_len(layout, head, limits)?;
         if src.len() < frame_len {
-            reserve_frame(src, frame_len);
+            crate::codec::reserve_for_frame(src, frame_len);
             return Ok(None);
         }
         let wire = Wire::split(src.split_to(frame_len), layout.header_len, 0);

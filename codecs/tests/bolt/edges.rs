@@ -169,27 +169,36 @@ fn negative_timeouts_mean_none_and_frames_at_the_limit_pass() {
 
 #[test]
 fn incomplete_frames_reserve_exactly_one_frame() {
-    // BytesMut::reserve would double 3000 to 6000, past the 4096 limit.
+    // BytesMut::reserve would double 12000 to 24000, past the 20480 limit.
     let codec = BoltCodec::v1();
+    let limits = Limits::new(20_480);
     let raw = Raw {
-        content: vec![7; 4000 - 23],
+        content: vec![7; 20_000 - 23],
         ..Raw::request(1)
     };
     let bytes = raw.bytes();
-    assert_eq!(bytes.len(), 4000);
-    let mut src = BytesMut::with_capacity(3000);
-    src.extend_from_slice(&bytes[..3000]);
-    assert!(
-        codec
-            .decode(&mut src, &Limits::new(4096))
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(src.capacity(), 4000);
-    assert_eq!(&src[..], &bytes[..3000]);
-    src.extend_from_slice(&bytes[3000..]);
-    let frame = codec.decode(&mut src, &Limits::new(4096)).unwrap().unwrap();
-    assert_eq!(frame.body.len(), 4000 - 23);
+    assert_eq!(bytes.len(), 20_000);
+    let mut src = BytesMut::with_capacity(12_000);
+    src.extend_from_slice(&bytes[..12_000]);
+    assert!(codec.decode(&mut src, &limits).unwrap().is_none());
+    assert_eq!(src.capacity(), 20_000);
+    assert_eq!(&src[..], &bytes[..12_000]);
+    src.extend_from_slice(&bytes[12_000..]);
+    let frame = codec.decode(&mut src, &limits).unwrap().unwrap();
+    assert_eq!(frame.body.len(), 20_000 - 23);
+}
+
+#[test]
+fn a_small_incomplete_frame_leaves_a_full_read_buffer() {
+    // Cut to one small frame's size, the buffer would carry one frame
+    // per read from then on.
+    let codec = BoltCodec::v1();
+    let bytes = Raw::request(1).bytes();
+    let mut src = BytesMut::with_capacity(8);
+    src.extend_from_slice(&bytes[..bytes.len() - 1]);
+    assert!(codec.decode(&mut src, &Limits::default()).unwrap().is_none());
+    assert_eq!(src.capacity(), MIN_READ_BUFFER);
+    assert_eq!(&src[..], &bytes[..bytes.len() - 1]);
 }
 
 #[test]

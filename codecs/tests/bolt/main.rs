@@ -5,8 +5,8 @@
 use bytes::{Bytes, BytesMut};
 use meshgate_codecs::bolt::BoltCodec;
 use meshgate_codecs::{
-    CodecError, Detect, Frame, FrameCodec, FrameKind, Headers, Limits, ReplyStatus, Status,
-    WireMeta,
+    CodecError, Detect, Frame, FrameCodec, FrameKind, Headers, Limits, MIN_READ_BUFFER,
+    ReplyStatus, Status, WireMeta,
 };
 use meshgate_test_support::vectors::{self, Checks, Vector};
 use proptest::prelude::*;

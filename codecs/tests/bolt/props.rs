@@ -137,7 +137,8 @@ proptest! {
         let _ = codec.detect(&bytes);
         let mut src = BytesMut::with_capacity(bytes.len() + extra_capacity);
         src.extend_from_slice(&bytes);
-        let bound = src.capacity().max(limits.max_frame_len + 24);
+        // One frame at most, or the minimum read buffer.
+        let bound = src.capacity().max(limits.max_frame_len + 24).max(MIN_READ_BUFFER);
         loop {
             let before = src.clone();
             match codec.decode(&mut src, &limits) {
