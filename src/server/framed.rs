@@ -136,13 +136,31 @@ async fn serve_active(
         say_goaway(&mut writer, codec.as_ref(), &cx.limits);
         reading = false;
     }
+    // The signals are read twice: by version (one atomic load) at the top
+    // of every turn, which is what notices them under load, and as the
+    // last branches of the select, which wake an otherwise idle
+    // connection. Polling them first in every turn cost a lock each.
     let closed = super::tracker::raised(cx.close.clone());
     tokio::pin!(closed);
+    let mut drain_watch = cx.drain.clone();
+    let drain_raised = async move {
+        // A gateway gone without a stop drains too.
+        let _ = drain_watch.wait_for(|draining| *draining).await;
+    };
+    tokio::pin!(drain_raised);
     let idle = tokio::time::sleep_until(Instant::now());
     tokio::pin!(idle);
     let mut idle_armed = false;
 
     loop {
+        if raised_now(&mut cx.close) {
+            tracing::debug!(%peer, in_flight = in_flight.len(), "closing now");
+            return;
+        }
+        if !draining && raised_now(&mut cx.drain) {
+            draining = true;
+            say_goaway(&mut writer, codec.as_ref(), &cx.limits);
+        }
         let quiet = in_flight.is_empty() && writer.is_empty();
         if quiet && (!reading || draining) {
             break;
@@ -159,12 +177,6 @@ async fn serve_active(
         }
         tokio::select! {
             biased;
-            () = &mut closed => {
-                // The stop's grace period is over: whatever is in flight
-                // is abandoned, nothing more is written.
-                tracing::debug!(%peer, in_flight = in_flight.len(), "closing now");
-                return;
-            }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Some(reply) = reply {
                     writer.push(reply);
@@ -210,19 +222,29 @@ async fn serve_active(
                 reading = false;
                 say_goaway(&mut writer, codec.as_ref(), &cx.limits);
             }
-            changed = cx.drain.changed(), if !draining => {
-                draining = changed.is_err() || *cx.drain.borrow();
+            () = &mut closed => {
+                // The stop's grace period is over: whatever is in flight
+                // is abandoned, nothing more is written.
+                tracing::debug!(%peer, in_flight = in_flight.len(), "closing now");
+                return;
+            }
+            () = &mut drain_raised, if !draining => {
                 // Tell the client to send nothing new (where the protocol
                 // can); requests in flight are still answered.
-                if draining {
-                    say_goaway(&mut writer, codec.as_ref(), &cx.limits);
-                }
+                draining = true;
+                say_goaway(&mut writer, codec.as_ref(), &cx.limits);
             }
         }
     }
     if let Err(e) = writer.half.shutdown().await {
         tracing::debug!(%peer, error = %e, "downstream shutdown failed");
     }
+}
+
+/// Whether `signal` turned `true` since this receiver last looked: one
+/// atomic load while nothing changed.
+fn raised_now(signal: &mut watch::Receiver<bool>) -> bool {
+    signal.has_changed().unwrap_or(false) && *signal.borrow_and_update()
 }
 
 /// Queues the protocol's GoAway, where it has one (and, for bolt, where
