@@ -196,7 +196,12 @@ fn a_small_incomplete_frame_leaves_a_full_read_buffer() {
     let bytes = Raw::request(1).bytes();
     let mut src = BytesMut::with_capacity(8);
     src.extend_from_slice(&bytes[..bytes.len() - 1]);
-    assert!(codec.decode(&mut src, &Limits::default()).unwrap().is_none());
+    assert!(
+        codec
+            .decode(&mut src, &Limits::default())
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(src.capacity(), MIN_READ_BUFFER);
     assert_eq!(&src[..], &bytes[..bytes.len() - 1]);
 }
