@@ -10,10 +10,16 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// A host's pool for one protocol, by the protocol's name.
+type NamedPool = (Arc<str>, Arc<Pool>);
+
 /// The pools.
 #[derive(Debug, Default)]
 pub struct Upstreams {
-    pools: DashMap<(SocketAddr, Arc<str>), Arc<Pool>>,
+    /// Framed pools by host, then by protocol name (a host rarely speaks
+    /// more than one, so a short list; keyed this way a lookup builds no
+    /// key and allocates nothing).
+    pools: DashMap<SocketAddr, Vec<NamedPool>>,
     http: DashMap<(SocketAddr, HttpVersion), HttpPool>,
 }
 
@@ -22,29 +28,38 @@ impl Upstreams {
     /// settings and circuit breaker of `cluster` (a host shared by two
     /// clusters gets the first one's, as in MOSN).
     pub fn pool(&self, host: &Host, codec: &Arc<dyn FrameCodec>, cluster: &Cluster) -> Arc<Pool> {
-        let key = (host.address(), Arc::<str>::from(codec.name()));
-        if let Some(pool) = self.pools.get(&key) {
-            return Arc::clone(&pool);
+        let protocol = codec.name();
+        let find = |pools: &[NamedPool]| {
+            pools
+                .iter()
+                .find(|(name, _)| **name == *protocol)
+                .map(|(_, pool)| Arc::clone(pool))
+        };
+        if let Some(pool) = self.pools.get(&host.address()).and_then(|p| find(&p)) {
+            return pool;
         }
-        let entry = self.pools.entry(key).or_insert_with(|| {
-            let settings = cluster.settings();
-            let config = PoolConfig {
-                max_connections: settings.connections_per_host.max(1) as usize,
-                connect_timeout: settings.connect_timeout,
-                max_requests_per_conn: u64::from(settings.max_request_per_conn),
-                idle_timeout: settings.idle_timeout.or(PoolConfig::default().idle_timeout),
-                limits: Limits::default(),
-                breaker: Some(Arc::clone(cluster.breaker())),
-                ..PoolConfig::default()
-            };
-            Arc::new(Pool::new(
-                host.address(),
-                Arc::clone(codec),
-                config,
-                Arc::clone(host.stats()),
-            ))
-        });
-        Arc::clone(&entry)
+        let mut pools = self.pools.entry(host.address()).or_default();
+        if let Some(pool) = find(&pools) {
+            return pool;
+        }
+        let settings = cluster.settings();
+        let config = PoolConfig {
+            max_connections: settings.connections_per_host.max(1) as usize,
+            connect_timeout: settings.connect_timeout,
+            max_requests_per_conn: u64::from(settings.max_request_per_conn),
+            idle_timeout: settings.idle_timeout.or(PoolConfig::default().idle_timeout),
+            limits: Limits::default(),
+            breaker: Some(Arc::clone(cluster.breaker())),
+            ..PoolConfig::default()
+        };
+        let pool = Arc::new(Pool::new(
+            host.address(),
+            Arc::clone(codec),
+            config,
+            Arc::clone(host.stats()),
+        ));
+        pools.push((Arc::from(protocol), Arc::clone(&pool)));
+        pool
     }
 
     /// The HTTP pool for `host` speaking `version`, created on first use
@@ -76,10 +91,10 @@ impl Upstreams {
     /// Closes (drains) the pools of hosts not in `keep`: after a reload
     /// removed them, and at stop (with an empty `keep`).
     pub fn retain(&self, keep: &HashSet<SocketAddr>) {
-        self.pools.retain(|(addr, _), pool| {
+        self.pools.retain(|addr, pools| {
             let stays = keep.contains(addr);
             if !stays {
-                pool.close();
+                pools.iter().for_each(|(_, pool)| pool.close());
             }
             stays
         });
@@ -96,18 +111,19 @@ impl Upstreams {
     /// admin API; iterating the map locks each shard briefly).
     pub fn for_each(&self, mut f: impl FnMut(SocketAddr, &str, &PoolCounters)) {
         for entry in &self.pools {
-            let (addr, protocol) = entry.key();
-            f(*addr, protocol, entry.value().counters());
+            for (protocol, pool) in entry.value() {
+                f(*entry.key(), protocol, pool.counters());
+            }
         }
     }
 
     /// Number of pools open.
     pub fn len(&self) -> usize {
-        self.pools.len()
+        self.pools.iter().map(|pools| pools.len()).sum()
     }
 
     /// True when no pool is open.
     pub fn is_empty(&self) -> bool {
-        self.pools.is_empty()
+        self.len() == 0
     }
 }
