@@ -340,11 +340,20 @@ impl ProxyCore {
                 }
                 Err(redo) => return Err(redo.into()),
             }
-            // Only a retry can find the body gone: the first try always has it.
-            let body = source.next_try().ok_or(ProxyError::Pool(
-                meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
-            ))?;
-            let request = upstream_request(head, routed, &host, body)?;
+            // A request without a body sends none: nothing to replay.
+            let body = if source.is_empty() {
+                meshgate_cluster::pool::http::empty_body()
+            } else {
+                // Only a retry can find the body gone: the first try always has it.
+                upstream::body(source.next_try().ok_or(ProxyError::Pool(
+                    meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
+                ))?)
+            };
+            // No later try, filter or access log reads the headers again.
+            let last_reader = policy.num_retries() < attempts
+                && routed.filters.is_empty()
+                && cx.log.is_none();
+            let request = upstream_request(head, routed, &host, body, last_reader)?;
             cx.stats
                 .attempt(self.stats().host(&cx.stats, cluster, &host));
             let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);
@@ -465,21 +474,33 @@ fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, downstream: &Dow
 }
 
 /// One try's request: origin-form target and `Host` for HTTP/1, an
-/// absolute URI (`:scheme`, `:authority`) and no `Host` for HTTP/2.
+/// absolute URI (`:scheme`, `:authority`) and no `Host` for HTTP/2. The
+/// last try that needs the head takes its headers instead of a copy
+/// (`take_headers`).
 fn upstream_request(
-    head: &Parts,
+    head: &mut Parts,
     routed: &Routed<'_>,
     host: &Host,
-    body: replay::ReplayBody,
+    body: HttpBody,
+    take_headers: bool,
 ) -> Result<Request<HttpBody>, ProxyError> {
-    let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
-    upstream::request(
+    let target = head
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let headers = if take_headers {
+        std::mem::take(&mut head.headers)
+    } else {
+        head.headers.clone()
+    };
+    upstream::request_to(
         head.method.clone(),
         target,
-        head.headers.clone(),
+        headers,
         &routed.authority_for(host),
         routed.version,
-        upstream::body(body),
+        body,
     )
     .map_err(|_| bad_authority())
 }

@@ -6,7 +6,8 @@ use super::replay::ReplayBody;
 use crate::config::http::HttpVersion;
 use crate::upstream::Upstreams;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, Method, Request, Response};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use meshgate_cluster::pool::PoolError;
 use meshgate_cluster::{Cluster, Host, HttpBody, HttpPoolError, UpstreamBody};
@@ -30,27 +31,49 @@ pub(super) fn pool_version(version: HttpVersion) -> meshgate_cluster::HttpVersio
 pub(super) fn request<B>(
     method: Method,
     target: &str,
+    headers: HeaderMap,
+    authority: &str,
+    version: HttpVersion,
+    body: B,
+) -> Result<Request<B>, http::Error> {
+    let target = PathAndQuery::try_from(target)?;
+    request_to(method, target, headers, authority, version, body)
+}
+
+/// [`request`] with the target already parsed (a try reuses the
+/// downstream request's: no copy, no second parse).
+pub(super) fn request_to<B>(
+    method: Method,
+    target: PathAndQuery,
     mut headers: HeaderMap,
     authority: &str,
     version: HttpVersion,
     body: B,
 ) -> Result<Request<B>, http::Error> {
-    let builder = Request::builder().method(method);
-    let builder = match version {
+    let mut uri = http::uri::Parts::default();
+    uri.path_and_query = Some(target);
+    let version = match version {
         HttpVersion::Http1 => {
-            if let Ok(value) = HeaderValue::from_str(authority) {
+            // Usually the client's own `Host`, kept as it is.
+            let same = headers
+                .get(header::HOST)
+                .is_some_and(|host| host.as_bytes() == authority.as_bytes());
+            if !same && let Ok(value) = HeaderValue::from_str(authority) {
                 headers.insert(header::HOST, value);
             }
-            builder.uri(target).version(http::Version::HTTP_11)
+            http::Version::HTTP_11
         }
         HttpVersion::Http2 => {
             headers.remove(header::HOST);
-            builder
-                .uri(format!("http://{authority}{target}"))
-                .version(http::Version::HTTP_2)
+            uri.scheme = Some(Scheme::HTTP);
+            uri.authority = Some(Authority::try_from(authority)?);
+            http::Version::HTTP_2
         }
     };
-    let mut request = builder.body(body)?;
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = Uri::from_parts(uri)?;
+    *request.version_mut() = version;
     *request.headers_mut() = headers;
     Ok(request)
 }

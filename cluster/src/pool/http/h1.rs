@@ -397,10 +397,10 @@ fn origin_form(mut req: Request<HttpBody>) -> Request<HttpBody> {
     if req.method() == Method::CONNECT {
         return req;
     }
-    let uri = req.uri().clone();
-    if uri.scheme().is_none() && uri.authority().is_none() {
+    if req.uri().scheme().is_none() && req.uri().authority().is_none() {
         return req;
     }
+    let uri = req.uri().clone();
     if !req.headers().contains_key(http::header::HOST)
         && let Some(authority) = uri.authority()
         && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
