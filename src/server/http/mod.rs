@@ -25,7 +25,7 @@ use crate::proxy::http::ResponseBody;
 use crate::proxy::http::upgrade::{self, TunnelSlot};
 use bytes::BytesMut;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -205,6 +205,10 @@ pub(crate) async fn serve_connection(
                     u32::try_from(cx.limits.max_in_flight_per_conn).unwrap_or(u32::MAX),
                 )
                 .max_send_buf_size(H2_SEND_BUFFER);
+            // h2 spawns a task per stream holding the request's future:
+            // boxed, the spawn moves a pointer instead of the whole proxy
+            // state machine (several copies of it per request otherwise).
+            let service = service_fn(move |request| Box::pin(service.call(request)));
             let conn = builder.serve_connection(io, service);
             drive(Graceful::H2(Box::pin(conn)), &cx, &activity, peer).await;
         }
