@@ -273,11 +273,10 @@ impl ProxyCore {
         let source = ReplaySource::new(log::count_received(body, cx));
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
-        let mut response = match tokio::time::timeout(
-            timeout,
-            self.forward_http(head, &routed, &source, cx),
-        )
-        .await
+        // Boxed: the tries' state machine (the pool's and hyper's futures)
+        // is large, and was copied into the timeout and into this future.
+        let tries = Box::pin(self.forward_http(head, &routed, &source, cx));
+        let mut response = match tokio::time::timeout(timeout, tries).await
         {
             Ok(Ok(response)) => response,
             Ok(Err(_)) if source.over_limit() => {
