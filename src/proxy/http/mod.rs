@@ -43,7 +43,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use meshgate_cluster::{Cluster, Host, HttpBody, LbContext, UpstreamBody};
+use meshgate_cluster::{Cluster, Host, LbContext, UpstreamBody};
 use meshgate_router::{
     FailureKind, Forward, HostRewrite, MetadataMatch, RouteAction, RouteRequest,
 };
@@ -348,14 +348,20 @@ impl ProxyCore {
                     meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
                 ))?)
             };
-            // No later try, filter or access log reads the headers again.
-            let last_reader = policy.num_retries() < attempts
-                && routed.filters.is_empty()
-                && cx.log.is_none();
-            let request = upstream_request(head, routed, &host, body, last_reader)?;
+            let try_head = try_head(head, routed, &host)?;
             cx.stats
                 .attempt(self.stats().host(&cx.stats, cluster, &host));
-            let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);
+            // The pool copies the headers for each attempt it makes: the
+            // one copy a try needs, since `head` stays for the next try.
+            let head: &Parts = head;
+            let sent = upstream::send(
+                self.upstreams(),
+                &host,
+                cluster,
+                routed.version,
+                || try_head.head(&head.method, head.headers.clone()),
+                body,
+            );
             let result = match per_try {
                 Some(limit) => match tokio::time::timeout(limit, sent).await {
                     Ok(result) => result,
@@ -472,36 +478,21 @@ fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, downstream: &Dow
     );
 }
 
-/// One try's request: origin-form target and `Host` for HTTP/1, an
-/// absolute URI (`:scheme`, `:authority`) and no `Host` for HTTP/2. The
-/// last try that needs the head takes its headers instead of a copy
-/// (`take_headers`).
-fn upstream_request(
-    head: &mut Parts,
+/// What one try sends besides the method and headers: origin-form target
+/// and `Host` for HTTP/1, an absolute URI (`:scheme`, `:authority`) and no
+/// `Host` for HTTP/2.
+fn try_head(
+    head: &Parts,
     routed: &Routed<'_>,
     host: &Host,
-    body: HttpBody,
-    take_headers: bool,
-) -> Result<Request<HttpBody>, ProxyError> {
+) -> Result<upstream::TryHead, ProxyError> {
     let target = head
         .uri
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    let headers = if take_headers {
-        std::mem::take(&mut head.headers)
-    } else {
-        head.headers.clone()
-    };
-    upstream::request_to(
-        head.method.clone(),
-        target,
-        headers,
-        &routed.authority_for(host),
-        routed.version,
-        body,
-    )
-    .map_err(|_| bad_authority())
+    upstream::TryHead::new(target, &routed.authority_for(host), routed.version)
+        .map_err(|_| bad_authority())
 }
 
 fn bad_authority() -> ProxyError {

@@ -7,6 +7,7 @@ use crate::config::http::HttpVersion;
 use crate::upstream::Upstreams;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
+use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use meshgate_cluster::pool::PoolError;
@@ -37,57 +38,84 @@ pub(super) fn request<B>(
     body: B,
 ) -> Result<Request<B>, http::Error> {
     let target = PathAndQuery::try_from(target)?;
-    request_to(method, target, headers, authority, version, body)
+    let head = TryHead::new(target, authority, version)?.head(&method, headers);
+    Ok(Request::from_parts(head, body))
 }
 
-/// [`request`] with the target already parsed (a try reuses the
-/// downstream request's: no copy, no second parse).
-pub(super) fn request_to<B>(
-    method: Method,
-    target: PathAndQuery,
-    mut headers: HeaderMap,
-    authority: &str,
-    version: HttpVersion,
-    body: B,
-) -> Result<Request<B>, http::Error> {
-    let mut uri = http::uri::Parts::default();
-    uri.path_and_query = Some(target);
-    let version = match version {
-        HttpVersion::Http1 => {
-            // Usually the client's own `Host`, kept as it is.
-            let same = headers
-                .get(header::HOST)
-                .is_some_and(|host| host.as_bytes() == authority.as_bytes());
-            if !same && let Ok(value) = HeaderValue::from_str(authority) {
-                headers.insert(header::HOST, value);
+/// What one try sends besides the method and the headers, checked once
+/// and stamped on the head of each attempt the pool makes.
+pub(super) struct TryHead {
+    uri: Uri,
+    version: http::Version,
+    /// HTTP/1: the `Host` to set, when the request's is not the authority.
+    host: Option<HeaderValue>,
+    /// HTTP/2: `Host` goes (the authority is `:authority`).
+    strip_host: bool,
+}
+
+impl TryHead {
+    /// The try's target (origin form; a `PathAndQuery` clone shares the
+    /// downstream request's bytes) and authority, in `version`.
+    pub(super) fn new(
+        target: PathAndQuery,
+        authority: &str,
+        version: HttpVersion,
+    ) -> Result<TryHead, http::Error> {
+        let mut uri = http::uri::Parts::default();
+        uri.path_and_query = Some(target);
+        let (version, host, strip_host) = match version {
+            HttpVersion::Http1 => (
+                http::Version::HTTP_11,
+                HeaderValue::from_str(authority).ok(),
+                false,
+            ),
+            HttpVersion::Http2 => {
+                uri.scheme = Some(Scheme::HTTP);
+                uri.authority = Some(Authority::try_from(authority)?);
+                (http::Version::HTTP_2, None, true)
             }
-            http::Version::HTTP_11
-        }
-        HttpVersion::Http2 => {
+        };
+        Ok(TryHead {
+            uri: Uri::from_parts(uri)?,
+            version,
+            host,
+            strip_host,
+        })
+    }
+
+    /// The head of one attempt, with `headers` (the request's, a copy).
+    pub(super) fn head(&self, method: &Method, mut headers: HeaderMap) -> Parts {
+        if self.strip_host {
             headers.remove(header::HOST);
-            uri.scheme = Some(Scheme::HTTP);
-            uri.authority = Some(Authority::try_from(authority)?);
-            http::Version::HTTP_2
         }
-    };
-    let mut request = Request::new(body);
-    *request.method_mut() = method;
-    *request.uri_mut() = Uri::from_parts(uri)?;
-    *request.version_mut() = version;
-    *request.headers_mut() = headers;
-    Ok(request)
+        if let Some(host) = &self.host
+            // Usually the client's own `Host`, kept as it is.
+            && headers.get(header::HOST) != Some(host)
+        {
+            headers.insert(header::HOST, host.clone());
+        }
+        let (mut head, ()) = Request::new(()).into_parts();
+        head.method = method.clone();
+        head.uri = self.uri.clone();
+        head.version = self.version;
+        head.headers = headers;
+        head
+    }
 }
 
-/// Sends `request` to `host` over the pool for (`host`, `version`).
+/// Sends `body` to `host` over the pool for (`host`, `version`), with the
+/// head `head` makes for each attempt (the pool replays a request once on
+/// a stale keep-alive or refused stream).
 pub(super) async fn send(
     upstreams: &Upstreams,
     host: &Host,
     cluster: &Cluster,
     version: HttpVersion,
-    request: Request<HttpBody>,
+    head: impl FnMut() -> Parts + Send,
+    body: HttpBody,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
     let pool = upstreams.http_pool(host, pool_version(version), cluster);
-    pool.send(request).await.map_err(pool_error)
+    pool.send_with(head, body).await.map_err(pool_error)
 }
 
 /// The pool's error as the framed pools' [`PoolError`], so retry policy,
