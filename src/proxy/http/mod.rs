@@ -491,8 +491,13 @@ fn try_head(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    upstream::TryHead::new(target, &routed.authority_for(host), routed.version)
-        .map_err(|_| bad_authority())
+    upstream::TryHead::new(
+        target,
+        &routed.authority_for(host),
+        routed.version,
+        upstream::single_host(&head.headers),
+    )
+    .map_err(|_| bad_authority())
 }
 
 fn bad_authority() -> ProxyError {

@@ -38,8 +38,19 @@ pub(super) fn request<B>(
     body: B,
 ) -> Result<Request<B>, http::Error> {
     let target = PathAndQuery::try_from(target)?;
-    let head = TryHead::new(target, authority, version)?.head(&method, headers);
+    let head = TryHead::new(target, authority, version, single_host(&headers))?
+        .head(&method, headers);
     Ok(Request::from_parts(head, body))
+}
+
+/// The request's `Host`, when it has exactly one (a duplicate is replaced
+/// by the authority, as any `Host` that is not it).
+pub(super) fn single_host(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(host), None) => Some(host),
+        _ => None,
+    }
 }
 
 /// What one try sends besides the method and the headers, checked once
@@ -47,7 +58,8 @@ pub(super) fn request<B>(
 pub(super) struct TryHead {
     uri: Uri,
     version: http::Version,
-    /// HTTP/1: the `Host` to set, when the request's is not the authority.
+    /// HTTP/1: the `Host` to set, when the request's is not the authority
+    /// already.
     host: Option<HeaderValue>,
     /// HTTP/2: `Host` goes (the authority is `:authority`).
     strip_host: bool,
@@ -55,20 +67,23 @@ pub(super) struct TryHead {
 
 impl TryHead {
     /// The try's target (origin form; a `PathAndQuery` clone shares the
-    /// downstream request's bytes) and authority, in `version`.
+    /// downstream request's bytes) and authority, in `version`, for a
+    /// request whose `Host` is `current_host`.
     pub(super) fn new(
         target: PathAndQuery,
         authority: &str,
         version: HttpVersion,
+        current_host: Option<&HeaderValue>,
     ) -> Result<TryHead, http::Error> {
         let mut uri = http::uri::Parts::default();
         uri.path_and_query = Some(target);
         let (version, host, strip_host) = match version {
-            HttpVersion::Http1 => (
-                http::Version::HTTP_11,
-                HeaderValue::from_str(authority).ok(),
-                false,
-            ),
+            HttpVersion::Http1 => {
+                // Usually the client's own `Host`, kept as it is.
+                let kept = current_host.is_some_and(|h| h.as_bytes() == authority.as_bytes());
+                let host = (!kept).then(|| HeaderValue::from_str(authority).ok());
+                (http::Version::HTTP_11, host.flatten(), false)
+            }
             HttpVersion::Http2 => {
                 uri.scheme = Some(Scheme::HTTP);
                 uri.authority = Some(Authority::try_from(authority)?);
@@ -88,10 +103,7 @@ impl TryHead {
         if self.strip_host {
             headers.remove(header::HOST);
         }
-        if let Some(host) = &self.host
-            // Usually the client's own `Host`, kept as it is.
-            && headers.get(header::HOST) != Some(host)
-        {
+        if let Some(host) = &self.host {
             headers.insert(header::HOST, host.clone());
         }
         let (mut head, ()) = Request::new(()).into_parts();
