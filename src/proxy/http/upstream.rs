@@ -6,8 +6,8 @@ use super::replay::ReplayBody;
 use crate::config::http::HttpVersion;
 use crate::upstream::Upstreams;
 use http::header::{self, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
 use http::request::Parts;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use meshgate_cluster::pool::PoolError;
@@ -38,8 +38,8 @@ pub(super) fn request<B>(
     body: B,
 ) -> Result<Request<B>, http::Error> {
     let target = PathAndQuery::try_from(target)?;
-    let head = TryHead::new(target, authority, version, single_host(&headers))?
-        .head(&method, headers);
+    let head =
+        TryHead::new(target, authority, version, single_host(&headers))?.head(&method, headers);
     Ok(Request::from_parts(head, body))
 }
 
