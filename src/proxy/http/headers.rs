@@ -215,6 +215,22 @@ mod tests {
     }
 
     #[test]
+    fn messages_without_hop_by_hop_fields_are_left_alone() {
+        let mut h = map(&[
+            ("host", "x"),
+            ("te", "trailers"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+        ]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+        let mut h = map(&[("x-a", "1"), ("keep-alive", "timeout=5")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-a"]);
+    }
+
+    #[test]
     fn addresses_are_written_as_display_writes_them() {
         for ip in [
             "0.0.0.0",

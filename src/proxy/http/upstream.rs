@@ -154,3 +154,70 @@ fn pool_error(err: HttpPoolError) -> ProxyError {
         _ => PoolError::UpstreamReset { written: true },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(hosts: &[&'static str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for host in hosts {
+            map.append(header::HOST, HeaderValue::from_static(host));
+        }
+        map.insert("x-kept", HeaderValue::from_static("1"));
+        map
+    }
+
+    fn try_head(hosts: &[&'static str], authority: &str, version: HttpVersion) -> Parts {
+        let headers = headers(hosts);
+        TryHead::new(
+            PathAndQuery::from_static("/p?q=1"),
+            authority,
+            version,
+            single_host(&headers),
+        )
+        .unwrap()
+        .head(&Method::GET, headers)
+    }
+
+    fn hosts(head: &Parts) -> Vec<&[u8]> {
+        head.headers
+            .get_all(header::HOST)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect()
+    }
+
+    #[test]
+    fn http1_tries_carry_the_authority_as_their_only_host() {
+        let kept = try_head(&["svc:80"], "svc:80", HttpVersion::Http1);
+        assert_eq!(kept.uri, "/p?q=1");
+        assert_eq!(kept.version, http::Version::HTTP_11);
+        assert_eq!(hosts(&kept), [b"svc:80"]);
+        assert_eq!(kept.headers["x-kept"], "1");
+        let rewritten = try_head(&["client"], "backend:8080", HttpVersion::Http1);
+        assert_eq!(hosts(&rewritten), [b"backend:8080"]);
+        let duplicated = try_head(&["svc:80", "other"], "svc:80", HttpVersion::Http1);
+        assert_eq!(hosts(&duplicated), [b"svc:80"]);
+        let missing = try_head(&[], "svc:80", HttpVersion::Http1);
+        assert_eq!(hosts(&missing), [b"svc:80"]);
+    }
+
+    #[test]
+    fn h2_tries_carry_the_authority_in_the_uri_and_no_host() {
+        let head = try_head(&["client"], "backend:8080", HttpVersion::Http2);
+        assert_eq!(head.uri, "http://backend:8080/p?q=1");
+        assert_eq!(head.version, http::Version::HTTP_2);
+        assert!(hosts(&head).is_empty());
+        assert_eq!(head.headers["x-kept"], "1");
+        assert!(
+            TryHead::new(
+                PathAndQuery::from_static("/"),
+                "bad authority",
+                HttpVersion::Http2,
+                None
+            )
+            .is_err()
+        );
+    }
+}
