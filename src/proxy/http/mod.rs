@@ -43,7 +43,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use meshgate_cluster::{Cluster, Host, HttpBody, LbContext, UpstreamBody};
+use meshgate_cluster::{Cluster, Host, LbContext, UpstreamBody};
 use meshgate_router::{
     FailureKind, Forward, HostRewrite, MetadataMatch, RouteAction, RouteRequest,
 };
@@ -273,12 +273,10 @@ impl ProxyCore {
         let source = ReplaySource::new(log::count_received(body, cx));
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
-        let mut response = match tokio::time::timeout(
-            timeout,
-            self.forward_http(head, &routed, &source, cx),
-        )
-        .await
-        {
+        // Boxed: the tries' state machine (the pool's and hyper's futures)
+        // is large, and was copied into the timeout and into this future.
+        let tries = Box::pin(self.forward_http(head, &routed, &source, cx));
+        let mut response = match tokio::time::timeout(timeout, tries).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) if source.over_limit() => {
                 return Ok(payload_too_large(spec.http.max_request_body_size));
@@ -340,14 +338,29 @@ impl ProxyCore {
                 }
                 Err(redo) => return Err(redo.into()),
             }
-            // Only a retry can find the body gone: the first try always has it.
-            let body = source.next_try().ok_or(ProxyError::Pool(
-                meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
-            ))?;
-            let request = upstream_request(head, routed, &host, body)?;
+            // A request without a body sends none: nothing to replay.
+            let body = if source.is_empty() {
+                meshgate_cluster::pool::http::empty_body()
+            } else {
+                // Only a retry can find the body gone: the first try always has it.
+                upstream::body(source.next_try().ok_or(ProxyError::Pool(
+                    meshgate_cluster::pool::PoolError::UpstreamReset { written: true },
+                ))?)
+            };
+            let try_head = try_head(head, routed, &host)?;
             cx.stats
                 .attempt(self.stats().host(&cx.stats, cluster, &host));
-            let sent = upstream::send(self.upstreams(), &host, cluster, routed.version, request);
+            // The pool copies the headers for each attempt it makes: the
+            // one copy a try needs, since `head` stays for the next try.
+            let head: &Parts = head;
+            let sent = upstream::send(
+                self.upstreams(),
+                &host,
+                cluster,
+                routed.version,
+                || try_head.head(&head.method, head.headers.clone()),
+                body,
+            );
             let result = match per_try {
                 Some(limit) => match tokio::time::timeout(limit, sent).await {
                     Ok(result) => result,
@@ -464,22 +477,24 @@ fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, downstream: &Dow
     );
 }
 
-/// One try's request: origin-form target and `Host` for HTTP/1, an
-/// absolute URI (`:scheme`, `:authority`) and no `Host` for HTTP/2.
-fn upstream_request(
+/// What one try sends besides the method and headers: origin-form target
+/// and `Host` for HTTP/1, an absolute URI (`:scheme`, `:authority`) and no
+/// `Host` for HTTP/2.
+fn try_head(
     head: &Parts,
     routed: &Routed<'_>,
     host: &Host,
-    body: replay::ReplayBody,
-) -> Result<Request<HttpBody>, ProxyError> {
-    let target = head.uri.path_and_query().map_or("/", |p| p.as_str());
-    upstream::request(
-        head.method.clone(),
+) -> Result<upstream::TryHead, ProxyError> {
+    let target = head
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    upstream::TryHead::new(
         target,
-        head.headers.clone(),
         &routed.authority_for(host),
         routed.version,
-        upstream::body(body),
+        upstream::single_host(&head.headers),
     )
     .map_err(|_| bad_authority())
 }

@@ -25,14 +25,15 @@ use crate::proxy::http::ResponseBody;
 use crate::proxy::http::upgrade::{self, TunnelSlot};
 use bytes::BytesMut;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Response bytes h2 queues per stream beyond what the client's window
 /// lets out (hyper's default is 400 KiB). A client that stops reading
@@ -41,12 +42,46 @@ use tokio::sync::Notify;
 /// (tests/http_streaming.rs, `h2c_many_stalled_streams_stay_bounded`).
 const H2_SEND_BUFFER: usize = 64 * 1024;
 
-/// Requests of one connection in flight, for the idle timeout.
-#[derive(Debug, Default)]
+/// Requests of one connection in flight and when the last one ended, for
+/// the idle timeout. Requests only touch atomics (and read the clock at
+/// their end when there is a timeout): the connection's task is not woken
+/// per request; its idle timer checks these when it fires.
+#[derive(Debug)]
 struct Activity {
     in_flight: AtomicUsize,
-    /// Signalled when a request starts or ends.
-    changed: Notify,
+    /// When the last request ended (or the connection started), in
+    /// nanoseconds after `since`; kept only with an idle timeout.
+    last_end: AtomicU64,
+    since: Instant,
+    timed: bool,
+}
+
+impl Activity {
+    fn new(timed: bool) -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            last_end: AtomicU64::new(0),
+            since: Instant::now(),
+            timed,
+        }
+    }
+
+    fn ended_now(&self) {
+        if self.timed {
+            let nanos = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.last_end.store(nanos, Ordering::Release);
+        }
+    }
+
+    /// When the connection has been idle for `limit`, if nothing is in
+    /// flight; `None` while a request is.
+    fn idle_deadline(&self, limit: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last_end = Duration::from_nanos(self.last_end.load(Ordering::Acquire));
+        Some(self.since + last_end + limit)
+    }
 }
 
 /// Ends a request's count when its response is ready (or the request is
@@ -56,15 +91,16 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn start(activity: &Arc<Activity>) -> InFlight {
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
-        activity.changed.notify_one();
         InFlight(Arc::clone(activity))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // The end time first: the timer that sees nothing in flight must
+        // also see when the last request ended.
+        self.0.ended_now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_one();
     }
 }
 
@@ -116,7 +152,7 @@ pub(crate) async fn serve_connection(
         .listener(&cx.downstream.listener)
         .map(|spec| spec.http)
         .unwrap_or_default();
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new(cx.limits.idle_timeout.is_some()));
     let tunnel = TunnelSlot::default();
     let service = {
         let (core, downstream, activity, tunnel) = (
@@ -169,6 +205,10 @@ pub(crate) async fn serve_connection(
                     u32::try_from(cx.limits.max_in_flight_per_conn).unwrap_or(u32::MAX),
                 )
                 .max_send_buf_size(H2_SEND_BUFFER);
+            // h2 spawns a task per stream holding the request's future:
+            // boxed, the spawn moves a pointer instead of the whole proxy
+            // state machine (several copies of it per request otherwise).
+            let service = service_fn(move |request| Box::pin(service.call(request)));
             let conn = builder.serve_connection(io, service);
             drive(Graceful::H2(Box::pin(conn)), &cx, &activity, peer).await;
         }
@@ -212,7 +252,7 @@ where
 
 /// Polls the connection to its end, turning the drain signal and the idle
 /// timeout into a graceful shutdown, and the close signal into an abrupt
-/// one.
+/// one. The loop turns only on those events, never per request.
 async fn drive<S>(
     mut conn: Graceful<S>,
     cx: &ConnContext,
@@ -231,8 +271,10 @@ async fn drive<S>(
     }
     let closed = super::tracker::raised(cx.close.clone());
     tokio::pin!(closed);
+    let limit = cx.limits.idle_timeout;
+    let idle = tokio::time::sleep_until(activity.since + limit.unwrap_or_default());
+    tokio::pin!(idle);
     loop {
-        let idle = idle_expired(cx.limits.idle_timeout, activity, shutting_down);
         tokio::select! {
             ended = conn.run() => {
                 if let Err(e) = ended {
@@ -250,28 +292,20 @@ async fn drive<S>(
                     shutting_down = true;
                 }
             }
-            () = idle => {
-                tracing::debug!(%peer, "idle timeout, closing");
-                conn.shutdown();
-                shutting_down = true;
+            () = &mut idle, if limit.is_some() && !shutting_down => {
+                let limit = limit.unwrap_or_default();
+                let now = Instant::now();
+                match activity.idle_deadline(limit) {
+                    Some(deadline) if deadline <= now => {
+                        tracing::debug!(%peer, "idle timeout, closing");
+                        conn.shutdown();
+                        shutting_down = true;
+                    }
+                    Some(deadline) => idle.as_mut().reset(deadline),
+                    // Busy: look again in a while.
+                    None => idle.as_mut().reset(now + limit),
+                }
             }
-            () = activity.changed.notified() => {}
         }
-    }
-}
-
-/// Resolves once the connection has been idle (nothing in flight) for
-/// `limit`; never without a limit, while requests are in flight, or once
-/// the connection is already shutting down.
-async fn idle_expired(
-    limit: Option<std::time::Duration>,
-    activity: &Activity,
-    shutting_down: bool,
-) {
-    match limit {
-        Some(limit) if !shutting_down && activity.in_flight.load(Ordering::Acquire) == 0 => {
-            tokio::time::sleep(limit).await
-        }
-        _ => std::future::pending().await,
     }
 }

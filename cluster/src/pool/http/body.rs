@@ -97,37 +97,49 @@ impl Body for UpstreamBody {
 /// body stays in a slot shared with the pool, so a request hyper never
 /// started sending (connection closed, stream refused) can be sent again
 /// with its body whole. Once polled, the body moves in here and the slot
-/// is empty: what was read cannot be read again.
+/// is empty: what was read cannot be read again. A body known to be empty
+/// needs no slot (the pool sends a new empty one again): no allocation and
+/// no lock for most GETs.
 pub(crate) struct SendBody {
-    slot: Arc<Mutex<Option<HttpBody>>>,
+    slot: Option<Arc<Mutex<Option<HttpBody>>>>,
     body: Option<HttpBody>,
 }
 
 /// The pool's side of a [`SendBody`]'s slot.
-pub(crate) struct BodySlot(Arc<Mutex<Option<HttpBody>>>);
+pub(crate) struct BodySlot(Option<Arc<Mutex<Option<HttpBody>>>>);
 
 impl SendBody {
-    /// Wraps `body`; the [`BodySlot`] can take it back while unpolled.
+    /// Wraps `body`; the [`BodySlot`] can take it back while unpolled
+    /// (an empty body: never, the caller makes a new one).
     pub(crate) fn new(body: HttpBody) -> (SendBody, BodySlot) {
+        if body.is_end_stream() {
+            return (
+                SendBody {
+                    slot: None,
+                    body: Some(body),
+                },
+                BodySlot(None),
+            );
+        }
         let slot = Arc::new(Mutex::new(Some(body)));
         (
             SendBody {
-                slot: Arc::clone(&slot),
+                slot: Some(Arc::clone(&slot)),
                 body: None,
             },
-            BodySlot(slot),
+            BodySlot(Some(slot)),
         )
     }
 
-    fn slot(&self) -> MutexGuard<'_, Option<HttpBody>> {
-        lock(&self.slot)
+    fn slot(&self) -> Option<MutexGuard<'_, Option<HttpBody>>> {
+        self.slot.as_deref().map(lock)
     }
 }
 
 impl BodySlot {
     /// The body, if hyper never started reading it.
     pub(crate) fn reclaim(&self) -> Option<HttpBody> {
-        lock(&self.0).take()
+        lock(self.0.as_deref()?).take()
     }
 }
 
@@ -146,7 +158,7 @@ impl Body for SendBody {
     ) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
         let this = self.get_mut();
         if this.body.is_none() {
-            let taken = lock(&this.slot).take();
+            let taken = this.slot().and_then(|mut slot| slot.take());
             this.body = taken;
         }
         match &mut this.body {
@@ -159,7 +171,9 @@ impl Body for SendBody {
     fn is_end_stream(&self) -> bool {
         match &self.body {
             Some(body) => body.is_end_stream(),
-            None => self.slot().as_ref().is_none_or(Body::is_end_stream),
+            None => self
+                .slot()
+                .is_none_or(|slot| slot.as_ref().is_none_or(Body::is_end_stream)),
         }
     }
 
@@ -168,8 +182,8 @@ impl Body for SendBody {
             Some(body) => body.size_hint(),
             None => self
                 .slot()
-                .as_ref()
-                .map_or_else(|| SizeHint::with_exact(0), Body::size_hint),
+                .and_then(|slot| slot.as_ref().map(Body::size_hint))
+                .unwrap_or_else(|| SizeHint::with_exact(0)),
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, Ope
 use crate::pool::http::error::{Failure, classify};
 use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
 use futures_util::FutureExt;
+use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -92,17 +93,15 @@ impl H1Pool {
         }
     }
 
+    /// Sends the request `head` makes (once per attempt) with `body`.
     pub(crate) async fn send(
         &self,
-        req: Request<HttpBody>,
+        mut head: impl FnMut() -> Parts,
+        body: HttpBody,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
-        let req = origin_form(req);
-        let idempotent = is_idempotent(req.method());
-        let (parts, body) = req.into_parts();
         let was_empty = http_body::Body::is_end_stream(&body);
         let (mut send_body, mut slot) = SendBody::new(body);
-        let head = parts;
         let mut fresh_only = false;
         // At most two attempts: the second only on a fresh connection and
         // only when the first provably or very probably never reached the
@@ -111,11 +110,13 @@ impl H1Pool {
             let (mut conn, reused) = shared.checkout(fresh_only).await?;
             conn.uses += 1;
             let in_flight = InFlight::new(&shared.counters, &shared.settings.host_stats);
-            let req = Request::from_parts(head.clone(), send_body);
+            let req = origin_form(Request::from_parts(head(), send_body));
+            let connect = req.method() == Method::CONNECT;
+            let idempotent = is_idempotent(req.method());
             match conn.sender.try_send_request(req).await {
                 Ok(resp) => {
                     let reusable = resp.status() != StatusCode::SWITCHING_PROTOCOLS
-                        && !(head.method == Method::CONNECT && resp.status().is_success());
+                        && !(connect && resp.status().is_success());
                     let lease = Lease {
                         shared: Arc::clone(shared),
                         conn: Some(conn),
@@ -393,14 +394,14 @@ fn is_idempotent(method: &Method) -> bool {
 /// RFC 9112 §3.2.1): an absolute URI's authority moves to `Host` if the
 /// request has none. CONNECT keeps its authority form and `OPTIONS *` its
 /// asterisk.
-fn origin_form(mut req: Request<HttpBody>) -> Request<HttpBody> {
+fn origin_form<B>(mut req: Request<B>) -> Request<B> {
     if req.method() == Method::CONNECT {
         return req;
     }
-    let uri = req.uri().clone();
-    if uri.scheme().is_none() && uri.authority().is_none() {
+    if req.uri().scheme().is_none() && req.uri().authority().is_none() {
         return req;
     }
+    let uri = req.uri().clone();
     if !req.headers().contains_key(http::header::HOST)
         && let Some(authority) = uri.authority()
         && let Ok(host) = http::HeaderValue::from_str(authority.as_str())

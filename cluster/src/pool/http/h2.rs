@@ -22,6 +22,7 @@ use crate::pool::http::body::{SendBody, UpstreamBody};
 use crate::pool::http::counters::{HttpPoolCounters, InFlight, OpenConn};
 use crate::pool::http::error::{Failure, classify};
 use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
+use http::request::Parts;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::client::conn::http2;
@@ -131,13 +132,13 @@ impl H2Pool {
         }
     }
 
+    /// Sends the request `head` makes (once per attempt) with `body`.
     pub(crate) async fn send(
         &self,
-        req: Request<HttpBody>,
+        mut head: impl FnMut() -> Parts,
+        body: HttpBody,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
-        let req = absolute_form(req, shared.addr);
-        let (head, body) = req.into_parts();
         let was_empty = http_body::Body::is_end_stream(&body);
         let (mut send_body, mut slot) = SendBody::new(body);
         let mut avoid: Option<Arc<Conn>> = None;
@@ -150,7 +151,7 @@ impl H2Pool {
                 _in_flight: InFlight::new(&shared.counters, &shared.settings.host_stats),
             };
             let mut sender = conn.sender.clone();
-            let req = Request::from_parts(head.clone(), send_body);
+            let req = absolute_form(Request::from_parts(head(), send_body), shared.addr);
             match sender.try_send_request(req).await {
                 Ok(resp) => return Ok(resp.map(|body| UpstreamBody::new(body, Box::new(lease)))),
                 Err(mut failed) => {
@@ -429,7 +430,7 @@ impl Shared {
 /// h2 requests carry `:scheme` and `:authority` (RFC 9113 §8.3.1): the
 /// scheme is `http` (cleartext), the authority the request's own, else its
 /// `Host`, else the upstream address.
-fn absolute_form(mut req: Request<HttpBody>, addr: SocketAddr) -> Request<HttpBody> {
+fn absolute_form<B>(mut req: Request<B>, addr: SocketAddr) -> Request<B> {
     let uri = req.uri();
     if uri.scheme().is_some() && uri.authority().is_some() {
         return req;

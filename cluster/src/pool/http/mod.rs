@@ -224,9 +224,22 @@ impl HttpPool {
         &self,
         req: Request<HttpBody>,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
+        let (head, body) = req.into_parts();
+        self.send_with(|| head.clone(), body).await
+    }
+
+    /// [`HttpPool::send`] with the request head made by `head`, once per
+    /// attempt (a second one only for the internal retry), instead of
+    /// cloned from a request the pool keeps: a caller that keeps its own
+    /// head for retries of its own saves a copy per request.
+    pub async fn send_with(
+        &self,
+        head: impl FnMut() -> http::request::Parts + Send,
+        body: HttpBody,
+    ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         match &self.inner.pool {
-            Versioned::Http1(pool) => pool.send(req).await,
-            Versioned::Http2(pool) => pool.send(req).await,
+            Versioned::Http1(pool) => pool.send(head, body).await,
+            Versioned::Http2(pool) => pool.send(head, body).await,
         }
     }
 
