@@ -173,10 +173,20 @@ async fn read_loop(
     let mut drain_deadline: Option<Instant> = None;
     let timer = tokio::time::sleep_until(next_beat.unwrap_or(start + FAR));
     tokio::pin!(timer);
+    // Made once and kept across turns (a fresh one per frame registered
+    // and unregistered a waiter under a lock each time). Under load the
+    // frames branch is ready every turn, so cancellation is also checked
+    // by a plain load at the top of each turn.
+    let cancelled = conn.cancel.cancelled();
+    tokio::pin!(cancelled);
+    let woken = conn.wake.notified();
+    tokio::pin!(woken);
     loop {
+        if conn.cancel.is_cancelled() {
+            return End::Aborted;
+        }
         tokio::select! {
             biased;
-            () = conn.cancel.cancelled() => return End::Aborted,
             next = frames.next() => match next {
                 Some(Ok(frame)) => {
                     if next_beat.is_some() {
@@ -188,7 +198,8 @@ async fn read_loop(
                 Some(Err(err)) => return End::ReadError(err),
                 None => return End::Eof,
             },
-            () = conn.wake.notified() => {
+            () = &mut woken => {
+                woken.set(conn.wake.notified());
                 let (state, requests) = {
                     let book = conn.book();
                     (book.state, book.requests())
@@ -219,6 +230,7 @@ async fn read_loop(
                     Beat::Dead => return End::HeartbeatTimeout,
                 }
             }
+            () = &mut cancelled => return End::Aborted,
         }
         // Re-arm the timer for the earlier of the next beat and the drain
         // deadline (reached only after a state or timer event, never per
