@@ -67,13 +67,13 @@ pub(crate) async fn serve_connection(
     _guard: ConnectionGuard,
 ) {
     let mut opening = Opening::Readable;
+    let mut probe = [0u8; 1];
     if prefix.is_empty() {
         opening = tokio::select! {
-            ready = stream.readable() => match ready {
-                Ok(()) => Opening::Readable,
-                // The read that follows reports it.
-                Err(_) => Opening::Readable,
-            },
+            // `peek`, not `readable`: readiness may be reported before any
+            // byte arrived, and would make an idle connection allocate.
+            // An error or EOF is reported by the read that follows.
+            _ = stream.peek(&mut probe) => Opening::Readable,
             () = idle_for(cx.limits.idle_timeout) => Opening::IdleExpired,
             () = super::tracker::raised(cx.close.clone()) => return,
             _ = cx.drain.wait_for(|draining| *draining) => Opening::Readable,

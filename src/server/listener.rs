@@ -240,13 +240,29 @@ async fn handle_connection(
         drain: signals.drain,
         close: signals.close,
     };
+    // The HTTP drivers are boxed: this task's future is sized for its
+    // largest state, and every connection, idle ones included, pays it.
     match protocol {
         Protocol::Framed(codec) => serve_connection(stream, prefix, codec, cx, guard).await,
         Protocol::Http1 => {
-            super::http::serve_connection(stream, prefix, HttpVersion::Http1, cx, guard).await;
+            Box::pin(super::http::serve_connection(
+                stream,
+                prefix,
+                HttpVersion::Http1,
+                cx,
+                guard,
+            ))
+            .await;
         }
         Protocol::Http2 => {
-            super::http::serve_connection(stream, prefix, HttpVersion::Http2, cx, guard).await;
+            Box::pin(super::http::serve_connection(
+                stream,
+                prefix,
+                HttpVersion::Http2,
+                cx,
+                guard,
+            ))
+            .await;
         }
     }
 }
