@@ -309,7 +309,7 @@ fn dubbo_oneway(id: u64) -> Frame {
     let mut frame = dubbo_call(id, "fire and forget");
     frame.kind = FrameKind::Oneway;
     frame.meta.flags = 0x82;
-    frame.wire = None;
+    frame.set_wire(None);
     decoded(&DubboCodec::new(), &frame)
 }
 

@@ -56,9 +56,9 @@ impl Proto {
                     class: Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest"),
                     ..WireMeta::default()
                 };
-                frame.timeout_ms = Some(3000);
+                frame.set_timeout_ms(Some(3000));
                 frame
-                    .headers
+                    .headers_mut()
                     .insert("service", b"com.alipay.test.EchoService:1.0");
                 frame.body = Bytes::copy_from_slice(payload.as_bytes());
             }

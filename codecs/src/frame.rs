@@ -1,9 +1,12 @@
 //! The protocol-neutral frame every framed codec decodes into and encodes
 //! from: MOSN's header / data / trailer split as plain fields.
 
+use crate::error::CodecError;
 use crate::headers::Headers;
 use crate::wire::Wire;
 use bytes::Bytes;
+use std::fmt;
+use std::sync::OnceLock;
 
 /// What a frame is, in terms the proxy acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,16 +88,38 @@ pub struct WireMeta {
     pub class: Bytes,
 }
 
-/// One message of a framed protocol. See the crate docs for the contract.
+/// Reads a frame's header section (bolt's header map, Dubbo's invocation
+/// head and attachments) from its wire bytes into an empty header view,
+/// the first time the view is asked for (see [`Frame::lazy`]), and returns
+/// the timeout the section declares, if the protocol carries one there
+/// (Dubbo's `timeout` attachment). `Err` when the section is malformed.
+pub type HeaderReader = fn(&Wire, &mut Headers) -> Result<Option<u32>, CodecError>;
+
+/// A header view read through a shared reference (see [`Frame::headers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+struct LateView {
+    headers: Headers,
+    timeout_ms: Option<u32>,
+    error: Option<CodecError>,
+}
+
+/// One message of a framed protocol. See the crate docs for the contract.
+///
+/// The header view is read lazily: a codec's `decode` frames the message
+/// and reads its fixed header, and leaves the header section (bolt's
+/// header map, Dubbo's invocation head and attachments) to be read from
+/// the wire bytes the first time something asks for a header. A frame that
+/// is only forwarded (a response, a request routed without looking at its
+/// headers) never pays for it. Holding the frame mutably,
+/// [`Frame::read_headers_mut`] (or [`crate::FrameCodec::decode_checked`])
+/// reads it in place; a first read through a shared reference
+/// ([`Frame::headers`]) keeps the view in a separate heap cell.
+#[derive(Clone)]
 pub struct Frame {
     /// What the frame is.
     pub kind: FrameKind,
     /// The multiplexing id, widened to u64 whatever the wire width.
     pub request_id: u64,
-    /// The header view: routing keys (`service`, `method`, `version`,
-    /// `group`) plus the protocol's own header fields.
-    pub headers: Headers,
     /// The body, opaque (a slice of the wire bytes for decoded frames).
     pub body: Bytes,
     /// Trailing header fields, where the protocol has them. Boxed: framed
@@ -102,15 +127,25 @@ pub struct Frame {
     pub trailers: Option<Box<Headers>>,
     /// Responses: the status, raw and neutral.
     pub status: Option<Status>,
-    /// How long the caller waits, if the frame says (bolt `timeout`, Dubbo
-    /// `timeout` attachment).
-    pub timeout_ms: Option<u32>,
     /// Protocol fields with no neutral name.
     pub meta: WireMeta,
+    /// How long the caller waits, when the fixed header says (bolt
+    /// `timeout`) or the frame was built with one; see [`Frame::timeout_ms`].
+    timeout_ms: Option<u32>,
+    /// The timeout the header section declared, once read in place.
+    section_timeout_ms: Option<u32>,
     /// The frame's bytes as read (ids patched in place by
     /// [`crate::FrameCodec::set_request_id`]); `None` for frames built in
     /// memory, which the codec encodes from the fields above.
-    pub wire: Option<Wire>,
+    wire: Option<Wire>,
+    /// While the header section is unread: the codec's reader for it.
+    reader: Option<HeaderReader>,
+    /// The header view, once `reader` is `None`.
+    headers: Headers,
+    /// Why the header section could not be read in place, if it could not.
+    error: Option<Box<CodecError>>,
+    /// The view read through a shared reference while `reader` was set.
+    late: OnceLock<Box<LateView>>,
 }
 
 impl Frame {
@@ -119,30 +154,235 @@ impl Frame {
         Frame {
             kind,
             request_id,
-            headers: Headers::new(),
             body: Bytes::new(),
             trailers: None,
             status: None,
-            timeout_ms: None,
             meta: WireMeta::default(),
+            timeout_ms: None,
+            section_timeout_ms: None,
             wire: None,
+            reader: None,
+            headers: Headers::new(),
+            error: None,
+            late: OnceLock::new(),
         }
+    }
+
+    /// A decoded frame over `wire` whose header view `reader` reads from
+    /// those bytes the first time it is asked for (a codec's `decode`).
+    pub fn lazy(kind: FrameKind, request_id: u64, wire: Wire, reader: HeaderReader) -> Frame {
+        let mut frame = Frame::new(kind, request_id);
+        frame.wire = Some(wire);
+        frame.reader = Some(reader);
+        frame
+    }
+
+    /// The header view: routing keys (`service`, `method`, `version`,
+    /// `group`) plus the protocol's own header fields. Read from the wire
+    /// bytes on first call; a malformed header section reads as an empty
+    /// view (see [`Frame::read_headers`] for the error).
+    pub fn headers(&self) -> &Headers {
+        match self.reader {
+            None => &self.headers,
+            Some(reader) => &self.late(reader).headers,
+        }
+    }
+
+    /// The header view, for changing it (see [`Headers::insert`]); read
+    /// first if it was not yet.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        self.fill();
+        &mut self.headers
+    }
+
+    /// Replaces the header view (frames built in memory, codecs that read
+    /// a view eagerly). A decoded frame keeps its wire bytes; whether they
+    /// are still forwarded as they are follows [`Headers::is_modified`].
+    pub fn set_headers(&mut self, headers: Headers) {
+        self.fill();
+        self.headers = headers;
+        self.error = None;
+    }
+
+    /// Reads the header view now, reporting a malformed header section
+    /// (which [`Frame::headers`] shows as an empty view). Cheap once read.
+    pub fn read_headers(&self) -> Result<&Headers, CodecError> {
+        let (headers, error) = match self.reader {
+            None => (&self.headers, self.error.as_deref()),
+            Some(reader) => {
+                let late = self.late(reader);
+                (&late.headers, late.error.as_ref())
+            }
+        };
+        match error {
+            Some(error) => Err(error.clone()),
+            None => Ok(headers),
+        }
+    }
+
+    /// [`Frame::read_headers`] for a caller holding the frame mutably (a
+    /// connection driver right after decode): reads the view in place, with
+    /// no allocation and no synchronization.
+    pub fn read_headers_mut(&mut self) -> Result<&Headers, CodecError> {
+        self.fill();
+        match &self.error {
+            Some(error) => Err(CodecError::clone(error)),
+            None => Ok(&self.headers),
+        }
+    }
+
+    /// True once the header view was read (or set): tells whether
+    /// [`Frame::headers`] costs a parse.
+    pub fn headers_read(&self) -> bool {
+        self.reader.is_none() || self.late.get().is_some()
+    }
+
+    /// How long the caller waits, if the frame says: from the fixed header
+    /// (bolt `timeout`), or from the header section (Dubbo's `timeout`
+    /// attachment, which reads the header view).
+    pub fn timeout_ms(&self) -> Option<u32> {
+        self.timeout_ms.or_else(|| match self.reader {
+            None => self.section_timeout_ms,
+            Some(reader) => self.late(reader).timeout_ms,
+        })
+    }
+
+    /// Sets the timeout a frame built in memory carries (or a decoder
+    /// read from its fixed header).
+    pub fn set_timeout_ms(&mut self, timeout_ms: Option<u32>) {
+        self.fill();
+        self.timeout_ms = timeout_ms;
+        self.section_timeout_ms = None;
+    }
+
+    /// The timeout a decoder read from the fixed header, set without
+    /// reading the header section.
+    pub(crate) fn set_fixed_timeout_ms(&mut self, timeout_ms: Option<u32>) {
+        self.timeout_ms = timeout_ms;
+    }
+
+    /// The bytes the frame arrived as (ids patched in place), if it was
+    /// decoded or built by a codec.
+    pub fn wire(&self) -> Option<&Wire> {
+        self.wire.as_ref()
+    }
+
+    /// The wire bytes, for patching ids in place
+    /// ([`crate::FrameCodec::set_request_id`]).
+    pub fn wire_mut(&mut self) -> Option<&mut Wire> {
+        self.wire.as_mut()
+    }
+
+    /// Replaces the wire bytes (`None`: the frame is encoded from its
+    /// fields from now on). The header view is read from the old bytes
+    /// first, so it never changes or gets lost with them.
+    pub fn set_wire(&mut self, wire: Option<Wire>) {
+        self.fill();
+        self.wire = wire;
     }
 
     /// The original bytes, if they can be forwarded as they are: the frame
     /// was decoded (or built by a codec) and its header view was not
-    /// changed since. Codecs write these instead of re-encoding.
+    /// changed since. Codecs write these instead of re-encoding. Does not
+    /// read the header view.
     pub fn unchanged_wire(&self) -> Option<&Wire> {
-        self.wire.as_ref().filter(|_| !self.headers.is_modified())
+        let modified = self.reader.is_none() && self.headers.is_modified();
+        self.wire.as_ref().filter(|_| !modified)
     }
 
     /// Shorthand for the `service` routing key.
     pub fn service(&self) -> Option<&str> {
-        self.headers.get_str(crate::keys::SERVICE)
+        self.headers().get_str(crate::keys::SERVICE)
     }
 
     /// Shorthand for the `method` routing key.
     pub fn method(&self) -> Option<&str> {
-        self.headers.get_str(crate::keys::METHOD)
+        self.headers().get_str(crate::keys::METHOD)
+    }
+
+    /// Reads the header section in place, if it is still unread (taking
+    /// over a view already read through a shared reference).
+    fn fill(&mut self) {
+        let Some(reader) = self.reader.take() else {
+            return;
+        };
+        if let Some(late) = self.late.take() {
+            let LateView {
+                headers,
+                timeout_ms,
+                error,
+            } = *late;
+            self.headers = headers;
+            self.section_timeout_ms = timeout_ms;
+            self.error = error.map(Box::new);
+            return;
+        }
+        let Some(wire) = &self.wire else {
+            return;
+        };
+        match reader(wire, &mut self.headers) {
+            Ok(timeout_ms) => self.section_timeout_ms = timeout_ms,
+            Err(error) => {
+                self.headers = Headers::new();
+                self.error = Some(Box::new(error));
+            }
+        }
+    }
+
+    /// The view read through a shared reference.
+    #[cold]
+    fn late(&self, reader: HeaderReader) -> &LateView {
+        self.late.get_or_init(|| {
+            let mut headers = Headers::new();
+            let read = match &self.wire {
+                Some(wire) => reader(wire, &mut headers),
+                None => Ok(None),
+            };
+            Box::new(match read {
+                Ok(timeout_ms) => LateView {
+                    headers,
+                    timeout_ms,
+                    error: None,
+                },
+                Err(error) => LateView {
+                    headers: Headers::new(),
+                    timeout_ms: None,
+                    error: Some(error),
+                },
+            })
+        })
+    }
+}
+
+impl PartialEq for Frame {
+    /// Equal when every field and the header views are (reading both).
+    fn eq(&self, other: &Frame) -> bool {
+        self.kind == other.kind
+            && self.request_id == other.request_id
+            && self.body == other.body
+            && self.trailers == other.trailers
+            && self.status == other.status
+            && self.meta == other.meta
+            && self.timeout_ms() == other.timeout_ms()
+            && self.wire == other.wire
+            && self.headers() == other.headers()
+    }
+}
+
+impl Eq for Frame {}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("kind", &self.kind)
+            .field("request_id", &self.request_id)
+            .field("headers", self.headers())
+            .field("body", &self.body)
+            .field("trailers", &self.trailers)
+            .field("status", &self.status)
+            .field("timeout_ms", &self.timeout_ms())
+            .field("meta", &self.meta)
+            .field("wire", &self.wire)
+            .finish()
     }
 }

@@ -33,7 +33,7 @@ mod wire;
 
 pub use codec::{Detect, FrameCodec, Limits, PoolMode};
 pub use error::{CodecError, RegistryError};
-pub use frame::{Frame, FrameKind, Status, WireMeta};
+pub use frame::{Frame, FrameKind, HeaderReader, Status, WireMeta};
 pub use headers::{Headers, keys};
 pub use registry::{AUTO, Detection, Protocol, ProtocolSet, Registry};
 pub use status::ReplyStatus;

@@ -83,7 +83,7 @@ fn x_example_vectors_decode_forward_and_patch() {
         let payload = v.expected_str("payload_utf8").expect("payload listed");
         assert_eq!(&frame.body[..], payload.as_bytes(), "{}: payload", v.file);
         assert!(
-            frame.headers.is_empty(),
+            frame.headers().is_empty(),
             "{}: the payload is opaque",
             v.file
         );
@@ -93,7 +93,7 @@ fn x_example_vectors_decode_forward_and_patch() {
         // markers, dir, id, status, length), so even a frame without its
         // wire bytes re-encodes exactly.
         let mut from_fields = frame.clone();
-        from_fields.wire = None;
+        from_fields.set_wire(None);
         assert_eq!(
             encode(&codec, &from_fields),
             v.bytes,
@@ -226,7 +226,7 @@ fn dubbo_vectors_frame_through_the_generic_model() {
     };
     for v in &all {
         let frame = check_framed(&codec, &without_header_map(v), &checks);
-        assert!(frame.headers.is_empty());
+        assert!(frame.headers().is_empty());
         assert_eq!(
             Some(frame.body.len() as u64),
             v.expected_u64("body_len"),

@@ -73,13 +73,13 @@ fn bolt(input: Input) {
     frame.meta.serialization = serialization;
     if !matches!(kind, FrameKind::Heartbeat { .. }) {
         frame.meta.class = Bytes::from(class.into_bytes());
-        frame.headers = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+        frame.set_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect());
         frame.body = Bytes::from(body);
     }
     if kind == FrameKind::Response {
         frame.status = Some(Status::new(u32::from(status), 0));
     } else {
-        frame.timeout_ms = timeout.map(u32::from);
+        frame.set_timeout_ms(timeout.map(u32::from));
     }
     let codec = BoltCodec::v1();
     let Some(back) = round_trip(&codec, &frame) else { return };
@@ -87,9 +87,9 @@ fn bolt(input: Input) {
     assert_eq!(back.request_id, frame.request_id);
     assert_eq!(back.body, frame.body);
     assert_eq!(back.meta.class, frame.meta.class);
-    assert!(back.headers.wire_fields().eq(frame.headers.wire_fields()), "header fields differ");
+    assert!(back.headers().wire_fields().eq(frame.headers().wire_fields()), "header fields differ");
     assert_eq!(back.status.map(|s| s.code), frame.status.map(|s| s.code));
-    assert_eq!(back.timeout_ms, frame.timeout_ms);
+    assert_eq!(back.timeout_ms(), frame.timeout_ms());
 }
 
 fn dubbo(input: Input) {
@@ -115,10 +115,10 @@ fn dubbo(input: Input) {
     assert_eq!(back.body, frame.body);
     assert_eq!(back.method(), Some(method.as_str()));
     assert_eq!(back.service(), Some(service.as_str()));
-    assert_eq!(back.headers.get_str("version"), Some(version.as_str()));
+    assert_eq!(back.headers().get_str("version"), Some(version.as_str()));
     for (k, _) in &attachments {
         let last = attachments.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_bytes());
-        assert_eq!(back.headers.get(k), last, "attachment {k}");
+        assert_eq!(back.headers().get(k), last, "attachment {k}");
     }
 }
 

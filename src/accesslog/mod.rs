@@ -134,8 +134,8 @@ impl ListenerAccessLogs {
             protocol: &cx.downstream.protocol,
             listener: &cx.downstream.listener,
             request_id: Some(cx.request.request_id),
-            request_headers: LoggedHeaders::Frame(&cx.request.headers),
-            response_headers: reply.map(|r| LoggedHeaders::Frame(&r.headers)),
+            request_headers: LoggedHeaders::Frame(cx.request.headers()),
+            response_headers: reply.map(|r| LoggedHeaders::Frame(r.headers())),
             // A local reply logs its reason's neutral code, as MOSN logs
             // the code it hijacked with (a codec's wire status may be
             // coarser: bolt has no "no route").

@@ -204,8 +204,8 @@ pub(crate) fn counts(mocks: &[MockUpstream]) -> Vec<u64> {
 /// For bolt (whose responses carry a header map).
 pub(crate) fn echo_with_headers(req: &Frame) -> Option<Frame> {
     let mut resp = meshgate_test_support::echo_response(req);
-    for (key, value) in req.headers.wire_fields() {
-        resp.headers.push_owned(key, value);
+    for (key, value) in req.headers().wire_fields() {
+        resp.headers_mut().push_owned(key, value);
     }
     Some(resp)
 }
@@ -215,11 +215,11 @@ pub(crate) fn echo_with_headers(req: &Frame) -> Option<Frame> {
 /// A decoded bolt request for `service` with extra header fields.
 pub(crate) fn bolt_call(id: u64, service: &str, headers: &[(&str, &str)]) -> Frame {
     let mut frame = bolt_request(id, Bytes::from(format!("payload-{id}")));
-    frame.wire = None;
-    frame.headers = meshgate_codecs::Headers::new();
-    frame.headers.insert("service", service.as_bytes());
+    frame.set_wire(None);
+    frame.set_headers(meshgate_codecs::Headers::new());
+    frame.headers_mut().insert("service", service.as_bytes());
     for (key, value) in headers {
-        frame.headers.insert(key, value.as_bytes());
+        frame.headers_mut().insert(key, value.as_bytes());
     }
     decoded(&BoltCodec::v1(), &frame)
 }

@@ -43,8 +43,7 @@ pub(super) fn encode(
         return Ok(());
     }
     let original = frame
-        .wire
-        .as_ref()
+        .wire()
         .and_then(|wire| Head::parse(wire.head()).ok().flatten());
     let mut head = match original {
         Some(head) => head,
@@ -62,7 +61,7 @@ pub(super) fn encode(
             ),
         )
     })?;
-    head.header_len = header_map::encoded_len(&frame.headers, protocol)?;
+    head.header_len = header_map::encoded_len(frame.headers(), protocol)?;
     head.content_len = u32::try_from(frame.body.len()).map_err(|_| {
         CodecError::malformed(
             protocol,
@@ -80,7 +79,7 @@ pub(super) fn encode(
     dst.reserve(frame_len);
     head.write(dst);
     dst.put_slice(&frame.meta.class);
-    header_map::write(&frame.headers, dst);
+    header_map::write(frame.headers(), dst);
     dst.put_slice(&frame.body);
     if head.has_crc() {
         let crc = crc32fast::hash(dst.get(start..).unwrap_or_default());
@@ -135,7 +134,7 @@ fn head_from_fields(frame: &Frame, default_proto: u8) -> Result<Head, CodecError
         // Timeouts past i32::MAX are clamped rather than turned negative
         // (which would mean "no timeout").
         timeout: frame
-            .timeout_ms
+            .timeout_ms()
             .map_or(-1, |ms| i32::try_from(ms).unwrap_or(i32::MAX)),
         status,
         class_len: 0,
@@ -180,7 +179,7 @@ fn build(head: Head) -> Option<Frame> {
     let kind = head::kind_of(head.proto, head.cmd_type, head.cmd).ok()?;
     let mut buf = BytesMut::with_capacity(head.fixed_len());
     head.write(&mut buf);
-    Some(assemble(head, kind, buf))
+    Some(assemble(&head, kind, buf))
 }
 
 /// A header-only frame of `proto` (v2: `ver1` 1, switch 0, no CRC).
@@ -278,7 +277,7 @@ pub(super) fn error_reply(req: &Frame, status: u16, msg: &str, default_proto: u8
     head.write(&mut buf);
     buf.put_slice(class);
     buf.put_slice(&content);
-    Some(assemble(head, kind, buf))
+    Some(assemble(&head, kind, buf))
 }
 
 /// A `CODEC_EXCEPTION` reply to the two-way request whose fixed header

@@ -200,7 +200,7 @@ impl FrameCodec for BoltCodec {
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         let id = id as u32;
         frame.request_id = u64::from(id);
-        if let Some(wire) = frame.wire.as_mut() {
+        if let Some(wire) = frame.wire_mut() {
             encode::patch_id(wire, id);
         }
     }

@@ -71,7 +71,7 @@ mod decode;
 mod encode;
 pub mod hessian;
 
-use crate::{CodecError, Detect, Frame, FrameCodec, FrameKind, Headers, Limits, ReplyStatus};
+use crate::{CodecError, Detect, Frame, FrameCodec, FrameKind, Limits, ReplyStatus};
 use bytes::BytesMut;
 
 /// The codec's configuration name.
@@ -169,45 +169,11 @@ impl FrameCodec for DubboCodec {
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         frame.request_id = id;
         if let Some(bytes) = frame
-            .wire
-            .as_mut()
+            .wire_mut()
             .and_then(|wire| wire.head_mut().get_mut(4..12))
         {
             bytes.copy_from_slice(&id.to_be_bytes());
         }
-    }
-
-    /// The attachments of a successful hessian2 response (result types
-    /// 3 to 5), as string pairs; see the `encode` module for how a changed view is
-    /// written back. Other frames: nothing to read (calls were read by
-    /// `decode`; error responses, events and other serializations carry no
-    /// attachments this codec reads).
-    fn fill_headers(&self, frame: &mut Frame) -> Result<(), CodecError> {
-        let ok = frame.status.is_none_or(|s| s.code == u32::from(STATUS_OK));
-        if frame.kind != FrameKind::Response
-            || !ok
-            || frame.meta.serialization != SERIALIZATION_HESSIAN2
-            || !frame.headers.is_empty()
-            || frame.headers.is_modified()
-        {
-            return Ok(());
-        }
-        let body = frame.body.clone();
-        let mut headers = Headers::over(body.clone());
-        hessian::read_response(&body, |att| {
-            if let Some((key, value)) = att.string_pair() {
-                if key.chunked || value.chunked {
-                    let (mut k, mut v) = (Vec::new(), Vec::new());
-                    key.collect_into(&body, &mut k);
-                    value.collect_into(&body, &mut v);
-                    headers.push_owned(&k, &v);
-                } else {
-                    headers.push_wire(key.range.clone(), value.range.clone());
-                }
-            }
-        })?;
-        frame.headers = headers;
-        Ok(())
     }
 
     /// Flag `0x22`, status 20, the ping's id, body one hessian null, which

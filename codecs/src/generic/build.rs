@@ -188,7 +188,7 @@ impl Spec {
             });
         }
         frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        frame.set_wire(Some(wire));
         Ok(frame)
     }
 

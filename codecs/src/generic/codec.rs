@@ -168,7 +168,7 @@ impl FrameCodec for GenericCodec {
             frame.status = layout.status.map(|s| s.read(head));
         }
         frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        frame.set_wire(Some(wire));
         Ok(Some(frame))
     }
 
@@ -190,7 +190,7 @@ impl FrameCodec for GenericCodec {
             body_len: frame.body.len(),
             // The header view is not carried on the wire, so a changed view
             // keeps the original header's unmodelled bytes.
-            template: frame.wire.as_ref().map(Wire::head),
+            template: frame.wire().map(Wire::head),
             copy_from: None,
         })?;
         dst.reserve(head.len() + frame.body.len());
@@ -202,7 +202,7 @@ impl FrameCodec for GenericCodec {
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         let id = id & self.spec.max_request_id();
         frame.request_id = id;
-        if let (Some(field), Some(wire)) = (self.spec.request_id, frame.wire.as_mut()) {
+        if let (Some(field), Some(wire)) = (self.spec.request_id, frame.wire_mut()) {
             field.write(wire.head_mut(), id);
         }
     }
@@ -222,7 +222,7 @@ impl FrameCodec for GenericCodec {
             status: None,
             body_len: 0,
             template: None,
-            copy_from: ping.wire.as_ref().map(Wire::head),
+            copy_from: ping.wire().map(Wire::head),
         };
         self.spec
             .built(args, 200, &self.spec.heartbeat_payload)
@@ -259,7 +259,7 @@ impl FrameCodec for GenericCodec {
         if req.kind != FrameKind::Request {
             return None;
         }
-        let head = req.wire.as_ref().map_or(&[][..], Wire::head);
+        let head = req.wire().map_or(&[][..], Wire::head);
         self.error_reply_to(head, req.request_id, status, msg)
     }
 

@@ -52,7 +52,7 @@ fn heartbeat_requests_are_java_style_pings() {
         want[timeout_at..timeout_at + 4].copy_from_slice(&[0xFF; 4]);
         assert_eq!(wire_bytes(&ping), want, "{}", codec.name());
         assert_eq!(ping.kind, FrameKind::Heartbeat { reply: false });
-        assert_eq!(ping.timeout_ms, None);
+        assert_eq!(ping.timeout_ms(), None);
         assert_eq!(ping.meta.serialization, 1);
         assert_eq!(decode_one(&codec, &want), ping);
     }

@@ -58,12 +58,12 @@ impl FrameCodec for MiniRpc {
         // Split the frame off the read buffer: the header stays patchable,
         // the rest is shared by the header view and the body. No copy.
         let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
-        let mut frame = Frame::new(kind, u64::from(be_u32(&wire.head()[4..8])));
-        (frame.meta.flags, frame.status) = (wire.head()[2], status);
-        frame.headers = Headers::over(wire.rest().clone());
-        frame.headers.push_derived("service", 0..svc_len);
-        frame.body = wire.rest().slice(svc_len..);
-        frame.wire = Some(wire);
+        let (id, flags) = (u64::from(be_u32(&wire.head()[4..8])), wire.head()[2]);
+        let body = wire.rest().slice(svc_len..);
+        // The header view is read when something first asks for a header
+        // (a router): a frame that is only forwarded never pays for it.
+        let mut frame = Frame::lazy(kind, id, wire, read_headers);
+        (frame.meta.flags, frame.status, frame.body) = (flags, status, body);
         Ok(Some(frame))
     }
 
@@ -90,7 +90,7 @@ impl FrameCodec for MiniRpc {
     // Patch the id in the header bytes: no re-encode, no allocation.
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         frame.request_id = id & self.max_request_id();
-        if let Some(wire) = frame.wire.as_mut() {
+        if let Some(wire) = frame.wire_mut() {
             wire.head_mut()[4..8].copy_from_slice(&(id as u32).to_be_bytes());
         }
     }
@@ -118,6 +118,14 @@ impl FrameCodec for MiniRpc {
     }
 }
 
+/// The header view, read from the wire bytes on first use: the service name
+/// as a span of the frame's shared bytes (no copy).
+fn read_headers(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
+    headers.bind(wire.rest().clone());
+    headers.push_derived("service", 0..usize::from(wire.head()[3]));
+    Ok(None) // minirpc carries no timeout.
+}
+
 /// Builds a frame the gateway sends on its own, wire bytes included.
 fn build(kind_byte: u8, id: u64, body: &str) -> Option<Frame> {
     let (kind, status) = kind_of(kind_byte)?;
@@ -126,7 +134,7 @@ fn build(kind_byte: u8, id: u64, body: &str) -> Option<Frame> {
     frame.body = Bytes::copy_from_slice(body.as_bytes());
     let mut buf = BytesMut::new();
     MiniRpc.encode(&frame, &mut buf).ok()?;
-    frame.wire = Some(Wire::split(buf, HEADER_LEN, 0));
+    frame.set_wire(Some(Wire::split(buf, HEADER_LEN, 0)));
     Some(frame)
 }
 

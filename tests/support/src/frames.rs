@@ -24,8 +24,10 @@ pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
     frame.meta.version = 1;
     frame.meta.serialization = 1;
     frame.meta.class = Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest");
-    frame.timeout_ms = Some(3000);
-    frame.headers.insert("service", b"com.example.Echo:1.0");
+    frame.set_timeout_ms(Some(3000));
+    frame
+        .headers_mut()
+        .insert("service", b"com.example.Echo:1.0");
     frame.body = body.into();
     decoded(&BoltCodec::v1(), &frame)
 }
@@ -34,7 +36,7 @@ pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
 pub fn bolt_oneway(id: u64, body: impl Into<Bytes>) -> Frame {
     let mut frame = bolt_request(id, body);
     frame.kind = FrameKind::Oneway;
-    frame.wire = None;
+    frame.set_wire(None);
     decoded(&BoltCodec::v1(), &frame)
 }
 

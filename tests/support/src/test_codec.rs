@@ -129,7 +129,7 @@ fn with_wire(mut frame: Frame) -> Frame {
     if encode_fields(&frame, &mut buf).is_ok() {
         let wire = Wire::split(buf, HEADER_LEN, 0);
         frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        frame.set_wire(Some(wire));
     }
     frame
 }
@@ -168,7 +168,7 @@ impl FrameCodec for TestCodec {
         let mut frame = Frame::new(kind, id);
         frame.status = status;
         frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        frame.set_wire(Some(wire));
         Ok(Some(frame))
     }
 
@@ -182,7 +182,7 @@ impl FrameCodec for TestCodec {
 
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         frame.request_id = id;
-        if let Some(wire) = frame.wire.as_mut() {
+        if let Some(wire) = frame.wire_mut() {
             wire.head_mut()[2..10].copy_from_slice(&id.to_be_bytes());
         }
     }
