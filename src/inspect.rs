@@ -170,7 +170,7 @@ impl fmt::Display for Inspection {
             for (key, value) in frame.headers().iter() {
                 writeln!(f, "    {}: {}", lossy(key), lossy(value))?;
             }
-            writeln!(f, "    body: {} bytes", frame.body.len())?;
+            writeln!(f, "    body: {} bytes", frame.body().len())?;
         }
         match &self.end {
             End::Complete => writeln!(f, "end: complete"),
@@ -211,7 +211,7 @@ impl Inspection {
                     "timeout_ms": frame.timeout_ms(),
                     "class": (!frame.meta.class.is_empty()).then(|| lossy(&frame.meta.class)),
                     "headers": headers,
-                    "body_len": frame.body.len(),
+                    "body_len": frame.body().len(),
                 })
             })
             .collect();

@@ -60,7 +60,7 @@ impl Proto {
                 frame
                     .headers_mut()
                     .insert("service", b"com.alipay.test.EchoService:1.0");
-                frame.body = Bytes::copy_from_slice(payload.as_bytes());
+                frame.set_body(Bytes::copy_from_slice(payload.as_bytes()));
             }
             Proto::Dubbo => {
                 let mut body = BytesMut::new();
@@ -85,13 +85,13 @@ impl Proto {
                 body.extend_from_slice(b"Z");
                 frame.meta.flags = 0xC2;
                 frame.meta.serialization = 2;
-                frame.body = body.freeze();
+                frame.set_body(body.freeze());
             }
         }
         let mut out = BytesMut::new();
         // Our own well-formed frames always encode.
         let _ = self.codec().encode(&frame, &mut out);
-        (out, frame.body)
+        (out, frame.body_bytes())
     }
 }
 
@@ -114,7 +114,7 @@ pub fn dubbo_rpc_result(body: &[u8]) -> Bytes {
 /// body (opaque to any proxy in between).
 pub fn echo(req: &Frame) -> Frame {
     let mut resp = Frame::new(FrameKind::Response, req.request_id);
-    resp.body = req.body.clone();
+    resp.set_body(req.body_bytes());
     resp.meta = WireMeta {
         flags: 0,
         ..req.meta.clone()

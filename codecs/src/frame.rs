@@ -6,6 +6,7 @@ use crate::headers::Headers;
 use crate::wire::Wire;
 use bytes::Bytes;
 use std::fmt;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// What a frame is, in terms the proxy acts on.
@@ -95,6 +96,15 @@ pub struct WireMeta {
 /// (Dubbo's `timeout` attachment). `Err` when the section is malformed.
 pub type HeaderReader = fn(&Wire, &mut Headers) -> Result<Option<u32>, CodecError>;
 
+/// Where a frame's body is.
+#[derive(Clone, Debug)]
+enum Body {
+    /// Bytes of its own (frames built in memory).
+    Owned(Bytes),
+    /// A range of the wire's shared middle part (decoded frames).
+    InWire(Range<usize>),
+}
+
 /// A header view read through a shared reference (see [`Frame::headers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LateView {
@@ -120,8 +130,6 @@ pub struct Frame {
     pub kind: FrameKind,
     /// The multiplexing id, widened to u64 whatever the wire width.
     pub request_id: u64,
-    /// The body, opaque (a slice of the wire bytes for decoded frames).
-    pub body: Bytes,
     /// Trailing header fields, where the protocol has them. Boxed: framed
     /// RPC protocols have none, and a `Frame` is moved on every hop.
     pub trailers: Option<Box<Headers>>,
@@ -138,6 +146,9 @@ pub struct Frame {
     /// [`crate::FrameCodec::set_request_id`]); `None` for frames built in
     /// memory, which the codec encodes from the fields above.
     wire: Option<Wire>,
+    /// The body, opaque: bytes of its own, or (decoded frames) a range of
+    /// the wire's shared middle part, which costs no reference count.
+    body: Body,
     /// While the header section is unread: the codec's reader for it.
     reader: Option<HeaderReader>,
     /// The header view, once `reader` is `None`.
@@ -154,13 +165,13 @@ impl Frame {
         Frame {
             kind,
             request_id,
-            body: Bytes::new(),
             trailers: None,
             status: None,
             meta: WireMeta::default(),
             timeout_ms: None,
             section_timeout_ms: None,
             wire: None,
+            body: Body::Owned(Bytes::new()),
             reader: None,
             headers: Headers::new(),
             error: None,
@@ -261,6 +272,47 @@ impl Frame {
         self.timeout_ms = timeout_ms;
     }
 
+    /// The body, opaque (for decoded frames, bytes of the wire).
+    pub fn body(&self) -> &[u8] {
+        match &self.body {
+            Body::Owned(bytes) => bytes,
+            Body::InWire(range) => self
+                .wire
+                .as_ref()
+                .and_then(|wire| wire.rest().get(range.clone()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The body as a shared handle (a slice of the wire bytes for decoded
+    /// frames: one reference count, no copy), for callers that keep it
+    /// beyond the frame.
+    pub fn body_bytes(&self) -> Bytes {
+        match &self.body {
+            Body::Owned(bytes) => bytes.clone(),
+            Body::InWire(range) => self
+                .wire
+                .as_ref()
+                .and_then(|wire| {
+                    (range.end <= wire.rest().len()).then(|| wire.rest().slice(range.clone()))
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = Body::Owned(body.into());
+    }
+
+    /// Makes the body the bytes at `range` of the wire's shared middle part
+    /// ([`Wire::rest`]): what a decoder does, so a decoded frame holds one
+    /// handle on the read buffer, not two. A range outside the wire bytes
+    /// reads as an empty body.
+    pub fn set_body_in_wire(&mut self, range: Range<usize>) {
+        self.body = Body::InWire(range);
+    }
+
     /// The bytes the frame arrived as (ids patched in place), if it was
     /// decoded or built by a codec.
     pub fn wire(&self) -> Option<&Wire> {
@@ -278,6 +330,9 @@ impl Frame {
     /// first, so it never changes or gets lost with them.
     pub fn set_wire(&mut self, wire: Option<Wire>) {
         self.fill();
+        if let Body::InWire(_) = self.body {
+            self.body = Body::Owned(self.body_bytes());
+        }
         self.wire = wire;
     }
 
@@ -359,7 +414,7 @@ impl PartialEq for Frame {
     fn eq(&self, other: &Frame) -> bool {
         self.kind == other.kind
             && self.request_id == other.request_id
-            && self.body == other.body
+            && self.body() == other.body()
             && self.trailers == other.trailers
             && self.status == other.status
             && self.meta == other.meta
@@ -377,7 +432,7 @@ impl fmt::Debug for Frame {
             .field("kind", &self.kind)
             .field("request_id", &self.request_id)
             .field("headers", self.headers())
-            .field("body", &self.body)
+            .field("body", &Bytes::copy_from_slice(self.body()))
             .field("trailers", &self.trailers)
             .field("status", &self.status)
             .field("timeout_ms", &self.timeout_ms())

@@ -337,7 +337,7 @@ async fn run_filters(
 fn reply_template(request: &Frame) -> Frame {
     let mut template = Frame::new(request.kind, request.request_id);
     template.set_headers(request.headers().clone());
-    template.body = request.body.clone();
+    template.set_body(request.body_bytes());
     template.status = request.status;
     template.set_timeout_ms(request.timeout_ms());
     template.meta = request.meta.clone();

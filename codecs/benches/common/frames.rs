@@ -23,7 +23,7 @@ pub(crate) fn bolt_request() -> Vec<u8> {
         .decode(&mut BytesMut::from(&bytes[..]), &Limits::default())
         .expect("vector decodes")
         .expect("whole frame");
-    frame.body = Bytes::from(vec![b'x'; BODY_LEN]);
+    frame.set_body(Bytes::from(vec![b'x'; BODY_LEN]));
     frame.set_wire(None);
     let mut out = BytesMut::new();
     codec.encode(&frame, &mut out).expect("encodes");

@@ -92,11 +92,11 @@ pub(super) fn assemble(head: &Head, kind: FrameKind, buf: BytesMut) -> Frame {
             Bytes::new()
         }
     };
-    let body = slice(body_start, rest.len());
+    let body = body_start.min(rest.len())..rest.len();
     let class = slice(0, class_len);
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
     let mut frame = Frame::lazy(kind, u64::from(head.id), wire, read_section);
-    frame.body = body;
+    frame.set_body_in_wire(body);
     frame.status = response_side.then(|| Status {
         code: u32::from(head.status),
         neutral: head::neutral_status(head.status),

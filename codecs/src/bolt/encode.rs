@@ -62,12 +62,12 @@ pub(super) fn encode(
         )
     })?;
     head.header_len = header_map::encoded_len(frame.headers(), protocol)?;
-    head.content_len = u32::try_from(frame.body.len()).map_err(|_| {
+    head.content_len = u32::try_from(frame.body().len()).map_err(|_| {
         CodecError::malformed(
             protocol,
             format!(
                 "body of {} bytes does not fit the u32 content_len",
-                frame.body.len()
+                frame.body().len()
             ),
         )
     })?;
@@ -80,7 +80,7 @@ pub(super) fn encode(
     head.write(dst);
     dst.put_slice(&frame.meta.class);
     header_map::write(frame.headers(), dst);
-    dst.put_slice(&frame.body);
+    dst.put_slice(frame.body());
     if head.has_crc() {
         let crc = crc32fast::hash(dst.get(start..).unwrap_or_default());
         dst.put_u32(crc);

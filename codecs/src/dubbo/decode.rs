@@ -82,7 +82,7 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
 /// The frame over `wire`, whose fixed header is `header`: what `decode`
 /// returns, and what the frames the codec builds start from.
 pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
-    let body = wire.rest().clone();
+    let body = 0..wire.rest().len();
     let kind = kind_of(header.flag);
     let serialization = header.flag & SERIALIZATION_MASK;
     let status = (header.flag & FLAG_REQUEST == 0).then(|| status_of(header.status));
@@ -105,7 +105,7 @@ pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
             frame
         }
     };
-    frame.body = body;
+    frame.set_body_in_wire(body);
     frame.status = status;
     frame.meta = WireMeta {
         flags: header.flag,

@@ -193,7 +193,7 @@ impl FrameCodec for DubboCodec {
     /// consumers stop sending on the channel.
     fn goaway(&self) -> Option<Frame> {
         let mut frame = Frame::new(FrameKind::GoAway, 0);
-        frame.body = bytes::Bytes::from_static(&[0x01, b'R']);
+        frame.set_body(bytes::Bytes::from_static(&[0x01, b'R']));
         Some(frame)
     }
 

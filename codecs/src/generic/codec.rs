@@ -167,8 +167,9 @@ impl FrameCodec for GenericCodec {
         if is_response {
             frame.status = layout.status.map(|s| s.read(head));
         }
-        frame.body = wire.rest().clone();
+        let body = 0..wire.rest().len();
         frame.set_wire(Some(wire));
+        frame.set_body_in_wire(body);
         Ok(Some(frame))
     }
 
@@ -187,15 +188,15 @@ impl FrameCodec for GenericCodec {
             kind: frame.kind,
             request_id: frame.request_id,
             status: frame.status.map(|s| s.code),
-            body_len: frame.body.len(),
+            body_len: frame.body().len(),
             // The header view is not carried on the wire, so a changed view
             // keeps the original header's unmodelled bytes.
             template: frame.wire().map(Wire::head),
             copy_from: None,
         })?;
-        dst.reserve(head.len() + frame.body.len());
+        dst.reserve(head.len() + frame.body().len());
         dst.extend_from_slice(&head);
-        dst.extend_from_slice(&frame.body);
+        dst.extend_from_slice(frame.body());
         Ok(())
     }
 

@@ -31,7 +31,7 @@ fn inserted_headers_survive_encode_and_decode() {
         let mut want = wire_fields(&decoded.headers());
         want.push((b"x-mesh-hop".to_vec(), b"gw-1".to_vec()));
         assert_eq!(wire_fields(&again.headers()), want, "{file}");
-        assert_eq!(again.body, decoded.body, "{file}: body");
+        assert_eq!(again.body(), decoded.body(), "{file}: body");
         assert_eq!(again.request_id, 77, "{file}");
         assert_eq!(again.meta, decoded.meta, "{file}: meta");
         assert_eq!(
@@ -96,7 +96,7 @@ fn header_map_nulls_are_skipped_and_bad_lengths_rejected() {
         ]
     );
     assert_eq!(frame.method(), Some("m2"), "last wins");
-    assert_eq!(&frame.body[..], b"body");
+    assert_eq!(frame.body(), b"body");
 
     let bad_maps: [(&str, Vec<u8>); 4] = [
         ("negative length", {
@@ -206,7 +206,7 @@ fn incomplete_frames_reserve_exactly_one_frame() {
     assert_eq!(&src[..], &bytes[..3000]);
     src.extend_from_slice(&bytes[3000..]);
     let frame = codec.decode(&mut src, &Limits::new(4096)).unwrap().unwrap();
-    assert_eq!(frame.body.len(), 4000 - 23);
+    assert_eq!(frame.body().len(), 4000 - 23);
 }
 
 #[test]
@@ -227,9 +227,9 @@ fn decode_borrows_body_and_headers_from_the_read_buffer() {
     let mut src = BytesMut::from(&raw.bytes()[..]);
     let range = src.as_ptr() as usize..src.as_ptr() as usize + src.len();
     let frame = codec.decode(&mut src, &Limits::default()).unwrap().unwrap();
-    assert_eq!(frame.body.len(), 1024);
+    assert_eq!(frame.body().len(), 1024);
     assert!(
-        range.contains(&(frame.body.as_ptr() as usize)),
+        range.contains(&(frame.body().as_ptr() as usize)),
         "body copied"
     );
     assert!(range.contains(&(frame.meta.class.as_ptr() as usize)));
@@ -271,7 +271,7 @@ fn encode_rejects_unrepresentable_frames_and_writes_nothing() {
 fn frames_built_in_memory_default_to_the_codecs_version() {
     let mut frame = Frame::new(FrameKind::Request, 9);
     frame.set_headers([("service", "a.B:1.0")].into_iter().collect());
-    frame.body = Bytes::from_static(b"payload");
+    frame.set_body(Bytes::from_static(b"payload"));
     frame.set_timeout_ms(Some(u32::MAX));
     for (codec, version) in [(BoltCodec::v1(), 1), (BoltCodec::v2(), 2)] {
         let bytes = encode(&codec, &frame);
@@ -279,7 +279,7 @@ fn frames_built_in_memory_default_to_the_codecs_version() {
         let decoded = decode_one(&codec, &bytes);
         assert_eq!(decoded.service(), Some("a.B:1.0"));
         assert_eq!(decoded.timeout_ms(), Some(i32::MAX as u32), "clamped");
-        assert_eq!(&decoded.body[..], b"payload");
+        assert_eq!(decoded.body(), b"payload");
         if version == 2 {
             assert_eq!(decoded.meta.sub_version, 1, "ver1 defaults to 1");
         }

@@ -44,7 +44,7 @@ prop_compose! {
         let response_side = matches!(kind, FrameKind::Response | FrameKind::Heartbeat { reply: true });
         let mut frame = Frame::new(kind, u64::from(id));
         frame.set_headers(headers.into_iter().collect());
-        frame.body = body.into();
+        frame.set_body(bytes::Bytes::from(body));
         frame.status = neutral_status(kind, status);
         frame.set_timeout_ms(if response_side { None } else { timeout });
         frame.meta = WireMeta {
@@ -107,7 +107,7 @@ proptest! {
         prop_assert_eq!(decoded.kind, frame.kind);
         prop_assert_eq!(decoded.request_id, frame.request_id);
         prop_assert_eq!(wire_fields(&decoded.headers()), wire_fields(&frame.headers()));
-        prop_assert_eq!(&decoded.body, &frame.body);
+        prop_assert_eq!(&decoded.body(), &frame.body());
         prop_assert_eq!(&decoded.meta, &frame.meta);
         prop_assert_eq!(decoded.status, frame.status);
         prop_assert_eq!(decoded.timeout_ms(), frame.timeout_ms());

@@ -78,10 +78,10 @@ fn attachments_after_nested_and_chunked_arguments() {
     ];
     assert_eq!(wire_fields(&frame), pairs(&want));
 
-    let head = read_request_head(&frame.body).expect("valid body");
+    let head = read_request_head(frame.body()).expect("valid body");
     assert_eq!(head.head.arg_count, 4);
     assert_eq!(head.attachments.form, AttachmentsForm::Map);
-    assert_eq!(head.attachments.range.end, frame.body.len());
+    assert_eq!(head.attachments.range.end, frame.body().len());
     assert_eq!(encode(&frame), bytes);
 
     // A changed header keeps the typed map's opening (a type reference into
@@ -216,14 +216,14 @@ fn a_one_kib_string_argument_is_skipped_without_copying() {
         .expect("valid")
         .expect("whole");
     assert_eq!(
-        frame.body.as_ptr(),
+        frame.body().as_ptr(),
         start.wrapping_add(16),
         "body not copied"
     );
     assert!(!frame.headers().spilled());
     assert_eq!(frame.headers().get_str("group"), Some("g"));
     let group = frame.headers().get("group").expect("group").as_ptr();
-    assert!(frame.body.as_ptr_range().contains(&group), "borrowed");
+    assert!(frame.body().as_ptr_range().contains(&group), "borrowed");
 }
 
 #[test]

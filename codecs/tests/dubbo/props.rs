@@ -52,7 +52,7 @@ fn opaque_frame() -> impl Strategy<Value = Frame> {
             let mut frame = Frame::new(kind, id);
             frame.meta.flags = bits | serialization;
             frame.meta.serialization = serialization;
-            frame.body = body.into();
+            frame.set_body(bytes::Bytes::from(body));
             if bits & 0x80 == 0 {
                 frame.status = Some(Status {
                     code: u32::from(status),
@@ -179,7 +179,7 @@ proptest! {
         let back = decode_one(&bytes);
         prop_assert_eq!(back.kind, frame.kind);
         prop_assert_eq!(back.request_id, frame.request_id);
-        prop_assert_eq!(&back.body, &frame.body);
+        prop_assert_eq!(&back.body(), &frame.body());
         prop_assert_eq!(&back.meta, &frame.meta);
         prop_assert_eq!(back.status, frame.status);
         prop_assert!(back.headers().is_empty());
@@ -299,7 +299,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 fn frames_built_in_memory_get_the_usual_flags() {
     for (kind, bits) in KINDS {
         let mut frame = Frame::new(kind, 5);
-        frame.body = bytes::Bytes::from_static(b"N");
+        frame.set_body(bytes::Bytes::from_static(b"N"));
         let bytes = encode(&frame);
         assert_eq!(bytes[2], bits | 2, "{kind:?}");
         let status = if bits & 0x80 == 0 { 20 } else { 0 };

@@ -59,11 +59,11 @@ impl FrameCodec for MiniRpc {
         // the rest is shared by the header view and the body. No copy.
         let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
         let (id, flags) = (u64::from(be_u32(&wire.head()[4..8])), wire.head()[2]);
-        let body = wire.rest().slice(svc_len..);
         // The header view is read when something first asks for a header
         // (a router): a frame that is only forwarded never pays for it.
         let mut frame = Frame::lazy(kind, id, wire, read_headers);
-        (frame.meta.flags, frame.status, frame.body) = (flags, status, body);
+        (frame.meta.flags, frame.status) = (flags, status);
+        frame.set_body_in_wire(svc_len..frame_len - HEADER_LEN); // Bytes of the wire, no handle.
         Ok(Some(frame))
     }
 
@@ -75,7 +75,7 @@ impl FrameCodec for MiniRpc {
         let service = frame.service().unwrap_or_default();
         let svc_len = u8::try_from(service.len())
             .map_err(|_| CodecError::malformed("minirpc", "service > 255 bytes"))?;
-        let body_len = u32::try_from(frame.body.len())
+        let body_len = u32::try_from(frame.body().len())
             .map_err(|_| CodecError::malformed("minirpc", "body > 4 GiB"))?;
         dst.put_slice(MAGIC);
         dst.put_u8(frame.meta.flags);
@@ -83,7 +83,7 @@ impl FrameCodec for MiniRpc {
         dst.put_u32(frame.request_id as u32);
         dst.put_u32(body_len);
         dst.put_slice(service.as_bytes());
-        dst.put_slice(&frame.body);
+        dst.put_slice(frame.body());
         Ok(())
     }
 
@@ -131,7 +131,7 @@ fn build(kind_byte: u8, id: u64, body: &str) -> Option<Frame> {
     let (kind, status) = kind_of(kind_byte)?;
     let mut frame = Frame::new(kind, id);
     (frame.meta.flags, frame.status) = (kind_byte, status);
-    frame.body = Bytes::copy_from_slice(body.as_bytes());
+    frame.set_body(Bytes::copy_from_slice(body.as_bytes()));
     let mut buf = BytesMut::new();
     MiniRpc.encode(&frame, &mut buf).ok()?;
     frame.set_wire(Some(Wire::split(buf, HEADER_LEN, 0)));

@@ -28,7 +28,7 @@ pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
     frame
         .headers_mut()
         .insert("service", b"com.example.Echo:1.0");
-    frame.body = body.into();
+    frame.set_body(body.into());
     decoded(&BoltCodec::v1(), &frame)
 }
 
@@ -77,6 +77,6 @@ pub fn dubbo_request(
     let mut frame = Frame::new(FrameKind::Request, id);
     frame.meta.flags = 0xC2;
     frame.meta.serialization = 2;
-    frame.body = body.freeze();
+    frame.set_body(body.freeze());
     decoded(&DubboCodec::new(), &frame)
 }
