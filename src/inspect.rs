@@ -163,8 +163,8 @@ impl fmt::Display for Inspection {
             if let Some(ms) = frame.timeout_ms() {
                 let _ = write!(line, " timeout={ms}ms");
             }
-            if !frame.meta.class.is_empty() {
-                let _ = write!(line, " class={}", lossy(&frame.meta.class));
+            if !frame.class().is_empty() {
+                let _ = write!(line, " class={}", lossy(frame.class()));
             }
             writeln!(f, "{line}")?;
             for (key, value) in frame.headers().iter() {
@@ -209,7 +209,7 @@ impl Inspection {
                     "request_id": frame.request_id,
                     "status": frame.status.map(|s| json!({"code": s.code, "neutral": s.neutral})),
                     "timeout_ms": frame.timeout_ms(),
-                    "class": (!frame.meta.class.is_empty()).then(|| lossy(&frame.meta.class)),
+                    "class": (!frame.class().is_empty()).then(|| lossy(frame.class())),
                     "headers": headers,
                     "body_len": frame.body().len(),
                 })

@@ -150,7 +150,7 @@ async fn exhausted_retries_after_timeouts_answer_timeout() {
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, 5));
     assert_eq!(wire_status(&reply), Some(BOLT_TIMEOUT));
     assert!(
-        reply.meta.class.as_ref() == b"com.alipay.remoting.rpc.exception.RpcServerException"
+        reply.class() == b"com.alipay.remoting.rpc.exception.RpcServerException"
             && reply.body().windows(11).any(|w| w == b"504|timeout"),
         "a bolt error reply carries an RpcServerException with MOSN's message"
     );

@@ -53,9 +53,11 @@ impl Proto {
                 frame.meta = WireMeta {
                     version: 1,
                     serialization: 1,
-                    class: Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest"),
                     ..WireMeta::default()
                 };
+                frame.set_class(Bytes::from_static(
+                    b"com.alipay.sofa.rpc.core.request.SofaRequest",
+                ));
                 frame.set_timeout_ms(Some(3000));
                 frame
                     .headers_mut()

@@ -75,7 +75,7 @@ impl Status {
 /// Fixed-header fields that have no neutral meaning but must survive a
 /// re-encode of a frame built or changed in memory. Each codec documents its
 /// use; a codec forwarding original bytes never reads them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct WireMeta {
     /// Protocol version (bolt: 1 or 2; Dubbo: unused).
     pub version: u8,
@@ -85,8 +85,6 @@ pub struct WireMeta {
     pub flags: u8,
     /// Secondary version byte (bolt v2: `ver1`).
     pub sub_version: u8,
-    /// The payload's type name where the protocol carries one (bolt class).
-    pub class: Bytes,
 }
 
 /// Reads a frame's header section (bolt's header map, Dubbo's invocation
@@ -96,9 +94,11 @@ pub struct WireMeta {
 /// (Dubbo's `timeout` attachment). `Err` when the section is malformed.
 pub type HeaderReader = fn(&Wire, &mut Headers) -> Result<Option<u32>, CodecError>;
 
-/// Where a frame's body is.
+/// Where a frame's body (or class name) is.
 #[derive(Clone, Debug)]
-enum Body {
+enum Slice {
+    /// No bytes (no handle to drop, unlike an empty `Bytes`).
+    Empty,
     /// Bytes of its own (frames built in memory).
     Owned(Bytes),
     /// A range of the wire's shared middle part (decoded frames).
@@ -148,7 +148,10 @@ pub struct Frame {
     wire: Option<Wire>,
     /// The body, opaque: bytes of its own, or (decoded frames) a range of
     /// the wire's shared middle part, which costs no reference count.
-    body: Body,
+    body: Slice,
+    /// The payload's type name where the protocol carries one (bolt's
+    /// class), held like the body.
+    class: Slice,
     /// While the header section is unread: the codec's reader for it.
     reader: Option<HeaderReader>,
     /// The header view, once `reader` is `None`.
@@ -161,6 +164,7 @@ pub struct Frame {
 
 impl Frame {
     /// An empty frame of `kind` with id `request_id`, built in memory.
+    #[inline]
     pub fn new(kind: FrameKind, request_id: u64) -> Frame {
         Frame {
             kind,
@@ -171,7 +175,8 @@ impl Frame {
             timeout_ms: None,
             section_timeout_ms: None,
             wire: None,
-            body: Body::Owned(Bytes::new()),
+            body: Slice::Empty,
+            class: Slice::Empty,
             reader: None,
             headers: Headers::new(),
             error: None,
@@ -181,6 +186,7 @@ impl Frame {
 
     /// A decoded frame over `wire` whose header view `reader` reads from
     /// those bytes the first time it is asked for (a codec's `decode`).
+    #[inline]
     pub fn lazy(kind: FrameKind, request_id: u64, wire: Wire, reader: HeaderReader) -> Frame {
         let mut frame = Frame::new(kind, request_id);
         frame.wire = Some(wire);
@@ -192,6 +198,7 @@ impl Frame {
     /// `group`) plus the protocol's own header fields. Read from the wire
     /// bytes on first call; a malformed header section reads as an empty
     /// view (see [`Frame::read_headers`] for the error).
+    #[inline]
     pub fn headers(&self) -> &Headers {
         match self.reader {
             None => &self.headers,
@@ -234,6 +241,7 @@ impl Frame {
     /// [`Frame::read_headers`] for a caller holding the frame mutably (a
     /// connection driver right after decode): reads the view in place, with
     /// no allocation and no synchronization.
+    #[inline]
     pub fn read_headers_mut(&mut self) -> Result<&Headers, CodecError> {
         self.fill();
         match &self.error {
@@ -244,6 +252,7 @@ impl Frame {
 
     /// True once the header view was read (or set): tells whether
     /// [`Frame::headers`] costs a parse.
+    #[inline]
     pub fn headers_read(&self) -> bool {
         self.reader.is_none() || self.late.get().is_some()
     }
@@ -251,6 +260,7 @@ impl Frame {
     /// How long the caller waits, if the frame says: from the fixed header
     /// (bolt `timeout`), or from the header section (Dubbo's `timeout`
     /// attachment, which reads the header view).
+    #[inline]
     pub fn timeout_ms(&self) -> Option<u32> {
         self.timeout_ms.or_else(|| match self.reader {
             None => self.section_timeout_ms,
@@ -268,15 +278,67 @@ impl Frame {
 
     /// The timeout a decoder read from the fixed header, set without
     /// reading the header section.
+    #[inline]
     pub(crate) fn set_fixed_timeout_ms(&mut self, timeout_ms: Option<u32>) {
         self.timeout_ms = timeout_ms;
     }
 
     /// The body, opaque (for decoded frames, bytes of the wire).
+    #[inline]
     pub fn body(&self) -> &[u8] {
-        match &self.body {
-            Body::Owned(bytes) => bytes,
-            Body::InWire(range) => self
+        self.resolve(&self.body)
+    }
+
+    /// The body as a shared handle (a slice of the wire bytes for decoded
+    /// frames: one reference count, no copy), for callers that keep it
+    /// beyond the frame.
+    pub fn body_bytes(&self) -> Bytes {
+        self.handle(&self.body)
+    }
+
+    /// Replaces the body.
+    #[inline]
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = Slice::Owned(body.into());
+    }
+
+    /// Makes the body the bytes at `range` of the wire's shared middle part
+    /// ([`Wire::rest`]): what a decoder does (after [`Frame::lazy`] or
+    /// [`Frame::set_wire`]), so a decoded frame holds one handle on the
+    /// read buffer, not two. A range outside the wire bytes reads as an
+    /// empty body.
+    #[inline]
+    pub fn set_body_in_wire(&mut self, range: Range<usize>) {
+        self.body = Slice::InWire(range);
+    }
+
+    /// The payload's type name, where the protocol carries one (bolt's
+    /// class name); empty otherwise.
+    #[inline]
+    pub fn class(&self) -> &[u8] {
+        self.resolve(&self.class)
+    }
+
+    /// Replaces the type name.
+    #[inline]
+    pub fn set_class(&mut self, class: impl Into<Bytes>) {
+        self.class = Slice::Owned(class.into());
+    }
+
+    /// Makes the type name the bytes at `range` of [`Wire::rest`], like
+    /// [`Frame::set_body_in_wire`].
+    #[inline]
+    pub fn set_class_in_wire(&mut self, range: Range<usize>) {
+        self.class = Slice::InWire(range);
+    }
+
+    /// The bytes `slice` stands for.
+    #[inline]
+    fn resolve<'a>(&'a self, slice: &'a Slice) -> &'a [u8] {
+        match slice {
+            Slice::Empty => &[],
+            Slice::Owned(bytes) => bytes,
+            Slice::InWire(range) => self
                 .wire
                 .as_ref()
                 .and_then(|wire| wire.rest().get(range.clone()))
@@ -284,43 +346,33 @@ impl Frame {
         }
     }
 
-    /// The body as a shared handle (a slice of the wire bytes for decoded
-    /// frames: one reference count, no copy), for callers that keep it
-    /// beyond the frame.
-    pub fn body_bytes(&self) -> Bytes {
-        match &self.body {
-            Body::Owned(bytes) => bytes.clone(),
-            Body::InWire(range) => self
+    /// A shared handle on the bytes `slice` stands for.
+    fn handle(&self, slice: &Slice) -> Bytes {
+        match slice {
+            Slice::Empty => Bytes::new(),
+            Slice::Owned(bytes) => bytes.clone(),
+            Slice::InWire(range) => self
                 .wire
                 .as_ref()
                 .and_then(|wire| {
-                    (range.end <= wire.rest().len()).then(|| wire.rest().slice(range.clone()))
+                    let rest = wire.rest();
+                    (range.start <= range.end && range.end <= rest.len())
+                        .then(|| rest.slice(range.clone()))
                 })
                 .unwrap_or_default(),
         }
     }
 
-    /// Replaces the body.
-    pub fn set_body(&mut self, body: impl Into<Bytes>) {
-        self.body = Body::Owned(body.into());
-    }
-
-    /// Makes the body the bytes at `range` of the wire's shared middle part
-    /// ([`Wire::rest`]): what a decoder does, so a decoded frame holds one
-    /// handle on the read buffer, not two. A range outside the wire bytes
-    /// reads as an empty body.
-    pub fn set_body_in_wire(&mut self, range: Range<usize>) {
-        self.body = Body::InWire(range);
-    }
-
     /// The bytes the frame arrived as (ids patched in place), if it was
     /// decoded or built by a codec.
+    #[inline]
     pub fn wire(&self) -> Option<&Wire> {
         self.wire.as_ref()
     }
 
     /// The wire bytes, for patching ids in place
     /// ([`crate::FrameCodec::set_request_id`]).
+    #[inline]
     pub fn wire_mut(&mut self) -> Option<&mut Wire> {
         self.wire.as_mut()
     }
@@ -330,8 +382,11 @@ impl Frame {
     /// first, so it never changes or gets lost with them.
     pub fn set_wire(&mut self, wire: Option<Wire>) {
         self.fill();
-        if let Body::InWire(_) = self.body {
-            self.body = Body::Owned(self.body_bytes());
+        if let Slice::InWire(_) = self.body {
+            self.body = Slice::Owned(self.body_bytes());
+        }
+        if let Slice::InWire(_) = self.class {
+            self.class = Slice::Owned(self.handle(&self.class));
         }
         self.wire = wire;
     }
@@ -340,23 +395,27 @@ impl Frame {
     /// was decoded (or built by a codec) and its header view was not
     /// changed since. Codecs write these instead of re-encoding. Does not
     /// read the header view.
+    #[inline]
     pub fn unchanged_wire(&self) -> Option<&Wire> {
         let modified = self.reader.is_none() && self.headers.is_modified();
         self.wire.as_ref().filter(|_| !modified)
     }
 
     /// Shorthand for the `service` routing key.
+    #[inline]
     pub fn service(&self) -> Option<&str> {
         self.headers().get_str(crate::keys::SERVICE)
     }
 
     /// Shorthand for the `method` routing key.
+    #[inline]
     pub fn method(&self) -> Option<&str> {
         self.headers().get_str(crate::keys::METHOD)
     }
 
     /// Reads the header section in place, if it is still unread (taking
     /// over a view already read through a shared reference).
+    #[inline]
     fn fill(&mut self) {
         let Some(reader) = self.reader.take() else {
             return;
@@ -418,6 +477,7 @@ impl PartialEq for Frame {
             && self.trailers == other.trailers
             && self.status == other.status
             && self.meta == other.meta
+            && self.class() == other.class()
             && self.timeout_ms() == other.timeout_ms()
             && self.wire == other.wire
             && self.headers() == other.headers()
@@ -437,6 +497,7 @@ impl fmt::Debug for Frame {
             .field("status", &self.status)
             .field("timeout_ms", &self.timeout_ms())
             .field("meta", &self.meta)
+            .field("class", &Bytes::copy_from_slice(self.class()))
             .field("wire", &self.wire)
             .finish()
     }

@@ -10,7 +10,7 @@ use crate::error::CodecError;
 use crate::frame::{Frame, FrameKind, Status, WireMeta};
 use crate::headers::Headers;
 use crate::wire::Wire;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 /// The decode half of [`crate::FrameCodec::decode`] for both versions; see
 /// there for the `Ok(None)` / `Err` contract. Every check runs before
@@ -83,20 +83,12 @@ pub(super) fn assemble(head: &Head, kind: FrameKind, buf: BytesMut) -> Frame {
     let class_len = usize::from(head.class_len);
     let body_start = class_len + usize::from(head.header_len);
     debug_assert!(body_start <= rest.len(), "lengths checked before split");
-    // Each slice is one more handle on the shared buffer; empty parts need
-    // none.
-    let slice = |from: usize, to: usize| {
-        if from < to && to <= rest.len() {
-            rest.slice(from..to)
-        } else {
-            Bytes::new()
-        }
-    };
     let body = body_start.min(rest.len())..rest.len();
-    let class = slice(0, class_len);
+    let class = 0..class_len.min(rest.len());
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
     let mut frame = Frame::lazy(kind, u64::from(head.id), wire, read_section);
     frame.set_body_in_wire(body);
+    frame.set_class_in_wire(class);
     frame.status = response_side.then(|| Status {
         code: u32::from(head.status),
         neutral: head::neutral_status(head.status),
@@ -112,7 +104,6 @@ pub(super) fn assemble(head: &Head, kind: FrameKind, buf: BytesMut) -> Frame {
         serialization: head.codec,
         flags: head.switch,
         sub_version: head.ver1,
-        class,
     };
     frame
 }

@@ -52,12 +52,12 @@ pub(super) fn encode(
     let protocol = head::protocol_name(head.proto);
     // Ids wider than the wire are truncated, as `set_request_id` does.
     head.id = frame.request_id as u32;
-    head.class_len = u16::try_from(frame.meta.class.len()).map_err(|_| {
+    head.class_len = u16::try_from(frame.class().len()).map_err(|_| {
         CodecError::malformed(
             protocol,
             format!(
                 "class name of {} bytes does not fit the u16 class_len",
-                frame.meta.class.len()
+                frame.class().len()
             ),
         )
     })?;
@@ -78,7 +78,7 @@ pub(super) fn encode(
     let frame_len = usize::try_from(head.frame_len()).unwrap_or(0);
     dst.reserve(frame_len);
     head.write(dst);
-    dst.put_slice(&frame.meta.class);
+    dst.put_slice(frame.class());
     header_map::write(frame.headers(), dst);
     dst.put_slice(frame.body());
     if head.has_crc() {

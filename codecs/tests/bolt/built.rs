@@ -148,7 +148,7 @@ fn error_replies_with_a_message_carry_an_rpc_server_exception() {
         assert_eq!(wire_bytes(&reply), want, "{file}");
         assert_eq!(encode(&codec, &reply), want, "{file}");
         assert_eq!(decode_one(&codec, &want), reply, "{file}");
-        assert_eq!(&reply.meta.class[..], EXCEPTION);
+        assert_eq!(reply.class(), EXCEPTION);
         assert_eq!(reply.body(), content);
     }
 }
@@ -173,10 +173,7 @@ fn error_reply_messages_in_v2_and_long_ones() {
     );
     let content_len = u32::from_be_bytes([bytes[18], bytes[19], bytes[20], bytes[21]]);
     assert_eq!(content_len as usize, reply.body().len());
-    assert_eq!(
-        bytes.len(),
-        22 + reply.meta.class.len() + reply.body().len()
-    );
+    assert_eq!(bytes.len(), 22 + reply.class().len() + reply.body().len());
 
     let long = "é".repeat(40_000);
     let reply = codec

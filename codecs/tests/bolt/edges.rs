@@ -232,7 +232,7 @@ fn decode_borrows_body_and_headers_from_the_read_buffer() {
         range.contains(&(frame.body().as_ptr() as usize)),
         "body copied"
     );
-    assert!(range.contains(&(frame.meta.class.as_ptr() as usize)));
+    assert!(range.contains(&(frame.class().as_ptr() as usize)));
     assert_eq!(frame.headers().len(), 12, "11 wire fields + derived method");
     assert!(!frame.headers().spilled(), "12 entries stay inline");
     for (key, value) in frame.headers().iter() {
@@ -250,7 +250,7 @@ fn decode_borrows_body_and_headers_from_the_read_buffer() {
 fn encode_rejects_unrepresentable_frames_and_writes_nothing() {
     let codec = BoltCodec::v1();
     let mut class = Frame::new(FrameKind::Request, 1);
-    class.meta.class = Bytes::from(vec![b'c'; 70_000]);
+    class.set_class(Bytes::from(vec![b'c'; 70_000]));
     let mut headers = Frame::new(FrameKind::Request, 1);
     headers.headers_mut().insert("big", &vec![b'v'; 70_000]);
     let mut version = Frame::new(FrameKind::Request, 1);

@@ -26,7 +26,7 @@ fn every_vector_decodes_reencodes_and_patches() {
             "{name}"
         );
         assert_eq!(
-            frame.meta.class,
+            frame.class(),
             e["class_name"].as_str().unwrap().as_bytes(),
             "{name}: class"
         );

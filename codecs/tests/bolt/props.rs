@@ -52,8 +52,8 @@ prop_compose! {
             serialization: codec,
             flags: if v2 { switch } else { 0 },
             sub_version: if v2 { ver1 } else { 0 },
-            class: class.into(),
         };
+        frame.set_class(bytes::Bytes::from(class));
         frame
     }
 }

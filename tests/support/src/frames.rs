@@ -23,7 +23,9 @@ pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
     let mut frame = Frame::new(FrameKind::Request, id);
     frame.meta.version = 1;
     frame.meta.serialization = 1;
-    frame.meta.class = Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest");
+    frame.set_class(Bytes::from_static(
+        b"com.alipay.sofa.rpc.core.request.SofaRequest",
+    ));
     frame.set_timeout_ms(Some(3000));
     frame
         .headers_mut()
