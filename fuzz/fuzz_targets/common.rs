@@ -15,9 +15,7 @@ pub const LIMIT: usize = 64 * 1024;
 /// without a panic, and every decoded frame re-encodes to its own bytes and
 /// survives an id patch.
 pub fn decode_stream(codec: &dyn FrameCodec, data: &[u8]) {
-    let Some((&chunk_seed, data)) = data.split_first() else {
-        return;
-    };
+    let Some((&chunk_seed, data)) = data.split_first() else { return };
     let chunk = usize::from(chunk_seed % 64) + 1;
     let limits = Limits::new(LIMIT);
     let mut buf = BytesMut::new();
@@ -37,40 +35,24 @@ pub fn decode_stream(codec: &dyn FrameCodec, data: &[u8]) {
                         }
                     }
                     let wire_len = frame.wire().map_or(0, |w| w.len());
-                    assert_eq!(
-                        before - buf.len(),
-                        wire_len,
-                        "a frame consumes exactly its bytes"
-                    );
+                    assert_eq!(before - buf.len(), wire_len, "a frame consumes exactly its bytes");
                     assert!(wire_len <= LIMIT, "frame over the limit accepted");
                     let original = frame.wire().map(|w| w.to_vec()).unwrap_or_default();
                     let mut out = BytesMut::new();
-                    codec
-                        .encode(&frame, &mut out)
-                        .expect("a decoded frame re-encodes");
+                    codec.encode(&frame, &mut out).expect("a decoded frame re-encodes");
                     assert_eq!(&out[..], &original[..], "re-encode is byte-exact");
                     let id = frame.request_id;
                     codec.set_request_id(&mut frame, !id & codec.max_request_id());
                     codec.set_request_id(&mut frame, id);
                     out.clear();
-                    codec
-                        .encode(&frame, &mut out)
-                        .expect("re-encodes after patching");
-                    assert_eq!(
-                        &out[..],
-                        &original[..],
-                        "patching the id back restores the bytes"
-                    );
+                    codec.encode(&frame, &mut out).expect("re-encodes after patching");
+                    assert_eq!(&out[..], &original[..], "patching the id back restores the bytes");
                     let _ = codec.heartbeat_reply(&frame);
-                    let _ =
-                        codec.error_reply(&frame, meshgate_codecs::ReplyStatus::Internal, "fuzz");
+                    let _ = codec.error_reply(&frame, meshgate_codecs::ReplyStatus::Internal, "fuzz");
                 }
                 Ok(None) => {
                     assert_eq!(buf.len(), before, "Ok(None) consumes nothing");
-                    assert!(
-                        buf.capacity() <= 2 * LIMIT + 4096,
-                        "buffer grew past the limit"
-                    );
+                    assert!(buf.capacity() <= 2 * LIMIT + 4096, "buffer grew past the limit");
                     break;
                 }
                 Err(err) => {

@@ -21,13 +21,7 @@ static DUBBO_LAYOUT: LazyLock<GenericCodec> =
     LazyLock::new(|| codec(include_str!("../../examples/generic/dubbo.json")));
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else {
-        return;
-    };
-    let codec: &GenericCodec = if which & 1 == 0 {
-        &X_EXAMPLE
-    } else {
-        &DUBBO_LAYOUT
-    };
+    let Some((&which, rest)) = data.split_first() else { return };
+    let codec: &GenericCodec = if which & 1 == 0 { &X_EXAMPLE } else { &DUBBO_LAYOUT };
     common::decode_stream(codec, rest);
 });

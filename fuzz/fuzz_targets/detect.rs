@@ -11,23 +11,13 @@ fuzz_target!(|data: &[u8]| {
     let answers: Vec<Detect> = auto.protocols().iter().map(|p| p.detect(data)).collect();
     match auto.detect(data) {
         Detection::Match(p) => {
-            let first = answers
-                .iter()
-                .position(|a| *a == Detect::Match)
-                .expect("some protocol matched");
-            assert_eq!(
-                auto.protocols()[first].name(),
-                p.name(),
-                "the first match wins"
-            );
+            let first = answers.iter().position(|a| *a == Detect::Match).expect("some protocol matched");
+            assert_eq!(auto.protocols()[first].name(), p.name(), "the first match wins");
         }
         Detection::NeedMore => {
             assert!(!answers.contains(&Detect::Match));
             assert!(answers.contains(&Detect::NeedMore));
-            assert!(
-                data.len() < ProtocolSet::DETECT_MAX_BYTES,
-                "detection waits only so long"
-            );
+            assert!(data.len() < ProtocolSet::DETECT_MAX_BYTES, "detection waits only so long");
         }
         Detection::NoMatch => assert!(!answers.contains(&Detect::Match)),
     }

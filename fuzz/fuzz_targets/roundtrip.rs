@@ -15,8 +15,7 @@ use std::sync::LazyLock;
 
 static X_EXAMPLE: LazyLock<GenericCodec> = LazyLock::new(|| {
     let config: GenericConfig =
-        serde_json::from_str(include_str!("../../examples/generic/x_example.json"))
-            .expect("parses");
+        serde_json::from_str(include_str!("../../examples/generic/x_example.json")).expect("parses");
     GenericCodec::new(config).expect("valid")
 });
 
@@ -57,36 +56,16 @@ fn round_trip(codec: &dyn FrameCodec, frame: &Frame) -> Option<Frame> {
         .decode(&mut buf, &Limits::default())
         .expect("what we encoded decodes")
         .expect("a whole frame");
-    assert!(
-        buf.is_empty(),
-        "decode consumed {} of {wire_len} bytes",
-        wire_len - buf.len()
-    );
+    assert!(buf.is_empty(), "decode consumed {} of {wire_len} bytes", wire_len - buf.len());
     Some(back)
 }
 
 fn bolt(input: Input) {
-    let Input::Bolt {
-        kind,
-        id,
-        v2,
-        crc,
-        serialization,
-        timeout,
-        status,
-        class,
-        headers,
-        body,
-    } = input
-    else {
+    let Input::Bolt { kind, id, v2, crc, serialization, timeout, status, class, headers, body } = input else {
         return;
     };
-    let kind = [
-        FrameKind::Request,
-        FrameKind::Oneway,
-        FrameKind::Response,
-        FrameKind::Heartbeat { reply: false },
-    ][usize::from(kind % 4)];
+    let kind = [FrameKind::Request, FrameKind::Oneway, FrameKind::Response, FrameKind::Heartbeat { reply: false }]
+        [usize::from(kind % 4)];
     let mut frame = Frame::new(kind, u64::from(id));
     frame.meta.version = if v2 { 2 } else { 1 };
     frame.meta.sub_version = if v2 && crc { 2 } else { 1 };
@@ -94,12 +73,7 @@ fn bolt(input: Input) {
     frame.meta.serialization = serialization;
     if !matches!(kind, FrameKind::Heartbeat { .. }) {
         frame.set_class(Bytes::from(class.into_bytes()));
-        frame.set_headers(
-            headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_bytes()))
-                .collect(),
-        );
+        frame.set_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect());
         frame.set_body(Bytes::from(body));
     }
     if kind == FrameKind::Response {
@@ -108,97 +82,56 @@ fn bolt(input: Input) {
         frame.set_timeout_ms(timeout.map(u32::from));
     }
     let codec = BoltCodec::v1();
-    let Some(back) = round_trip(&codec, &frame) else {
-        return;
-    };
+    let Some(back) = round_trip(&codec, &frame) else { return };
     assert_eq!(back.kind, frame.kind);
     assert_eq!(back.request_id, frame.request_id);
     assert_eq!(back.body(), frame.body());
     assert_eq!(back.class(), frame.class());
-    assert!(
-        back.headers()
-            .wire_fields()
-            .eq(frame.headers().wire_fields()),
-        "header fields differ"
-    );
+    assert!(back.headers().wire_fields().eq(frame.headers().wire_fields()), "header fields differ");
     assert_eq!(back.status.map(|s| s.code), frame.status.map(|s| s.code));
     assert_eq!(back.timeout_ms(), frame.timeout_ms());
 }
 
 fn dubbo(input: Input) {
-    let Input::Dubbo {
-        id,
-        two_way,
-        service,
-        method,
-        version,
-        attachments,
-    } = input
-    else {
-        return;
-    };
+    let Input::Dubbo { id, two_way, service, method, version, attachments } = input else { return };
     let mut body = BytesMut::new();
     for s in ["2.0.2", &service, &version, &method, ""] {
         hessian::write_string(&mut body, s);
     }
     body.extend_from_slice(b"H");
     // Attachment names of our own, so none shadows a routing key.
-    let attachments: Vec<(String, String)> = attachments
-        .into_iter()
-        .map(|(k, v)| (format!("x-{k}"), v))
-        .collect();
+    let attachments: Vec<(String, String)> = attachments.into_iter().map(|(k, v)| (format!("x-{k}"), v)).collect();
     for (k, v) in &attachments {
         hessian::write_string(&mut body, k);
         hessian::write_string(&mut body, v);
     }
     body.extend_from_slice(b"Z");
-    let mut frame = Frame::new(
-        if two_way {
-            FrameKind::Request
-        } else {
-            FrameKind::Oneway
-        },
-        id,
-    );
+    let mut frame = Frame::new(if two_way { FrameKind::Request } else { FrameKind::Oneway }, id);
     frame.meta.flags = if two_way { 0xC2 } else { 0x82 };
     frame.meta.serialization = 2;
     frame.set_body(body.freeze());
-    let Some(back) = round_trip(&DubboCodec::new(), &frame) else {
-        return;
-    };
+    let Some(back) = round_trip(&DubboCodec::new(), &frame) else { return };
     assert_eq!((back.kind, back.request_id), (frame.kind, id));
     assert_eq!(back.body(), frame.body());
     assert_eq!(back.method(), Some(method.as_str()));
     assert_eq!(back.service(), Some(service.as_str()));
     assert_eq!(back.headers().get_str("version"), Some(version.as_str()));
     for (k, _) in &attachments {
-        let last = attachments
-            .iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_bytes());
+        let last = attachments.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_bytes());
         assert_eq!(back.headers().get(k), last, "attachment {k}");
     }
 }
 
 fn generic(input: Input) {
-    let Input::Generic { kind, id, body } = input else {
-        return;
-    };
-    let kind = [
-        FrameKind::Request,
-        FrameKind::Response,
-        FrameKind::Heartbeat { reply: false },
-        FrameKind::GoAway,
-    ][usize::from(kind % 4)];
+    let Input::Generic { kind, id, body } = input else { return };
+    let kind = [FrameKind::Request, FrameKind::Response, FrameKind::Heartbeat { reply: false }, FrameKind::GoAway]
+        [usize::from(kind % 4)];
     let mut frame = Frame::new(kind, u64::from(id));
     frame.set_body(Bytes::from(body));
     if kind == FrameKind::Response {
         frame.status = Some(Status::new(0, 200));
     }
-    let Some(back) = round_trip(&*X_EXAMPLE, &frame) else {
-        return;
-    };
+    let Some(back) = round_trip(&*X_EXAMPLE, &frame) else { return };
     assert_eq!((back.kind, back.request_id), (frame.kind, frame.request_id));
     assert_eq!(back.body(), frame.body());
 }
