@@ -502,3 +502,82 @@ impl fmt::Debug for Frame {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    /// A frame `HHHH` + `k=v` + body whose reader takes bytes 0..1 / 2..3
+    /// of the rest as one header (or fails when the rest starts with `!`).
+    fn frame(rest: &[u8]) -> Frame {
+        fn reader(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
+            if wire.rest().first() == Some(&b'!') {
+                return Err(CodecError::malformed("test", "bang"));
+            }
+            headers.bind(wire.rest().clone());
+            headers.push_wire(0..1, 2..3);
+            Ok(Some(7))
+        }
+        let mut bytes = BytesMut::from(&b"HHHH"[..]);
+        bytes.extend_from_slice(rest);
+        let wire = Wire::split(bytes, 4, 0);
+        let len = wire.rest().len();
+        let mut frame = Frame::lazy(FrameKind::Request, 1, wire, reader);
+        frame.set_body_in_wire(3..len);
+        frame
+    }
+
+    #[test]
+    fn the_view_is_read_on_first_use_through_either_reference() {
+        let shared = frame(b"k=vBODY");
+        assert!(!shared.headers_read());
+        assert!(
+            shared.unchanged_wire().is_some(),
+            "forwarding reads nothing"
+        );
+        assert!(!shared.headers_read());
+        assert_eq!(shared.headers().get_str("k"), Some("v"));
+        assert_eq!(shared.timeout_ms(), Some(7));
+        assert!(shared.headers_read());
+
+        let mut taken_over = shared.clone();
+        taken_over.headers_mut().insert("k", b"w");
+        assert_eq!(taken_over.headers().get_str("k"), Some("w"));
+        assert!(
+            taken_over.unchanged_wire().is_none(),
+            "a changed view re-encodes"
+        );
+        assert_eq!(taken_over.timeout_ms(), Some(7));
+
+        let mut in_place = frame(b"k=vBODY");
+        assert!(in_place.read_headers_mut().is_ok());
+        assert_eq!(in_place.headers().get_str("k"), Some("v"));
+        assert_eq!(in_place.body(), b"BODY");
+    }
+
+    #[test]
+    fn a_malformed_section_reads_empty_and_reports_why() {
+        let shared = frame(b"!=vBODY");
+        assert!(shared.headers().is_empty());
+        assert!(shared.read_headers().is_err());
+        let mut owned = shared.clone();
+        assert!(
+            owned.read_headers_mut().is_err(),
+            "the error survives a take-over"
+        );
+        let mut in_place = frame(b"!=vBODY");
+        assert!(in_place.read_headers_mut().is_err());
+        assert!(in_place.headers().is_empty());
+    }
+
+    #[test]
+    fn dropping_the_wire_keeps_view_and_body() {
+        let mut frame = frame(b"k=vBODY");
+        frame.set_wire(None);
+        assert_eq!(frame.headers().get_str("k"), Some("v"));
+        assert_eq!(frame.body(), b"BODY");
+        assert_eq!(frame.body_bytes(), Bytes::from_static(b"BODY"));
+        assert!(frame.wire().is_none());
+    }
+}

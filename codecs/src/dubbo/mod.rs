@@ -32,21 +32,23 @@
 //! - Framing needs the header only; the body stays opaque and is forwarded
 //!   as the bytes that arrived (only the id is patched in place).
 //! - For hessian2 requests and oneways it reads the head and attachments
-//!   into the header view: routing keys `dubbo`, `service`, `version`,
+//!   into the header view, the first time the view is asked for (the
+//!   server side's [`FrameCodec::decode_checked`] asks at once): routing keys `dubbo`, `service`, `version`,
 //!   `method` (borrowed from the body), every string attachment (`group`
 //!   is only there), and `service` again from an `interface` attachment.
 //!   An attachment named like one of the four head keys (dubbo-remoting
 //!   sends `service` = `Interface:version`) stays a wire field but does not
 //!   shadow the key: a route on the interface name matches every client.
 //!   The arguments are skipped structurally, never decoded. A malformed
-//!   head or attachments map fails the decode.
+//!   head or attachments map is the reader's error: `decode_checked` fails
+//!   on it, `headers()` reads it as an empty view.
 //! - Requests in other serializations are forwarded with no header view
 //!   (MOSN fails them instead; a gateway that cannot route them by header
 //!   can still route them by listener or default route).
-//! - `decode` never parses responses and events beyond the header.
-//!   [`FrameCodec::fill_headers`] reads a successful hessian2 response's
-//!   attachments into the header view on demand (a response filter asks),
-//!   and `encode` writes a changed view back as the response's attachments.
+//! - A successful hessian2 response's header view is its attachments, read
+//!   on demand (a response filter asks, [`FrameCodec::fill_headers`]);
+//!   `encode` writes a changed view back as the response's attachments.
+//!   Events and error responses have no view.
 //!
 //! How the header maps to [`Frame`] fields:
 //!
@@ -146,11 +148,10 @@ impl FrameCodec for DubboCodec {
     }
 
     /// Frames by the header (a length with the sign bit set is malformed,
-    /// one over `limits` is too large, both before buffering), then reads
-    /// the header view of hessian2 calls from the complete frame where it
-    /// sits in `src`, and only then splits it off. The body is
-    /// `wire.rest()`: no copy. When the call's body is malformed, `src` is
-    /// left as it was, so the error reply can still be addressed.
+    /// one over `limits` is too large, both before buffering) and splits
+    /// the frame off. The body is `wire.rest()`: no copy. The header view
+    /// (of hessian2 calls and successful responses) is read from the body
+    /// on first use.
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
         decode::decode(src, limits)
     }
