@@ -43,7 +43,7 @@ fn tagged(tag: &'static str, delay: Duration) -> MockUpstream {
         .responder(move |req: &Frame| {
             let mut resp = echo_response(req);
             let mut body = BytesMut::from(format!("{tag}:").as_bytes());
-            body.extend_from_slice(&req.body());
+            body.extend_from_slice(req.body());
             resp.set_body(body.freeze());
             Some(resp)
         })

@@ -292,7 +292,7 @@ async fn an_added_request_header_is_routed_on_and_reaches_the_upstream() {
         let request = dubbo_request(2, DUBBO_SERVICE, "sayHello", None, "x");
         let reply = call(addr, &dubbo(), &request).await;
         assert_eq!(status(&reply), 20);
-        let forwarded = String::from_utf8_lossy(&reply.body());
+        let forwarded = String::from_utf8_lossy(reply.body());
         assert!(forwarded.contains("x-env") && forwarded.contains("gray"), "{forwarded:?}");
 
         assert_eq!(

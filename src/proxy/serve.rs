@@ -340,6 +340,6 @@ fn reply_template(request: &Frame) -> Frame {
     template.set_body(request.body_bytes());
     template.status = request.status;
     template.set_timeout_ms(request.timeout_ms());
-    template.meta = request.meta.clone();
+    template.meta = request.meta;
     template
 }

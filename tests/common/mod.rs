@@ -307,12 +307,12 @@ pub(crate) fn success_code(codec: &Arc<dyn FrameCodec>) -> u32 {
 /// The message a Dubbo error response carries (its body is one hessian
 /// string).
 pub(crate) fn dubbo_error_message(reply: &Frame) -> String {
-    let mut reader = Reader::new(&reply.body());
+    let mut reader = Reader::new(reply.body());
     let span = reader
         .read_string()
         .expect("a Dubbo error body is a string");
     let mut out = Vec::new();
-    span.collect_into(&reply.body(), &mut out);
+    span.collect_into(reply.body(), &mut out);
     String::from_utf8(out).expect("UTF-8 message")
 }
 
@@ -443,11 +443,11 @@ pub(crate) fn wire_status(frame: &Frame) -> Option<u32> {
 
 /// The message of a Dubbo error response (one hessian string).
 pub(crate) fn dubbo_message(frame: &Frame) -> String {
-    let span = meshgate_codecs::dubbo::hessian::Reader::new(&frame.body())
+    let span = meshgate_codecs::dubbo::hessian::Reader::new(frame.body())
         .read_string()
         .unwrap_or_else(|e| panic!("a Dubbo error body is one hessian string: {e}"));
     let mut bytes = Vec::new();
-    span.collect_into(&frame.body(), &mut bytes);
+    span.collect_into(frame.body(), &mut bytes);
     String::from_utf8(bytes).expect("an UTF-8 message")
 }
 

@@ -138,7 +138,7 @@ async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes, rpc_re
 fn tagged(mut reply: Frame, tag: &Bytes) -> Frame {
     if !tag.is_empty() {
         let mut body = BytesMut::with_capacity(reply.body().len() + tag.len());
-        body.extend_from_slice(&reply.body());
+        body.extend_from_slice(reply.body());
         body.extend_from_slice(tag);
         reply.set_body(body.freeze());
     }

@@ -28,9 +28,9 @@ fn inserted_headers_survive_encode_and_decode() {
             Some("gw-1"),
             "{file}"
         );
-        let mut want = wire_fields(&decoded.headers());
+        let mut want = wire_fields(decoded.headers());
         want.push((b"x-mesh-hop".to_vec(), b"gw-1".to_vec()));
-        assert_eq!(wire_fields(&again.headers()), want, "{file}");
+        assert_eq!(wire_fields(again.headers()), want, "{file}");
         assert_eq!(again.body(), decoded.body(), "{file}: body");
         assert_eq!(again.request_id, 77, "{file}");
         assert_eq!(again.meta, decoded.meta, "{file}: meta");

@@ -106,7 +106,7 @@ proptest! {
         let decoded = decode_one(&codec, &bytes);
         prop_assert_eq!(decoded.kind, frame.kind);
         prop_assert_eq!(decoded.request_id, frame.request_id);
-        prop_assert_eq!(wire_fields(&decoded.headers()), wire_fields(&frame.headers()));
+        prop_assert_eq!(wire_fields(decoded.headers()), wire_fields(frame.headers()));
         prop_assert_eq!(&decoded.body(), &frame.body());
         prop_assert_eq!(&decoded.meta, &frame.meta);
         prop_assert_eq!(decoded.status, frame.status);

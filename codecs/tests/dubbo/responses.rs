@@ -35,7 +35,7 @@ fn the_vectors_read_as_their_types() {
     ] {
         let frame = decode_one(&vectors::read(file));
         let mut seen = 0;
-        let body = read_response(&frame.body(), |_| seen += 1).unwrap();
+        let body = read_response(frame.body(), |_| seen += 1).unwrap();
         assert_eq!(body.kind, kind, "{file}");
         assert_eq!(body.attachments.is_some(), attachments, "{file}");
         assert_eq!(seen, usize::from(attachments), "{file}");
@@ -64,7 +64,7 @@ fn a_changed_view_is_written_back_as_the_attachments() {
         wire_fields(&again),
         pairs(&[("dubbo", "2.0.2"), ("x-served-by", "meshgate")])
     );
-    let body = read_response(&again.body(), |_| {}).unwrap();
+    let body = read_response(again.body(), |_| {}).unwrap();
     assert_eq!(
         (body.kind, &again.body()[body.result]),
         (4, &b"\x0bhello world"[..])
@@ -74,7 +74,7 @@ fn a_changed_view_is_written_back_as_the_attachments() {
     frame.headers_mut().remove("x-served-by");
     let again = filled(&encode(&frame));
     assert_eq!(wire_fields(&again), []);
-    assert_eq!(read_response(&again.body(), |_| {}).unwrap().kind, 4);
+    assert_eq!(read_response(again.body(), |_| {}).unwrap().kind, 4);
 }
 
 #[test]
@@ -88,9 +88,9 @@ fn a_response_without_attachments_gains_the_type_with_them() {
         let mut frame = filled(&vectors::read(file));
         frame.headers_mut().insert("k", b"v");
         let again = filled(&encode(&frame));
-        let body = read_response(&again.body(), |_| {}).unwrap();
+        let body = read_response(again.body(), |_| {}).unwrap();
         assert_eq!(body.kind, kind, "{file}");
-        let old = read_response(&original.body(), |_| {}).unwrap();
+        let old = read_response(original.body(), |_| {}).unwrap();
         assert_eq!(
             again.body()[body.result],
             original.body()[old.result],

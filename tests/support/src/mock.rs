@@ -46,7 +46,7 @@ pub fn echo_response(req: &Frame) -> Frame {
     resp.set_body(req.body_bytes());
     resp.meta = WireMeta {
         flags: 0,
-        ..req.meta.clone()
+        ..req.meta
     };
     resp
 }
