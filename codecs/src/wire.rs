@@ -48,16 +48,19 @@ impl Wire {
         let tail_len = tail_len.min(frame.len() - head_len);
         let tail_start = frame.len() - tail_len;
         let head = SmallVec::from_slice(frame.get(..head_len).unwrap_or_default());
-        let tail = SmallVec::from_slice(frame.get(tail_start..).unwrap_or_default());
-        // Both only move the view's bounds: `frame` is still its one handle
-        // on the read buffer.
-        frame.truncate(tail_start);
-        frame.advance(head_len);
-        Wire {
-            head,
-            rest: frame.freeze(),
-            tail,
-        }
+        // Bounds moves only: `frame` stays the one handle on the read
+        // buffer. (`Bytes::advance` is the cheaper of the two advances.)
+        let tail = match tail_len {
+            0 => SmallVec::new(),
+            _ => {
+                let tail = SmallVec::from_slice(frame.get(tail_start..).unwrap_or_default());
+                frame.truncate(tail_start);
+                tail
+            }
+        };
+        let mut rest = frame.freeze();
+        rest.advance(head_len);
+        Wire { head, rest, tail }
     }
 
     /// Total length in bytes.
