@@ -55,12 +55,11 @@ impl FrameCodec for MiniRpc {
             src.reserve(frame_len - src.len());
             return Ok(None);
         }
-        // Split the frame off the read buffer: the header stays patchable,
-        // the rest is shared by the header view and the body. No copy.
+        // Split the frame off the read buffer, no copy: the header stays
+        // patchable; the header view is read from the rest when something
+        // first asks (a router), so a frame only forwarded never pays for it.
         let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
         let (id, flags) = (u64::from(be_u32(&wire.head()[4..8])), wire.head()[2]);
-        // The header view is read when something first asks for a header
-        // (a router): a frame that is only forwarded never pays for it.
         let mut frame = Frame::lazy(kind, id, wire, read_headers);
         (frame.meta.flags, frame.status) = (flags, status);
         frame.set_body_in_wire(svc_len..frame_len - HEADER_LEN); // Bytes of the wire, no handle.
@@ -118,8 +117,7 @@ impl FrameCodec for MiniRpc {
     }
 }
 
-/// The header view, read from the wire bytes on first use: the service name
-/// as a span of the frame's shared bytes (no copy).
+/// The header view, read on first use: the service name, a span of the wire.
 fn read_headers(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
     headers.bind(wire.rest().clone());
     headers.push_derived("service", 0..usize::from(wire.head()[3]));
