@@ -103,7 +103,12 @@ pub fn inspect(
     inspection.end = loop {
         match codec.decode(&mut buf, limits) {
             Ok(Some(frame)) => {
-                let len = frame.wire.as_ref().map_or(0, |w| w.len());
+                // Codecs read the header section on first use; a tool
+                // reports an unreadable one as the corruption it is.
+                if let Err(error) = frame.read_headers() {
+                    break End::Corrupt { offset, error };
+                }
+                let len = frame.wire().map_or(0, |w| w.len());
                 inspection.frames.push(Decoded { offset, len, frame });
                 offset += len;
             }
@@ -155,17 +160,17 @@ impl fmt::Display for Inspection {
             if let Some(status) = frame.status {
                 let _ = write!(line, " status={} ({})", status.code, status.neutral);
             }
-            if let Some(ms) = frame.timeout_ms {
+            if let Some(ms) = frame.timeout_ms() {
                 let _ = write!(line, " timeout={ms}ms");
             }
-            if !frame.meta.class.is_empty() {
-                let _ = write!(line, " class={}", lossy(&frame.meta.class));
+            if !frame.class().is_empty() {
+                let _ = write!(line, " class={}", lossy(frame.class()));
             }
             writeln!(f, "{line}")?;
-            for (key, value) in frame.headers.iter() {
+            for (key, value) in frame.headers().iter() {
                 writeln!(f, "    {}: {}", lossy(key), lossy(value))?;
             }
-            writeln!(f, "    body: {} bytes", frame.body.len())?;
+            writeln!(f, "    body: {} bytes", frame.body().len())?;
         }
         match &self.end {
             End::Complete => writeln!(f, "end: complete"),
@@ -193,7 +198,7 @@ impl Inspection {
             .map(|d| {
                 let frame = &d.frame;
                 let headers: Vec<Value> = frame
-                    .headers
+                    .headers()
                     .iter()
                     .map(|(k, v)| json!([lossy(k), lossy(v)]))
                     .collect();
@@ -203,10 +208,10 @@ impl Inspection {
                     "kind": kind_name(frame.kind),
                     "request_id": frame.request_id,
                     "status": frame.status.map(|s| json!({"code": s.code, "neutral": s.neutral})),
-                    "timeout_ms": frame.timeout_ms,
-                    "class": (!frame.meta.class.is_empty()).then(|| lossy(&frame.meta.class)),
+                    "timeout_ms": frame.timeout_ms(),
+                    "class": (!frame.class().is_empty()).then(|| lossy(frame.class())),
                     "headers": headers,
-                    "body_len": frame.body.len(),
+                    "body_len": frame.body().len(),
                 })
             })
             .collect();

@@ -194,8 +194,8 @@ async fn every_request_is_one_line_whose_fields_are_what_was_sent() {
         assert_eq!(b["request_header_x-caller"], "web shop");
         // The bolt mock echoes the request's header fields in its response.
         assert_eq!(b["response_header_x-caller"], "web shop");
-        assert_eq!(b["bytes_received"], bolt_request.body.len().to_string());
-        assert_eq!(b["bytes_sent"], bolt_reply.body.len().to_string());
+        assert_eq!(b["bytes_received"], bolt_request.body().len().to_string());
+        assert_eq!(b["bytes_sent"], bolt_reply.body().len().to_string());
         assert!(parse_go_duration(&b["response_received_duration"]).is_ok());
 
         let d = &lines[&12];
@@ -207,8 +207,8 @@ async fn every_request_is_one_line_whose_fields_are_what_was_sent() {
         assert_eq!(d["request_header_service"], DUBBO_SERVICE);
         assert_eq!(d["request_header_method"], "sayHello");
         assert_eq!(d["request_header_x-caller"], "-");
-        assert_eq!(d["bytes_received"], dubbo_call.body.len().to_string());
-        assert_eq!(d["bytes_sent"], dubbo_reply.body.len().to_string());
+        assert_eq!(d["bytes_received"], dubbo_call.body().len().to_string());
+        assert_eq!(d["bytes_sent"], dubbo_reply.body().len().to_string());
 
         let n = &lines[&13];
         assert_eq!(n["protocol"], "bolt");

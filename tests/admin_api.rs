@@ -81,11 +81,7 @@ fn encoded_len(codec: &dyn FrameCodec, frame: &Frame) -> u64 {
 }
 
 fn reply_len(reply: &Frame) -> u64 {
-    reply
-        .wire
-        .as_ref()
-        .expect("a decoded reply has its bytes")
-        .len() as u64
+    reply.wire().expect("a decoded reply has its bytes").len() as u64
 }
 
 /// The traffic: bolt and Dubbo requests over several connections, one

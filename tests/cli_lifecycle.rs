@@ -43,8 +43,8 @@ fn tagged(tag: &'static str, delay: Duration) -> MockUpstream {
         .responder(move |req: &Frame| {
             let mut resp = echo_response(req);
             let mut body = BytesMut::from(format!("{tag}:").as_bytes());
-            body.extend_from_slice(&req.body);
-            resp.body = body.freeze();
+            body.extend_from_slice(req.body());
+            resp.set_body(body.freeze());
             Some(resp)
         })
         .start()
@@ -79,7 +79,7 @@ async fn answered_by(addr: SocketAddr, id: u64) -> String {
         .await
         .expect("a reply");
     assert_eq!(wire_status(&reply), Some(0), "id {id}");
-    let body = String::from_utf8(reply.body.to_vec()).expect("text");
+    let body = String::from_utf8(reply.body().to_vec()).expect("text");
     let (tag, rest) = body.split_once(':').expect("a tagged echo");
     assert_eq!(rest, "ping");
     tag.to_owned()
@@ -175,7 +175,7 @@ async fn start_reload_and_stop_through_the_cli() {
         .unwrap()
         .expect("answered before the close");
     assert_eq!(reply.request_id, 30);
-    assert_eq!(&reply.body[..], b"b:last");
+    assert_eq!(reply.body(), b"b:last");
     let exit = gateway.wait_exit(Duration::from_secs(10));
     assert!(
         exit.success(),
@@ -226,7 +226,7 @@ async fn sigterm_drains_and_exits_zero() {
             .expect("in-flight requests are answered")
             .unwrap()
             .expect("answered before the close");
-        assert_eq!(&reply.body[..], b"a:slow");
+        assert_eq!(reply.body(), b"a:slow");
         ids.push(reply.request_id);
     }
     ids.sort_unstable();

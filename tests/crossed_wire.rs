@@ -95,7 +95,7 @@ async fn one_connection(addr: SocketAddr, load: Arc<Load>) -> Counts {
             .map(|id| (load.request)(id, &mut rng))
             .collect()
     };
-    let bodies: Vec<Bytes> = requests.iter().map(|r| r.body.clone()).collect();
+    let bodies: Vec<Bytes> = requests.iter().map(|r| r.body_bytes()).collect();
     let client = FramedClient::connect(addr, Arc::clone(&load.codec))
         .await
         .expect("connect to the gateway");
@@ -135,7 +135,7 @@ async fn one_connection(addr: SocketAddr, load: Arc<Load>) -> Counts {
             counts.duplicated += 1;
         } else if wire_status(&frame) != Some(load.ok) {
             counts.errors += 1;
-        } else if frame.body == bodies[id] {
+        } else if frame.body() == bodies[id] {
             counts.ok += 1;
         } else {
             counts.crossed += 1;

@@ -221,7 +221,7 @@ async fn drive_connection(
             next_id += 1;
             let token = format!("{}-run{run:x}-c{conn}-r{id}", proto.name());
             let request = proto.request(id, &token);
-            outstanding.insert(id, (request.body.clone(), Instant::now()));
+            outstanding.insert(id, (request.body_bytes(), Instant::now()));
             if writer.send(&request).await.is_err() {
                 tally.closed_by_gateway += 1;
                 tally.lost += outstanding.len() as u64;
@@ -266,7 +266,7 @@ async fn drive_connection(
             *tally.error_statuses.entry(status).or_default() += 1;
             continue;
         }
-        if !frame.body.starts_with(&expected) {
+        if !frame.body().starts_with(&expected) {
             tally.crossed += 1;
             continue;
         }
@@ -274,7 +274,7 @@ async fn drive_connection(
         let bucket = (started.elapsed().as_millis() / BUCKET.as_millis()) as usize;
         let buckets = tally
             .per_host
-            .entry(frame.body[expected.len()..].to_vec())
+            .entry(frame.body()[expected.len()..].to_vec())
             .or_default();
         if buckets.len() <= bucket {
             buckets.resize(bucket + 1, 0);

@@ -283,16 +283,16 @@ async fn an_added_request_header_is_routed_on_and_reaches_the_upstream() {
         // The upstream echoes the header map it received.
         let reply = call(addr, &bolt(), &bolt_call(1, SERVICE, &[("x-env", "blue")])).await;
         assert_eq!(status(&reply), 0);
-        assert_eq!(reply.headers.get_str("x-env"), Some("gray"), "replaced, not appended");
-        assert_eq!(reply.headers.get_str("x-listener"), Some("rpc"), "a variable's value");
-        assert_eq!(reply.headers.get_str("service"), Some(SERVICE));
+        assert_eq!(reply.headers().get_str("x-env"), Some("gray"), "replaced, not appended");
+        assert_eq!(reply.headers().get_str("x-listener"), Some("rpc"), "a variable's value");
+        assert_eq!(reply.headers().get_str("service"), Some(SERVICE));
 
         // Dubbo: the attachment is written into the forwarded invocation,
         // which the mock echoes as the reply body.
         let request = dubbo_request(2, DUBBO_SERVICE, "sayHello", None, "x");
         let reply = call(addr, &dubbo(), &request).await;
         assert_eq!(status(&reply), 20);
-        let forwarded = String::from_utf8_lossy(&reply.body);
+        let forwarded = String::from_utf8_lossy(reply.body());
         assert!(forwarded.contains("x-env") && forwarded.contains("gray"), "{forwarded:?}");
 
         assert_eq!(
@@ -334,8 +334,8 @@ async fn a_removed_request_header_is_neither_routed_on_nor_forwarded() {
         )
         .await;
         assert_eq!(status(&reply), 0);
-        assert_eq!(reply.headers.get_str("x-debug"), None, "not forwarded");
-        assert_eq!(reply.headers.get_str("x-keep"), Some("k"));
+        assert_eq!(reply.headers().get_str("x-debug"), None, "not forwarded");
+        assert_eq!(reply.headers().get_str("x-keep"), Some("k"));
         assert_eq!((debug[0].requests(), main[0].requests()), (0, 1));
     })
     .await;
@@ -348,7 +348,7 @@ async fn response_header_mutations_reach_a_bolt_client() {
             MockUpstream::builder(bolt())
                 .responder(|req| {
                     let mut resp = echo_with_headers(req)?;
-                    resp.headers.push_owned(b"x-internal", b"secret");
+                    resp.headers_mut().push_owned(b"x-internal", b"secret");
                     Some(resp)
                 })
                 .start(),
@@ -360,14 +360,14 @@ async fn response_header_mutations_reach_a_bolt_client() {
         let (_gateway, addr) = gateway_with(&upstream, filters).await;
         let reply = call(addr, &bolt(), &bolt_call(1, SERVICE, &[("x-trace", "t1")])).await;
         assert_eq!(status(&reply), 0);
-        assert_eq!(reply.headers.get_str("x-served-by"), Some("meshgate"));
-        assert_eq!(reply.headers.get_str("x-internal"), None);
+        assert_eq!(reply.headers().get_str("x-served-by"), Some("meshgate"));
+        assert_eq!(reply.headers().get_str("x-internal"), None);
         assert_eq!(
-            reply.headers.get_str("x-trace"),
+            reply.headers().get_str("x-trace"),
             Some("t1"),
             "other fields kept"
         );
-        assert_eq!(&reply.body[..], b"payload-1");
+        assert_eq!(reply.body(), b"payload-1");
     })
     .await;
 }
@@ -381,7 +381,7 @@ async fn response_header_mutations_reach_a_dubbo_client_as_attachments() {
             MockUpstream::builder(dubbo())
                 .responder(|req| {
                     let attachments: &[(&str, &str)] =
-                        if req.headers.get_str("method") == Some("withAttachments") {
+                        if req.headers().get_str("method") == Some("withAttachments") {
                             &[("x-internal", "secret"), ("x-trace", "t1")]
                         } else {
                             &[]
@@ -430,14 +430,18 @@ async fn route_virtual_host_and_router_header_lists_are_applied() {
         let bolt_mock = MockUpstream::builder(bolt())
             .responder(|req| {
                 let mut resp = echo_with_headers(req)?;
-                resp.headers.push_owned(b"x-internal", b"secret");
+                resp.headers_mut().push_owned(b"x-internal", b"secret");
                 Some(resp)
             })
             .start();
         // The Dubbo mock answers with the x-route value it received.
         let dubbo_mock = MockUpstream::builder(dubbo())
             .responder(|req| {
-                let seen = req.headers.get_str("x-route").unwrap_or("none").to_owned();
+                let seen = req
+                    .headers()
+                    .get_str("x-route")
+                    .unwrap_or("none")
+                    .to_owned();
                 Some(dubbo_value_response(
                     req,
                     &seen,
@@ -474,7 +478,7 @@ async fn route_virtual_host_and_router_header_lists_are_applied() {
 
         let reply = call(addr, &bolt(), &bolt_call(1, SERVICE, &[("x-secret", "s")])).await;
         assert_eq!(status(&reply), 0);
-        let header = |name| reply.headers.get_str(name);
+        let header = |name| reply.headers().get_str(name);
         // What the upstream received, echoed back:
         assert_eq!(header("x-route"), Some("r"));
         assert_eq!(header("x-vhost"), Some("b"));

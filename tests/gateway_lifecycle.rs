@@ -30,8 +30,8 @@ fn tagged(tag: &'static str, delay: Duration) -> MockUpstream {
         .responder(move |req: &Frame| {
             let mut resp = echo_response(req);
             let mut body = BytesMut::from(format!("{tag}:").as_bytes());
-            body.extend_from_slice(&req.body);
-            resp.body = body.freeze();
+            body.extend_from_slice(req.body());
+            resp.set_body(body.freeze());
             Some(resp)
         })
         .start()
@@ -41,7 +41,7 @@ fn tagged(tag: &'static str, delay: Duration) -> MockUpstream {
 /// `sent`.
 fn answered_by(reply: &Frame, sent: &[u8]) -> String {
     assert_eq!(wire_status(reply), Some(BOLT_OK), "id {}", reply.request_id);
-    let body = std::str::from_utf8(&reply.body).expect("tagged echoes are text");
+    let body = std::str::from_utf8(reply.body()).expect("tagged echoes are text");
     let (tag, echoed) = body.split_once(':').expect("a tagged echo");
     assert_eq!(
         echoed.as_bytes(),

@@ -178,7 +178,7 @@ fn check_echo(codec: &dyn FrameCodec, reply: &Frame, id: u64) {
         DUBBO_OK
     };
     assert_eq!(wire_status(reply), Some(ok));
-    assert_eq!(reply.body, request(codec, id).body);
+    assert_eq!(reply.body(), request(codec, id).body());
 }
 
 /// Sends `bytes` on a new connection (then half-closes when `then_close`),

@@ -58,7 +58,7 @@ fn assert_echo(reply: &Frame, id: u64, what: &str) {
     assert_eq!(reply.request_id, id, "{what}");
     assert_eq!(wire_status(reply), Some(BOLT_OK), "{what}: request {id}");
     assert_eq!(
-        reply.body,
+        reply.body(),
         payload(id),
         "{what}: request {id} got another's body"
     );
@@ -150,8 +150,8 @@ async fn exhausted_retries_after_timeouts_answer_timeout() {
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, 5));
     assert_eq!(wire_status(&reply), Some(BOLT_TIMEOUT));
     assert!(
-        reply.meta.class.as_ref() == b"com.alipay.remoting.rpc.exception.RpcServerException"
-            && reply.body.windows(11).any(|w| w == b"504|timeout"),
+        reply.class() == b"com.alipay.remoting.rpc.exception.RpcServerException"
+            && reply.body().windows(11).any(|w| w == b"504|timeout"),
         "a bolt error reply carries an RpcServerException with MOSN's message"
     );
     assert_eq!(
@@ -309,7 +309,7 @@ fn dubbo_oneway(id: u64) -> Frame {
     let mut frame = dubbo_call(id, "fire and forget");
     frame.kind = FrameKind::Oneway;
     frame.meta.flags = 0x82;
-    frame.wire = None;
+    frame.set_wire(None);
     decoded(&DubboCodec::new(), &frame)
 }
 
@@ -477,7 +477,7 @@ async fn requests_never_written_before_their_connection_died_are_retried_elsewhe
     let mut failed = Vec::new();
     for (id, reply) in &replies {
         match wire_status(reply) {
-            Some(BOLT_OK) if *id < 2 => assert_eq!(reply.body, big, "big request {id}"),
+            Some(BOLT_OK) if *id < 2 => assert_eq!(reply.body(), big, "big request {id}"),
             Some(BOLT_OK) => assert_echo(reply, *id, "retried after the reset"),
             Some(BOLT_CONNECTION_CLOSED) => failed.push(*id),
             other => panic!("request {id}: status {other:?}"),
@@ -525,7 +525,7 @@ async fn a_dubbo_request_written_before_a_reset_is_retried_only_with_a_policy() 
         let reply = client.call(&request).await.unwrap();
         assert_eq!(reply.request_id, id);
         if wire_status(&reply) == Some(DUBBO_OK) {
-            assert_eq!(reply.body, request.body, "request {id}: its own echo");
+            assert_eq!(reply.body(), request.body(), "request {id}: its own echo");
         } else {
             failed += 1;
         }
@@ -553,7 +553,7 @@ async fn a_dubbo_request_written_before_a_reset_is_retried_only_with_a_policy() 
             (reply.request_id, wire_status(&reply)),
             (id, Some(DUBBO_OK))
         );
-        assert_eq!(reply.body, request.body, "request {id}: its own echo");
+        assert_eq!(reply.body(), request.body(), "request {id}: its own echo");
     }
     assert!(
         dropping.requests() > before.0,

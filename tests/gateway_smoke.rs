@@ -41,7 +41,7 @@ async fn bolt_and_dubbo_on_one_auto_port() {
         .await
         .unwrap();
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, 7));
-    assert_eq!(&reply.body[..], b"hello");
+    assert_eq!(reply.body(), b"hello");
 
     let mut client = FramedClient::connect(addr, Arc::clone(&dubbo))
         .await
@@ -55,7 +55,7 @@ async fn bolt_and_dubbo_on_one_auto_port() {
     );
     let reply = client.call(&request).await.unwrap();
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, 42));
-    assert_eq!(reply.body, request.body, "the mock echoes the body");
+    assert_eq!(reply.body(), request.body(), "the mock echoes the body");
     assert_eq!(
         (bolt_upstream.requests(), dubbo_upstream.requests()),
         (1, 1)

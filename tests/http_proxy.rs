@@ -483,7 +483,7 @@ async fn auto_listener_serves_http1_h2c_and_bolt_on_one_port() {
             let request = common::bolt_call(id, "com.example.Echo", &[]);
             let reply = client.call(&request).await.expect("bolt reply");
             assert_eq!(reply.request_id, id);
-            assert_eq!(reply.body, request.body);
+            assert_eq!(reply.body(), request.body());
         }
         assert_eq!(bolt_mocks[0].requests(), 3);
         gw.stop(std::time::Duration::from_secs(2)).await;

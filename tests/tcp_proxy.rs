@@ -253,7 +253,7 @@ async fn an_unknown_protocol_falls_back_to_the_tcp_proxy_and_bolt_stays_l7() {
             .await
             .unwrap();
         assert_eq!((reply.kind, reply.request_id), (FrameKind::Response, id));
-        assert_eq!(&reply.body[..], format!("hello-{id}").as_bytes());
+        assert_eq!(reply.body(), format!("hello-{id}").as_bytes());
     }
     assert_eq!(rpc.requests(), 5, "bolt went through the L7 proxy");
     assert_eq!(raw.accepted(), 1, "and never to the TCP cluster");

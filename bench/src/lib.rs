@@ -53,14 +53,16 @@ impl Proto {
                 frame.meta = WireMeta {
                     version: 1,
                     serialization: 1,
-                    class: Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest"),
                     ..WireMeta::default()
                 };
-                frame.timeout_ms = Some(3000);
+                frame.set_class(Bytes::from_static(
+                    b"com.alipay.sofa.rpc.core.request.SofaRequest",
+                ));
+                frame.set_timeout_ms(Some(3000));
                 frame
-                    .headers
+                    .headers_mut()
                     .insert("service", b"com.alipay.test.EchoService:1.0");
-                frame.body = Bytes::copy_from_slice(payload.as_bytes());
+                frame.set_body(Bytes::copy_from_slice(payload.as_bytes()));
             }
             Proto::Dubbo => {
                 let mut body = BytesMut::new();
@@ -85,13 +87,13 @@ impl Proto {
                 body.extend_from_slice(b"Z");
                 frame.meta.flags = 0xC2;
                 frame.meta.serialization = 2;
-                frame.body = body.freeze();
+                frame.set_body(body.freeze());
             }
         }
         let mut out = BytesMut::new();
         // Our own well-formed frames always encode.
         let _ = self.codec().encode(&frame, &mut out);
-        (out, frame.body)
+        (out, frame.body_bytes())
     }
 }
 
@@ -114,10 +116,10 @@ pub fn dubbo_rpc_result(body: &[u8]) -> Bytes {
 /// body (opaque to any proxy in between).
 pub fn echo(req: &Frame) -> Frame {
     let mut resp = Frame::new(FrameKind::Response, req.request_id);
-    resp.body = req.body.clone();
+    resp.set_body(req.body_bytes());
     resp.meta = WireMeta {
         flags: 0,
-        ..req.meta.clone()
+        ..req.meta
     };
     resp
 }

@@ -103,7 +103,7 @@ async fn crossed_wire_64_callers_over_2_connections() {
                     {
                         Ok(Ok(resp))
                             if resp.request_id == id
-                                && resp.body == body
+                                && resp.body() == body
                                 && resp.kind == FrameKind::Response =>
                         {
                             tally.ok.fetch_add(1, Ordering::Relaxed);
@@ -176,12 +176,12 @@ async fn colliding_downstream_ids_are_kept_apart() {
                 .await
                 .expect("response");
             assert_eq!(resp.request_id, 7);
-            assert_eq!(resp.body, body);
+            assert_eq!(resp.body(), body);
             // The id was restored in the wire bytes too (the zero-copy
             // forward path writes those, unchanged).
             assert!(resp.unchanged_wire().is_some());
             let forwarded = decoded(&BoltCodec::v1(), &resp);
-            assert_eq!((forwarded.request_id, forwarded.body), (7, body));
+            assert_eq!((forwarded.request_id, forwarded.body()), (7, &body[..]));
         }));
     }
     timeout(BOUND, async {
@@ -230,7 +230,7 @@ async fn tiny_id_space_wraps_without_reusing_in_flight_ids() {
                 };
                 tally.sent.fetch_add(1, Ordering::Relaxed);
                 match timeout(limit, pool.send(test.request(id, body.clone()))).await {
-                    Ok(Ok(resp)) if resp.request_id == id && resp.body == body => {
+                    Ok(Ok(resp)) if resp.request_id == id && resp.body() == body => {
                         tally.ok.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(Ok(_)) => {
@@ -309,7 +309,7 @@ async fn cancelled_requests_never_receive_or_steal_responses() {
                 let limit = Duration::from_micros(rng.random_range(50..20_000));
                 tally.sent.fetch_add(1, Ordering::Relaxed);
                 match timeout(limit, pool.send(bolt_request(id, body.clone()))).await {
-                    Ok(Ok(resp)) if resp.request_id == id && resp.body == body => {
+                    Ok(Ok(resp)) if resp.request_id == id && resp.body() == body => {
                         tally.ok.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(Ok(_)) => {
@@ -347,7 +347,7 @@ async fn cancelled_requests_never_receive_or_steal_responses() {
         .await
         .expect("in time")
         .expect("response");
-        assert_eq!((resp.request_id, resp.body), (i + 1, body));
+        assert_eq!((resp.request_id, resp.body()), (i + 1, &body[..]));
     }
     let counters = pool.counters();
     let late = PoolCounters::get(&counters.late_responses);
@@ -452,13 +452,13 @@ async fn goaway_drains_the_connection_and_a_new_one_takes_over() {
         .send(bolt_request(2, Bytes::from_static(b"new")))
         .await
         .expect("response");
-    assert_eq!(&resp.body[..], b"new");
+    assert_eq!(resp.body(), b"new");
     let resp = timeout(Duration::from_secs(5), slow)
         .await
         .expect("in time")
         .expect("task")
         .expect("response");
-    assert_eq!(&resp.body[..], b"slow");
+    assert_eq!(resp.body(), b"slow");
     assert_eq!(upstream.requests_per_connection(), vec![1, 1]);
     eventually("the drained connection closed", || {
         MockCounters::get(&upstream.counters().open) == 1

@@ -113,7 +113,8 @@ pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
     ///   when more bytes arrived. The codec may `reserve` room in `src` for
     ///   the rest of a frame whose length it already checked.
     /// - `Ok(Some(frame))`: exactly the frame's bytes were consumed; they are
-    ///   now `frame.wire`, and header views and body borrow from them.
+    ///   now [`Frame::wire`], and the body borrows from them. The header view
+    ///   is read from them on first use (see [`FrameCodec::fill_headers`]).
     /// - `Err(_)`: the stream is corrupt. `src` is left as it was, so
     ///   [`FrameCodec::decode_error_reply`] can address an error reply.
     ///
@@ -141,18 +142,49 @@ pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
         u64::MAX
     }
 
-    /// Reads the header view of a frame that [`FrameCodec::decode`] left
-    /// without one because reading it would slow the forwarding path (the
-    /// Dubbo codec does not read responses: the result stands between the
-    /// fixed header and the attachments). The proxy calls this only when a
-    /// filter is about to read or change that frame's headers; encoding the
-    /// frame afterwards writes the changed view back. A view already read
-    /// or changed is left alone. `Err` when the bytes the view comes from
-    /// are malformed (the frame is still forwarded as it is). Default:
-    /// nothing to do, `decode` fills every view.
+    /// Reads the header view of `frame` now and reports whether its header
+    /// section is well formed. [`FrameCodec::decode`] only frames a message;
+    /// its header view (bolt's header map, Dubbo's invocation head and
+    /// attachments, the attachments of a Dubbo response) is read from the
+    /// wire bytes the first time something asks ([`Frame::headers`]), and a
+    /// malformed section then reads as an empty view. Callers that must
+    /// tell "no such header" from "unreadable headers" (the proxy, before a
+    /// filter reads or changes a response's headers) call this first. The
+    /// frame is still forwarded as it is when this fails. Default: the
+    /// frame's own lazy reader ([`Frame::read_headers`]).
     fn fill_headers(&self, frame: &mut Frame) -> Result<(), CodecError> {
-        let _ = frame;
-        Ok(())
+        frame.read_headers_mut().map(drop)
+    }
+
+    /// [`FrameCodec::decode`], then, for a frame travelling from the caller
+    /// ([`crate::FrameKind::is_request_side`]), its header view read at
+    /// once: a malformed header section is then an error like any other
+    /// malformed frame, and the frame's bytes are put back in front of
+    /// `src`, so [`FrameCodec::decode_error_reply`] can address the reply.
+    /// What a server-side connection driver calls: a request whose headers
+    /// cannot be read cannot be routed. (Responses and other frames a
+    /// proxy only forwards keep their header section unread.)
+    fn decode_checked(
+        &self,
+        src: &mut BytesMut,
+        limits: &crate::Limits,
+    ) -> Result<Option<Frame>, CodecError> {
+        // Checked where it lies: a `Frame` is large, and moving it out of
+        // the result and back would copy it twice per request.
+        let mut decoded = self.decode(src, limits);
+        if let Ok(Some(frame)) = &mut decoded
+            && frame.kind.is_request_side()
+            && let Err(error) = frame.read_headers_mut()
+        {
+            if let Some(wire) = frame.wire() {
+                let mut restored = BytesMut::with_capacity(wire.len() + src.len());
+                wire.write_to(&mut restored);
+                restored.extend_from_slice(src);
+                *src = restored;
+            }
+            return Err(error);
+        }
+        decoded
     }
 
     /// The pong for a received ping, answered by the connection driver

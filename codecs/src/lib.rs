@@ -17,6 +17,13 @@
 //! one frame, `Err(_)` means the stream is corrupt and the connection should
 //! be answered (see [`FrameCodec::decode_error_reply`]) and closed. Length
 //! fields are checked against [`Limits`] before any byte is buffered for them.
+//!
+//! `decode` frames a message and reads its fixed header; the header section
+//! (the header view a router matches on) is read from the frame's wire
+//! bytes the first time something asks ([`Frame::headers`]), so forwarding
+//! a frame whose headers nobody reads costs no parse.
+//! [`FrameCodec::decode_checked`], what a server-side driver calls, reads a
+//! request's header section at once, so a malformed one is a decode error.
 
 pub mod bolt;
 mod codec;
@@ -33,7 +40,7 @@ mod wire;
 
 pub use codec::{Detect, FrameCodec, Limits, MIN_READ_BUFFER, PoolMode, reserve_for_frame};
 pub use error::{CodecError, RegistryError};
-pub use frame::{Frame, FrameKind, Status, WireMeta};
+pub use frame::{Frame, FrameKind, HeaderReader, Status, WireMeta};
 pub use headers::{Headers, keys};
 pub use registry::{AUTO, Detection, Protocol, ProtocolSet, Registry};
 pub use status::ReplyStatus;

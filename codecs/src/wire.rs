@@ -2,29 +2,35 @@
 //! proxy rewrites can be patched in place.
 //!
 //! ```text
-//!  +----------------+---------------------------------+--------------+
-//!  | head (BytesMut)| rest (Bytes, shared, read-only) | tail (BytesMut)|
-//!  +----------------+---------------------------------+--------------+
+//!  +----------------+---------------------------------+---------------+
+//!  | head (inline)  | rest (Bytes, shared, read-only) | tail (inline) |
+//!  +----------------+---------------------------------+---------------+
 //!   fixed header:     class names, header maps, body    checksums
 //!   request id lives  (header views and the body are     (bolt v2 CRC)
 //!   here               slices of this part)
 //! ```
 //!
-//! All three parts are views into the allocation the frame was read into:
-//! splitting them off costs reference-count bumps, not copies. `head` and
-//! `tail` are exclusively owned, so rewriting the request id (and a checksum)
-//! needs neither an allocation nor a copy, while `rest` can be shared with
-//! the header view and the body.
+//! `rest` is a view into the allocation the frame was read into: taking it
+//! costs one reference count, not a copy. `head` and `tail` are copied out
+//! (a few dozen bytes, inline in the `Wire`), so rewriting the request id
+//! (and a checksum) needs neither an allocation nor a second handle on the
+//! shared buffer.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use smallvec::SmallVec;
 use std::fmt;
+
+/// Patchable bytes kept inline: every built-in codec's fixed header fits
+/// (bolt v2 requests have the longest, 24 bytes); a generic x-protocol
+/// layout with a longer header spills it to the heap.
+const INLINE_HEAD: usize = 32;
 
 /// A frame's wire bytes as three contiguous parts: `head ++ rest ++ tail`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Wire {
-    head: BytesMut,
+    head: SmallVec<[u8; INLINE_HEAD]>,
     rest: Bytes,
-    tail: BytesMut,
+    tail: SmallVec<[u8; 4]>,
 }
 
 impl Wire {
@@ -39,18 +45,22 @@ impl Wire {
             "wire split past the frame"
         );
         let head_len = head_len.min(frame.len());
-        let head = frame.split_to(head_len);
-        // An empty tail needs no handle on the shared buffer (one less
-        // reference count to bump and drop per frame).
+        let tail_len = tail_len.min(frame.len() - head_len);
+        let tail_start = frame.len() - tail_len;
+        let head = SmallVec::from_slice(frame.get(..head_len).unwrap_or_default());
+        // Bounds moves only: `frame` stays the one handle on the read
+        // buffer. (`Bytes::advance` is the cheaper of the two advances.)
         let tail = match tail_len {
-            0 => BytesMut::new(),
-            _ => frame.split_off(frame.len().saturating_sub(tail_len)),
+            0 => SmallVec::new(),
+            _ => {
+                let tail = SmallVec::from_slice(frame.get(tail_start..).unwrap_or_default());
+                frame.truncate(tail_start);
+                tail
+            }
         };
-        Wire {
-            head,
-            rest: frame.freeze(),
-            tail,
-        }
+        let mut rest = frame.freeze();
+        rest.advance(head_len);
+        Wire { head, rest, tail }
     }
 
     /// Total length in bytes.

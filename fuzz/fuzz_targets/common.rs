@@ -11,8 +11,9 @@ pub const LIMIT: usize = 64 * 1024;
 /// Decodes `data` fed in chunks whose sizes come from the first byte, and
 /// asserts the decode contract: `Ok(None)` and `Err` consume nothing, a
 /// frame consumes exactly its wire length, the buffer never reserves room
-/// for a frame over the limit, and every decoded frame re-encodes to its
-/// own bytes and survives an id patch.
+/// for a frame over the limit, every decoded frame's header view reads
+/// without a panic, and every decoded frame re-encodes to its own bytes and
+/// survives an id patch.
 pub fn decode_stream(codec: &dyn FrameCodec, data: &[u8]) {
     let Some((&chunk_seed, data)) = data.split_first() else { return };
     let chunk = usize::from(chunk_seed % 64) + 1;
@@ -22,12 +23,21 @@ pub fn decode_stream(codec: &dyn FrameCodec, data: &[u8]) {
         buf.extend_from_slice(piece);
         loop {
             let before = buf.len();
-            match codec.decode(&mut buf, &limits) {
+            // The server side's decode: a request's header section is read
+            // at once, and a malformed one puts the frame's bytes back.
+            match codec.decode_checked(&mut buf, &limits) {
                 Ok(Some(mut frame)) => {
-                    let wire_len = frame.wire.as_ref().map_or(0, |w| w.len());
+                    // Every other frame's header section is read on first
+                    // use: read it too (never a panic, whatever the bytes).
+                    if let Ok(headers) = frame.read_headers() {
+                        for (key, value) in headers.iter() {
+                            std::hint::black_box((key, value));
+                        }
+                    }
+                    let wire_len = frame.wire().map_or(0, |w| w.len());
                     assert_eq!(before - buf.len(), wire_len, "a frame consumes exactly its bytes");
                     assert!(wire_len <= LIMIT, "frame over the limit accepted");
-                    let original = frame.wire.as_ref().map(|w| w.to_vec()).unwrap_or_default();
+                    let original = frame.wire().map(|w| w.to_vec()).unwrap_or_default();
                     let mut out = BytesMut::new();
                     codec.encode(&frame, &mut out).expect("a decoded frame re-encodes");
                     assert_eq!(&out[..], &original[..], "re-encode is byte-exact");

@@ -72,24 +72,24 @@ fn bolt(input: Input) {
     frame.meta.flags = u8::from(v2 && crc);
     frame.meta.serialization = serialization;
     if !matches!(kind, FrameKind::Heartbeat { .. }) {
-        frame.meta.class = Bytes::from(class.into_bytes());
-        frame.headers = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
-        frame.body = Bytes::from(body);
+        frame.set_class(Bytes::from(class.into_bytes()));
+        frame.set_headers(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect());
+        frame.set_body(Bytes::from(body));
     }
     if kind == FrameKind::Response {
         frame.status = Some(Status::new(u32::from(status), 0));
     } else {
-        frame.timeout_ms = timeout.map(u32::from);
+        frame.set_timeout_ms(timeout.map(u32::from));
     }
     let codec = BoltCodec::v1();
     let Some(back) = round_trip(&codec, &frame) else { return };
     assert_eq!(back.kind, frame.kind);
     assert_eq!(back.request_id, frame.request_id);
-    assert_eq!(back.body, frame.body);
-    assert_eq!(back.meta.class, frame.meta.class);
-    assert!(back.headers.wire_fields().eq(frame.headers.wire_fields()), "header fields differ");
+    assert_eq!(back.body(), frame.body());
+    assert_eq!(back.class(), frame.class());
+    assert!(back.headers().wire_fields().eq(frame.headers().wire_fields()), "header fields differ");
     assert_eq!(back.status.map(|s| s.code), frame.status.map(|s| s.code));
-    assert_eq!(back.timeout_ms, frame.timeout_ms);
+    assert_eq!(back.timeout_ms(), frame.timeout_ms());
 }
 
 fn dubbo(input: Input) {
@@ -109,16 +109,16 @@ fn dubbo(input: Input) {
     let mut frame = Frame::new(if two_way { FrameKind::Request } else { FrameKind::Oneway }, id);
     frame.meta.flags = if two_way { 0xC2 } else { 0x82 };
     frame.meta.serialization = 2;
-    frame.body = body.freeze();
+    frame.set_body(body.freeze());
     let Some(back) = round_trip(&DubboCodec::new(), &frame) else { return };
     assert_eq!((back.kind, back.request_id), (frame.kind, id));
-    assert_eq!(back.body, frame.body);
+    assert_eq!(back.body(), frame.body());
     assert_eq!(back.method(), Some(method.as_str()));
     assert_eq!(back.service(), Some(service.as_str()));
-    assert_eq!(back.headers.get_str("version"), Some(version.as_str()));
+    assert_eq!(back.headers().get_str("version"), Some(version.as_str()));
     for (k, _) in &attachments {
         let last = attachments.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_bytes());
-        assert_eq!(back.headers.get(k), last, "attachment {k}");
+        assert_eq!(back.headers().get(k), last, "attachment {k}");
     }
 }
 
@@ -127,13 +127,13 @@ fn generic(input: Input) {
     let kind = [FrameKind::Request, FrameKind::Response, FrameKind::Heartbeat { reply: false }, FrameKind::GoAway]
         [usize::from(kind % 4)];
     let mut frame = Frame::new(kind, u64::from(id));
-    frame.body = Bytes::from(body);
+    frame.set_body(Bytes::from(body));
     if kind == FrameKind::Response {
         frame.status = Some(Status::new(0, 200));
     }
     let Some(back) = round_trip(&*X_EXAMPLE, &frame) else { return };
     assert_eq!((back.kind, back.request_id), (frame.kind, frame.request_id));
-    assert_eq!(back.body, frame.body);
+    assert_eq!(back.body(), frame.body());
 }
 
 fuzz_target!(|input: Input| {

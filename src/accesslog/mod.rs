@@ -134,8 +134,8 @@ impl ListenerAccessLogs {
             protocol: &cx.downstream.protocol,
             listener: &cx.downstream.listener,
             request_id: Some(cx.request.request_id),
-            request_headers: LoggedHeaders::Frame(&cx.request.headers),
-            response_headers: reply.map(|r| LoggedHeaders::Frame(&r.headers)),
+            request_headers: LoggedHeaders::Frame(cx.request.headers()),
+            response_headers: reply.map(|r| LoggedHeaders::Frame(r.headers())),
             // A local reply logs its reason's neutral code, as MOSN logs
             // the code it hijacked with (a codec's wire status may be
             // coarser: bolt has no "no route").
@@ -144,8 +144,8 @@ impl ListenerAccessLogs {
                 None => reply.and_then(|r| r.status).map(|s| s.neutral),
             },
             response_flag: failure.map(response_flag),
-            bytes_received: cx.request.body.len() as u64,
-            bytes_sent: reply.map_or(0, |r| r.body.len() as u64),
+            bytes_received: cx.request.body().len() as u64,
+            bytes_sent: reply.map_or(0, |r| r.body().len() as u64),
             downstream_local: cx.downstream.local,
             downstream_remote: cx.downstream.peer,
             upstream_host: cx.host.as_deref().map(|h| h.address_text()),

@@ -71,7 +71,7 @@ impl RequestCx {
     /// proxy's progress, borrowed.
     pub fn filter_cx(&mut self) -> FilterCx<'_> {
         FilterCx {
-            request: &mut self.request.headers,
+            request: self.request.headers_mut(),
             downstream: &self.downstream,
             cluster: self.cluster.as_ref(),
             host: self.host.as_ref(),

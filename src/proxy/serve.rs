@@ -133,7 +133,7 @@ impl ProxyCore {
             cx.enter(Phase::MatchRoute);
             let (forward, layers) = match_route(table, cx, (&listener.router, &self.stats))?;
             let (cluster, metadata) =
-                pick_cluster(config, forward, &cx.request.headers, cx.random)?;
+                pick_cluster(config, forward, cx.request.headers(), cx.random)?;
             cx.stats.routed(self.stats.cluster(&cx.stats, &cluster));
             cx.cluster = Some(cluster.clone());
             cx.enter(Phase::DownFilterAfterRoute);
@@ -149,7 +149,7 @@ impl ProxyCore {
             .timeout()
             .or(cx
                 .request
-                .timeout_ms
+                .timeout_ms()
                 .map(|ms| Duration::from_millis(u64::from(ms))))
             .filter(|t| !t.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT);
@@ -178,7 +178,7 @@ impl ProxyCore {
         // request headers before the upstream request, not per try).
         for layer in layers.iter().filter(|l| !l.is_empty()) {
             apply_mutations(
-                &mut cx.request.headers,
+                cx.request.headers_mut(),
                 &layer.request_remove,
                 &layer.request_add,
                 &cx.downstream,
@@ -189,7 +189,7 @@ impl ProxyCore {
         let mut retry_permit = None;
         let policy = forward.effective_retry_policy();
         let per_try = policy.per_try_timeout();
-        let hash_key = forward.hash_key(&cx.request.headers, Some(cx.downstream.peer.ip()));
+        let hash_key = forward.hash_key(cx.request.headers(), Some(cx.downstream.peer.ip()));
         let metadata = metadata.as_map();
         let mut tried: Vec<Arc<Host>> = Vec::new();
         let mut rechosen = 0;
@@ -260,7 +260,7 @@ impl ProxyCore {
                     // stream filters.
                     for layer in layers.iter().filter(|l| !l.is_empty()) {
                         apply_mutations(
-                            &mut response.headers,
+                            response.headers_mut(),
                             &layer.response_remove,
                             &layer.response_add,
                             &cx.downstream,
@@ -270,7 +270,7 @@ impl ProxyCore {
                     if !listener.filters.is_empty() {
                         let mut filter_cx = cx.filter_cx();
                         for filter in &listener.filters {
-                            filter.on_response(&mut filter_cx, &mut response.headers);
+                            filter.on_response(&mut filter_cx, response.headers_mut());
                         }
                     }
                     return Ok(Some(response));
@@ -301,7 +301,7 @@ fn match_route<'a>(
     (router, stats): (&str, &GatewayStats),
 ) -> Result<(&'a Forward, HeaderLayers<'a>), ProxyError> {
     let matched = table
-        .select(&cx.request.headers)
+        .select(cx.request.headers())
         .ok_or(ProxyError::NoRoute)?;
     cx.stats
         .matched(stats.route(&cx.stats, router, table, matched.route));
@@ -335,15 +335,11 @@ async fn run_filters(
 /// went to the pool: every field but the wire bytes (cloning those would
 /// allocate; codecs build replies from the fields).
 fn reply_template(request: &Frame) -> Frame {
-    Frame {
-        kind: request.kind,
-        request_id: request.request_id,
-        headers: request.headers.clone(),
-        body: request.body.clone(),
-        trailers: None,
-        status: request.status,
-        timeout_ms: request.timeout_ms,
-        meta: request.meta.clone(),
-        wire: None,
-    }
+    let mut template = Frame::new(request.kind, request.request_id);
+    template.set_headers(request.headers().clone());
+    template.set_body(request.body_bytes());
+    template.status = request.status;
+    template.set_timeout_ms(request.timeout_ms());
+    template.meta = request.meta;
+    template
 }

@@ -348,7 +348,7 @@ impl FrameSource {
     /// The next frame; `None` when the peer closed between frames.
     async fn next(&mut self) -> Option<Result<Frame, FramedError>> {
         loop {
-            match self.codec.decode(&mut self.buf, &self.limits) {
+            match self.codec.decode_checked(&mut self.buf, &self.limits) {
                 Ok(Some(frame)) => {
                     self.frame_started = None;
                     return Some(Ok(frame));

@@ -204,8 +204,8 @@ pub(crate) fn counts(mocks: &[MockUpstream]) -> Vec<u64> {
 /// For bolt (whose responses carry a header map).
 pub(crate) fn echo_with_headers(req: &Frame) -> Option<Frame> {
     let mut resp = meshgate_test_support::echo_response(req);
-    for (key, value) in req.headers.wire_fields() {
-        resp.headers.push_owned(key, value);
+    for (key, value) in req.headers().wire_fields() {
+        resp.headers_mut().push_owned(key, value);
     }
     Some(resp)
 }
@@ -215,11 +215,11 @@ pub(crate) fn echo_with_headers(req: &Frame) -> Option<Frame> {
 /// A decoded bolt request for `service` with extra header fields.
 pub(crate) fn bolt_call(id: u64, service: &str, headers: &[(&str, &str)]) -> Frame {
     let mut frame = bolt_request(id, Bytes::from(format!("payload-{id}")));
-    frame.wire = None;
-    frame.headers = meshgate_codecs::Headers::new();
-    frame.headers.insert("service", service.as_bytes());
+    frame.set_wire(None);
+    frame.set_headers(meshgate_codecs::Headers::new());
+    frame.headers_mut().insert("service", service.as_bytes());
     for (key, value) in headers {
-        frame.headers.insert(key, value.as_bytes());
+        frame.headers_mut().insert(key, value.as_bytes());
     }
     decoded(&BoltCodec::v1(), &frame)
 }
@@ -307,12 +307,12 @@ pub(crate) fn success_code(codec: &Arc<dyn FrameCodec>) -> u32 {
 /// The message a Dubbo error response carries (its body is one hessian
 /// string).
 pub(crate) fn dubbo_error_message(reply: &Frame) -> String {
-    let mut reader = Reader::new(&reply.body);
+    let mut reader = Reader::new(reply.body());
     let span = reader
         .read_string()
         .expect("a Dubbo error body is a string");
     let mut out = Vec::new();
-    span.collect_into(&reply.body, &mut out);
+    span.collect_into(reply.body(), &mut out);
     String::from_utf8(out).expect("UTF-8 message")
 }
 
@@ -350,14 +350,14 @@ pub(crate) fn dubbo_value_response(
     let mut resp = Frame::new(FrameKind::Response, req.request_id);
     resp.meta.flags = 0x02; // response, hessian2
     resp.meta.serialization = 2;
-    resp.body = body.freeze();
+    resp.set_body(body.freeze());
     resp
 }
 
 /// A Dubbo success response's string result and its attachments (`None`
 /// for the response types without them), read from the body.
 pub(crate) fn dubbo_response_attachments(reply: &Frame) -> (String, Option<Vec<(String, String)>>) {
-    let body = &reply.body[..];
+    let body = reply.body();
     let string = |reader: &mut Reader<'_>, body: &[u8]| {
         let span = reader.read_string().expect("a string");
         let mut out = Vec::new();
@@ -443,11 +443,11 @@ pub(crate) fn wire_status(frame: &Frame) -> Option<u32> {
 
 /// The message of a Dubbo error response (one hessian string).
 pub(crate) fn dubbo_message(frame: &Frame) -> String {
-    let span = meshgate_codecs::dubbo::hessian::Reader::new(&frame.body)
+    let span = meshgate_codecs::dubbo::hessian::Reader::new(frame.body())
         .read_string()
         .unwrap_or_else(|e| panic!("a Dubbo error body is one hessian string: {e}"));
     let mut bytes = Vec::new();
-    span.collect_into(&frame.body, &mut bytes);
+    span.collect_into(frame.body(), &mut bytes);
     String::from_utf8(bytes).expect("an UTF-8 message")
 }
 

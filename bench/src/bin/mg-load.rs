@@ -191,7 +191,7 @@ fn account(
     }
     if !frame.status.is_some_and(|s| s.is_success()) {
         result.errors += 1; // The proxy's (or backend's) error reply.
-    } else if frame.body != expected {
+    } else if frame.body() != expected {
         result.mismatched += 1;
     } else {
         result.ok += 1;

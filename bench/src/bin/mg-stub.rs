@@ -105,7 +105,8 @@ async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes, rpc_re
                         FrameKind::Request => {
                             let mut reply = echo(&frame);
                             if rpc_result {
-                                reply.body = dubbo_rpc_result(&reply.body);
+                                let body = dubbo_rpc_result(reply.body());
+                                reply.set_body(body);
                             }
                             Some(tagged(reply, &tag))
                         }
@@ -136,10 +137,10 @@ async fn serve(stream: TcpStream, codec: Arc<dyn FrameCodec>, tag: Bytes, rpc_re
 /// `reply` with `tag` appended to its body (unchanged for an empty tag).
 fn tagged(mut reply: Frame, tag: &Bytes) -> Frame {
     if !tag.is_empty() {
-        let mut body = BytesMut::with_capacity(reply.body.len() + tag.len());
-        body.extend_from_slice(&reply.body);
+        let mut body = BytesMut::with_capacity(reply.body().len() + tag.len());
+        body.extend_from_slice(reply.body());
         body.extend_from_slice(tag);
-        reply.body = body.freeze();
+        reply.set_body(body.freeze());
     }
     reply
 }

@@ -76,7 +76,7 @@ mod tests {
     fn round_trips_and_never_buffers_half_a_frame() {
         let mut framed = FramedCodec::new(Arc::new(BoltCodec::v1()), Limits::default());
         let mut req = Frame::new(FrameKind::Request, 9);
-        req.body = bytes::Bytes::from_static(b"payload");
+        req.set_body(bytes::Bytes::from_static(b"payload"));
         let mut buf = BytesMut::new();
         framed.encode(req, &mut buf).expect("encodes");
         let len = buf.len();
@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(buf.len(), len);
 
         let back = framed.decode(&mut buf).expect("decodes").expect("whole");
-        assert_eq!((back.request_id, &back.body[..]), (9, &b"payload"[..]));
+        assert_eq!((back.request_id, back.body()), (9, &b"payload"[..]));
         assert!(framed.decode(&mut buf).expect("empty").is_none());
     }
 
@@ -99,7 +99,7 @@ mod tests {
     fn decode_enforces_the_limits() {
         let mut framed = FramedCodec::new(Arc::new(BoltCodec::v1()), Limits::new(64));
         let mut req = Frame::new(FrameKind::Request, 1);
-        req.body = bytes::Bytes::from(vec![0u8; 1000]);
+        req.set_body(bytes::Bytes::from(vec![0u8; 1000]));
         let mut buf = BytesMut::new();
         BoltCodec::v1().encode(&req, &mut buf).expect("encodes");
         let err = framed.decode(&mut buf).expect_err("too large");

@@ -1,6 +1,7 @@
-//! Decoding: fixed header, size check, CRC, header map, then one split of
-//! the read buffer into the frame's [`Wire`] (no copy of class, header map
-//! or content).
+//! Decoding: fixed header, size check, CRC, then one split of the read
+//! buffer into the frame's [`Wire`] (no copy of class, header map or
+//! content). The header map is read from the wire bytes on first use
+//! ([`read_section`]).
 
 use super::head::{self, Head};
 use super::header_map;
@@ -9,7 +10,7 @@ use crate::error::CodecError;
 use crate::frame::{Frame, FrameKind, Status, WireMeta};
 use crate::headers::Headers;
 use crate::wire::Wire;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 /// The decode half of [`crate::FrameCodec::decode`] for both versions; see
 /// there for the `Ok(None)` / `Err` contract. Every check runs before
@@ -35,39 +36,7 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
     if head.has_crc() {
         check_crc(src.get(..frame_len).unwrap_or_default(), protocol)?;
     }
-    split_frame(src, &head, kind, frame_len)
-}
-
-/// Reads the header map of the whole frame at the front of `src` and, if
-/// it is well formed, splits the frame off.
-///
-/// One pass over the map while the frame is still in `src`: the spans
-/// index the wire's middle part (class, map, content), which starts after
-/// the fixed header. On error nothing is split off.
-fn split_frame(
-    src: &mut BytesMut,
-    head: &Head,
-    kind: FrameKind,
-    frame_len: usize,
-) -> Result<Option<Frame>, CodecError> {
-    let class_len = usize::from(head.class_len);
-    let map_start = head.fixed_len() + class_len;
-    let map = src
-        .get(map_start..map_start + usize::from(head.header_len))
-        .unwrap_or_default();
-    let mut headers = Headers::new();
-    header_map::read(
-        map,
-        class_len,
-        head::protocol_name(head.proto),
-        &mut headers,
-    )?;
-    Ok(Some(assemble_with(
-        head,
-        kind,
-        src.split_to(frame_len),
-        headers,
-    )))
+    Ok(Some(assemble(&head, kind, src.split_to(frame_len))))
 }
 
 /// Compares the trailing big-endian CRC-32 with the CRC of every byte
@@ -88,57 +57,64 @@ fn check_crc(frame: &[u8], protocol: &'static str) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Builds the frame over its bytes: `buf` is exactly one frame whose
-/// fixed header is `head` and whose header map is empty.
-pub(super) fn assemble(head: Head, kind: FrameKind, buf: BytesMut) -> Frame {
-    assemble_with(&head, kind, buf, Headers::new())
-}
-
 /// Builds the frame over its bytes: `buf` is exactly one frame whose fixed
-/// header is `head`, and `headers` holds its header map as spans relative
-/// to the wire's middle part (class, map, content). Header values, class
-/// and body are slices of that shared part.
+/// header is `head`. Class and body are slices of the wire's shared middle
+/// part; the header map is left to [`read_section`].
 #[inline(always)]
-fn assemble_with(head: &Head, kind: FrameKind, buf: BytesMut, mut headers: Headers) -> Frame {
+pub(super) fn assemble(head: &Head, kind: FrameKind, buf: BytesMut) -> Frame {
     let wire = Wire::split(buf, head.fixed_len(), head.crc_len());
     let rest = wire.rest();
     let class_len = usize::from(head.class_len);
     let body_start = class_len + usize::from(head.header_len);
     debug_assert!(body_start <= rest.len(), "lengths checked before split");
-    // Each slice is one more handle on the shared buffer; empty parts need
-    // none.
-    let slice = |from: usize, to: usize| {
-        if from < to && to <= rest.len() {
-            rest.slice(from..to)
-        } else {
-            Bytes::new()
-        }
-    };
-    if !headers.is_empty() {
-        headers.bind(rest.clone());
-    }
+    let body = body_start.min(rest.len())..rest.len();
+    let class = 0..class_len.min(rest.len());
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
-    Frame {
-        kind,
-        request_id: u64::from(head.id),
-        headers,
-        body: slice(body_start, rest.len()),
-        trailers: None,
-        status: response_side.then(|| Status {
-            code: u32::from(head.status),
-            neutral: head::neutral_status(head.status),
-        }),
-        // Negative timeouts (Java's -1) mean "no timeout".
-        timeout_ms: (!response_side)
+    let mut frame = Frame::lazy(kind, u64::from(head.id), wire, read_section);
+    frame.set_body_in_wire(body);
+    frame.set_class_in_wire(class);
+    frame.status = response_side.then(|| Status {
+        code: u32::from(head.status),
+        neutral: head::neutral_status(head.status),
+    });
+    // Negative timeouts (Java's -1) mean "no timeout".
+    frame.set_fixed_timeout_ms(
+        (!response_side)
             .then(|| u32::try_from(head.timeout).ok())
             .flatten(),
-        meta: WireMeta {
-            version: head.proto,
-            serialization: head.codec,
-            flags: head.switch,
-            sub_version: head.ver1,
-            class: slice(0, class_len),
-        },
-        wire: Some(wire),
+    );
+    frame.meta = WireMeta {
+        version: head.proto,
+        serialization: head.codec,
+        flags: head.switch,
+        sub_version: head.ver1,
+    };
+    frame
+}
+
+/// The header reader of bolt frames ([`crate::HeaderReader`]): the header
+/// map between the class name and the content, as spans into the wire's
+/// middle part, plus the derived routing keys (see [`header_map::read`]).
+fn read_section(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
+    // The wire head is exactly the fixed header, which ends with class_len
+    // (u16), header_len (u16) and content_len (u32) in every layout.
+    let head = wire.head();
+    let protocol = head::protocol_name(head.first().copied().unwrap_or_default());
+    let lens = head
+        .len()
+        .checked_sub(8)
+        .and_then(|at| head.get(at..at + 4))
+        .ok_or_else(|| CodecError::malformed(protocol, "wire head shorter than a fixed header"))?;
+    let class_len = usize::from(u16::from_be_bytes([lens[0], lens[1]]));
+    let header_len = usize::from(u16::from_be_bytes([lens[2], lens[3]]));
+    if header_len == 0 {
+        return Ok(None);
     }
+    let rest = wire.rest();
+    let map = rest
+        .get(class_len..class_len + header_len)
+        .ok_or_else(|| CodecError::malformed(protocol, "header map runs past the frame"))?;
+    header_map::read(map, class_len, protocol, headers)?;
+    headers.bind(rest.clone());
+    Ok(None)
 }

@@ -43,8 +43,7 @@ pub(super) fn encode(
         return Ok(());
     }
     let original = frame
-        .wire
-        .as_ref()
+        .wire()
         .and_then(|wire| Head::parse(wire.head()).ok().flatten());
     let mut head = match original {
         Some(head) => head,
@@ -53,22 +52,22 @@ pub(super) fn encode(
     let protocol = head::protocol_name(head.proto);
     // Ids wider than the wire are truncated, as `set_request_id` does.
     head.id = frame.request_id as u32;
-    head.class_len = u16::try_from(frame.meta.class.len()).map_err(|_| {
+    head.class_len = u16::try_from(frame.class().len()).map_err(|_| {
         CodecError::malformed(
             protocol,
             format!(
                 "class name of {} bytes does not fit the u16 class_len",
-                frame.meta.class.len()
+                frame.class().len()
             ),
         )
     })?;
-    head.header_len = header_map::encoded_len(&frame.headers, protocol)?;
-    head.content_len = u32::try_from(frame.body.len()).map_err(|_| {
+    head.header_len = header_map::encoded_len(frame.headers(), protocol)?;
+    head.content_len = u32::try_from(frame.body().len()).map_err(|_| {
         CodecError::malformed(
             protocol,
             format!(
                 "body of {} bytes does not fit the u32 content_len",
-                frame.body.len()
+                frame.body().len()
             ),
         )
     })?;
@@ -79,9 +78,9 @@ pub(super) fn encode(
     let frame_len = usize::try_from(head.frame_len()).unwrap_or(0);
     dst.reserve(frame_len);
     head.write(dst);
-    dst.put_slice(&frame.meta.class);
-    header_map::write(&frame.headers, dst);
-    dst.put_slice(&frame.body);
+    dst.put_slice(frame.class());
+    header_map::write(frame.headers(), dst);
+    dst.put_slice(frame.body());
     if head.has_crc() {
         let crc = crc32fast::hash(dst.get(start..).unwrap_or_default());
         dst.put_u32(crc);
@@ -135,7 +134,7 @@ fn head_from_fields(frame: &Frame, default_proto: u8) -> Result<Head, CodecError
         // Timeouts past i32::MAX are clamped rather than turned negative
         // (which would mean "no timeout").
         timeout: frame
-            .timeout_ms
+            .timeout_ms()
             .map_or(-1, |ms| i32::try_from(ms).unwrap_or(i32::MAX)),
         status,
         class_len: 0,
@@ -180,7 +179,7 @@ fn build(head: Head) -> Option<Frame> {
     let kind = head::kind_of(head.proto, head.cmd_type, head.cmd).ok()?;
     let mut buf = BytesMut::with_capacity(head.fixed_len());
     head.write(&mut buf);
-    Some(assemble(head, kind, buf))
+    Some(assemble(&head, kind, buf))
 }
 
 /// A header-only frame of `proto` (v2: `ver1` 1, switch 0, no CRC).
@@ -278,7 +277,7 @@ pub(super) fn error_reply(req: &Frame, status: u16, msg: &str, default_proto: u8
     head.write(&mut buf);
     buf.put_slice(class);
     buf.put_slice(&content);
-    Some(assemble(head, kind, buf))
+    Some(assemble(&head, kind, buf))
 }
 
 /// A `CODEC_EXCEPTION` reply to the two-way request whose fixed header

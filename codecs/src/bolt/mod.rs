@@ -69,11 +69,12 @@
 //! |---|---|
 //! | `kind` | (type, cmd_code): (1,1) request, (2,1) oneway, (0,2) response, (1,0) ping, (0,0) pong, (1,100) GoAway; other pairs are malformed |
 //! | `request_id` | request_id |
-//! | `headers` | the header map, as spans into the wire; plus derived `method` (from `sofa_head_method_name`) and `service` (from `sofa_head_target_service` when there is no `service` field) |
-//! | `body` | content, a slice of the wire |
+//! | `headers()` | the header map, as spans into the wire, read on first use; plus derived `method` (from `sofa_head_method_name`) and `service` (from `sofa_head_target_service` when there is no `service` field) |
+//! | `body()` | content, a range of the wire |
+//! | `class()` | class name, a range of the wire |
 //! | `status` | responses and pongs: `code` = status, `neutral` 0→200, 4→503, 7→504, 0x10→502, else 500 |
 //! | `timeout_ms` | request side: timeout when ≥ 0 |
-//! | `meta` | `version` = proto, `sub_version` = ver1, `serialization` = codec, `flags` = switch, `class` = class name |
+//! | `meta` | `version` = proto, `sub_version` = ver1, `serialization` = codec, `flags` = switch |
 //! | `wire` | head = fixed header (id patched here), rest = class + headers + content, tail = CRC |
 //!
 //! # Forwarding and re-encoding
@@ -88,8 +89,12 @@
 //! v2 `ver1` of 0 as 1, and a timeout over `i32::MAX` ms as `i32::MAX`.
 //!
 //! Decoding allocates nothing beyond what `BytesMut::split_to` needs to
-//! share the read buffer: header entries are spans (inline up to twelve),
-//! and class and body are slices of the frame.
+//! share the read buffer, and holds one reference count on it: class and
+//! body are ranges of the frame. `decode` checks the fixed header, the
+//! lengths and the CRC; the header map is read the first time the frame's
+//! header view is asked for (entries are spans, inline up to twelve), and a
+//! malformed map is then the reader's error (see
+//! [`FrameCodec::decode_checked`]).
 //!
 //! Both codecs, [`BoltCodec::v1`] (`bolt`) and [`BoltCodec::v2`]
 //! (`boltv2`), decode and encode frames of either version (one connection
@@ -200,7 +205,7 @@ impl FrameCodec for BoltCodec {
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         let id = id as u32;
         frame.request_id = u64::from(id);
-        if let Some(wire) = frame.wire.as_mut() {
+        if let Some(wire) = frame.wire_mut() {
             encode::patch_id(wire, id);
         }
     }

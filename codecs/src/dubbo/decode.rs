@@ -1,12 +1,15 @@
-//! Decoding: framing by the 16-byte header, then (for hessian2 calls only)
-//! the header view read from the body in one pass.
+//! Decoding: framing by the 16-byte header; the header view of hessian2
+//! calls (and successful responses) is read from the body in one pass the
+//! first time it is asked for.
 
 use super::hessian::{self, Bad, Reader, StrSpan, Value, malformed};
 use super::{
     FLAG_EVENT, FLAG_REQUEST, FLAG_TWO_WAY, HEADER_LEN, MAGIC, NAME, SERIALIZATION_HESSIAN2,
-    SERIALIZATION_MASK,
+    SERIALIZATION_MASK, STATUS_OK,
 };
-use crate::{CodecError, Frame, FrameKind, Headers, Limits, Status, Wire, WireMeta, keys};
+use crate::{
+    CodecError, Frame, FrameKind, HeaderReader, Headers, Limits, Status, Wire, WireMeta, keys,
+};
 use bytes::BytesMut;
 use std::ops::Range;
 
@@ -36,11 +39,6 @@ impl Header {
     fn is_call(self) -> bool {
         self.flag & (FLAG_REQUEST | FLAG_EVENT) == FLAG_REQUEST
     }
-
-    /// A call whose body this codec reads (hessian2).
-    fn is_hessian_call(self) -> bool {
-        self.is_call() && self.flag & SERIALIZATION_MASK == SERIALIZATION_HESSIAN2
-    }
 }
 
 /// Fails on a wrong magic as soon as its bytes are there, so a stream that
@@ -55,10 +53,10 @@ pub(super) fn check_magic(prefix: &[u8]) -> Result<(), CodecError> {
 
 /// The `decode` of the codec; see [`crate::FrameCodec::decode`].
 ///
-/// One pass, and nothing moves before the frame is known to be good: the
-/// body of a hessian2 call is read where it sits in `src`, its header view
-/// recorded as spans, and only then is the frame split off and the view
-/// bound to its bytes. An error leaves `src` as it was.
+/// Framing only: the header is checked and the frame split off the read
+/// buffer. The header view of a hessian2 call (and of a successful
+/// hessian2 response) is read from the body the first time it is asked
+/// for ([`read_call_section`], [`read_response_section`]).
 pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
     check_magic(src)?;
     let Some(header) = Header::parse(src) else {
@@ -77,52 +75,74 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
         src.reserve(frame_len - src.len());
         return Ok(None);
     }
-    let call = header.is_hessian_call();
-    let mut headers = Headers::new();
-    let mut timeout_ms = None;
-    if call {
-        let body = src.get(HEADER_LEN..frame_len).unwrap_or_default();
-        timeout_ms = read_call(body, &mut headers).map_err(Bad::error)?;
-    }
     let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
-    Ok(Some(decoded(header, headers, timeout_ms, wire)))
+    Ok(Some(frame_from(header, wire)))
 }
 
-/// The frame `decode` returns. A `Frame` is large and every move of it
-/// is a copy: out of line, it is built where the caller wants it (the
-/// return value of `decode`) rather than built and then moved there.
-#[inline(never)]
-fn decoded(header: Header, mut headers: Headers, timeout_ms: Option<u32>, wire: Wire) -> Frame {
-    let body = wire.rest().clone();
-    if header.is_hessian_call() {
-        headers.bind(body.clone());
-    }
+/// The frame over `wire`, whose fixed header is `header`: what `decode`
+/// returns, and what the frames the codec builds start from.
+pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
+    let body = 0..wire.rest().len();
     let kind = kind_of(header.flag);
+    let serialization = header.flag & SERIALIZATION_MASK;
     let status = (header.flag & FLAG_REQUEST == 0).then(|| status_of(header.status));
-    let meta = WireMeta {
+    let hessian2 = serialization == SERIALIZATION_HESSIAN2;
+    let reader: Option<HeaderReader> = if hessian2 && header.is_call() {
+        Some(read_call_section)
+    } else if hessian2
+        && status.is_some_and(|s| s.code == u32::from(STATUS_OK))
+        && kind == FrameKind::Response
+    {
+        Some(read_response_section)
+    } else {
+        None
+    };
+    let mut frame = match reader {
+        Some(reader) => Frame::lazy(kind, header.id, wire, reader),
+        None => {
+            let mut frame = Frame::new(kind, header.id);
+            frame.set_wire(Some(wire));
+            frame
+        }
+    };
+    frame.set_body_in_wire(body);
+    frame.status = status;
+    frame.meta = WireMeta {
         flags: header.flag,
-        serialization: header.flag & SERIALIZATION_MASK,
+        serialization,
         ..WireMeta::default()
     };
-    let wire = Some(wire);
-    Frame {
-        kind,
-        request_id: header.id,
-        headers,
-        body,
-        trailers: None,
-        status,
-        timeout_ms,
-        meta,
-        wire,
-    }
+    frame
 }
 
-/// A frame from its wire bytes, with an empty header view (all a response,
-/// an event or a non-hessian2 call gets, and what frames the codec builds
-/// start from).
-pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
-    decoded(header, Headers::new(), None, wire)
+/// The header reader of hessian2 calls ([`crate::HeaderReader`]): see
+/// [`read_call`].
+fn read_call_section(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
+    let body = wire.rest();
+    let timeout_ms = read_call(body, headers).map_err(Bad::error)?;
+    headers.bind(body.clone());
+    Ok(timeout_ms)
+}
+
+/// The header reader of successful hessian2 responses: the attachments
+/// after the result (types 3 to 5), as string pairs; see the `encode`
+/// module for how a changed view is written back.
+fn read_response_section(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
+    let body = wire.rest();
+    headers.bind(body.clone());
+    hessian::read_response(body, |att| {
+        if let Some((key, value)) = att.string_pair() {
+            if key.chunked || value.chunked {
+                let (mut k, mut v) = (Vec::new(), Vec::new());
+                key.collect_into(body, &mut k);
+                value.collect_into(body, &mut v);
+                headers.push_owned(&k, &v);
+            } else {
+                headers.push_wire(key.range.clone(), value.range.clone());
+            }
+        }
+    })?;
+    Ok(None)
 }
 
 fn kind_of(flag: u8) -> FrameKind {

@@ -36,15 +36,16 @@ pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError
         0
     };
     let start = dst.len();
-    dst.reserve(HEADER_LEN + frame.body.len());
+    dst.reserve(HEADER_LEN + frame.body().len());
     put_header(dst, flag, status, frame.request_id);
-    let written = if frame.headers.is_modified() && flag & (FLAG_REQUEST | FLAG_EVENT) == 0 {
-        write_response_body(flag, status, &frame.body, &frame.headers, dst);
+    let headers = frame.headers();
+    let written = if headers.is_modified() && flag & (FLAG_REQUEST | FLAG_EVENT) == 0 {
+        write_response_body(flag, status, frame.body(), headers, dst);
         Ok(())
-    } else if frame.headers.is_modified() {
-        rewrite_attachments(flag, &frame.body, &frame.headers, dst)
+    } else if headers.is_modified() {
+        rewrite_attachments(flag, frame.body(), headers, dst)
     } else {
-        dst.extend_from_slice(&frame.body);
+        dst.extend_from_slice(frame.body());
         Ok(())
     };
     let body_len = dst.len() - start - HEADER_LEN;

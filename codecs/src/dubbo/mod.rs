@@ -32,21 +32,23 @@
 //! - Framing needs the header only; the body stays opaque and is forwarded
 //!   as the bytes that arrived (only the id is patched in place).
 //! - For hessian2 requests and oneways it reads the head and attachments
-//!   into the header view: routing keys `dubbo`, `service`, `version`,
+//!   into the header view, the first time the view is asked for (the
+//!   server side's [`FrameCodec::decode_checked`] asks at once): routing keys `dubbo`, `service`, `version`,
 //!   `method` (borrowed from the body), every string attachment (`group`
 //!   is only there), and `service` again from an `interface` attachment.
 //!   An attachment named like one of the four head keys (dubbo-remoting
 //!   sends `service` = `Interface:version`) stays a wire field but does not
 //!   shadow the key: a route on the interface name matches every client.
 //!   The arguments are skipped structurally, never decoded. A malformed
-//!   head or attachments map fails the decode.
+//!   head or attachments map is the reader's error: `decode_checked` fails
+//!   on it, `headers()` reads it as an empty view.
 //! - Requests in other serializations are forwarded with no header view
 //!   (MOSN fails them instead; a gateway that cannot route them by header
 //!   can still route them by listener or default route).
-//! - `decode` never parses responses and events beyond the header.
-//!   [`FrameCodec::fill_headers`] reads a successful hessian2 response's
-//!   attachments into the header view on demand (a response filter asks),
-//!   and `encode` writes a changed view back as the response's attachments.
+//! - A successful hessian2 response's header view is its attachments, read
+//!   on demand (a response filter asks, [`FrameCodec::fill_headers`]);
+//!   `encode` writes a changed view back as the response's attachments.
+//!   Events and error responses have no view.
 //!
 //! How the header maps to [`Frame`] fields:
 //!
@@ -71,7 +73,7 @@ mod decode;
 mod encode;
 pub mod hessian;
 
-use crate::{CodecError, Detect, Frame, FrameCodec, FrameKind, Headers, Limits, ReplyStatus};
+use crate::{CodecError, Detect, Frame, FrameCodec, FrameKind, Limits, ReplyStatus};
 use bytes::BytesMut;
 
 /// The codec's configuration name.
@@ -146,11 +148,10 @@ impl FrameCodec for DubboCodec {
     }
 
     /// Frames by the header (a length with the sign bit set is malformed,
-    /// one over `limits` is too large, both before buffering), then reads
-    /// the header view of hessian2 calls from the complete frame where it
-    /// sits in `src`, and only then splits it off. The body is
-    /// `wire.rest()`: no copy. When the call's body is malformed, `src` is
-    /// left as it was, so the error reply can still be addressed.
+    /// one over `limits` is too large, both before buffering) and splits
+    /// the frame off. The body is `wire.rest()`: no copy. The header view
+    /// (of hessian2 calls and successful responses) is read from the body
+    /// on first use.
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
         decode::decode(src, limits)
     }
@@ -169,45 +170,11 @@ impl FrameCodec for DubboCodec {
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         frame.request_id = id;
         if let Some(bytes) = frame
-            .wire
-            .as_mut()
+            .wire_mut()
             .and_then(|wire| wire.head_mut().get_mut(4..12))
         {
             bytes.copy_from_slice(&id.to_be_bytes());
         }
-    }
-
-    /// The attachments of a successful hessian2 response (result types
-    /// 3 to 5), as string pairs; see the `encode` module for how a changed view is
-    /// written back. Other frames: nothing to read (calls were read by
-    /// `decode`; error responses, events and other serializations carry no
-    /// attachments this codec reads).
-    fn fill_headers(&self, frame: &mut Frame) -> Result<(), CodecError> {
-        let ok = frame.status.is_none_or(|s| s.code == u32::from(STATUS_OK));
-        if frame.kind != FrameKind::Response
-            || !ok
-            || frame.meta.serialization != SERIALIZATION_HESSIAN2
-            || !frame.headers.is_empty()
-            || frame.headers.is_modified()
-        {
-            return Ok(());
-        }
-        let body = frame.body.clone();
-        let mut headers = Headers::over(body.clone());
-        hessian::read_response(&body, |att| {
-            if let Some((key, value)) = att.string_pair() {
-                if key.chunked || value.chunked {
-                    let (mut k, mut v) = (Vec::new(), Vec::new());
-                    key.collect_into(&body, &mut k);
-                    value.collect_into(&body, &mut v);
-                    headers.push_owned(&k, &v);
-                } else {
-                    headers.push_wire(key.range.clone(), value.range.clone());
-                }
-            }
-        })?;
-        frame.headers = headers;
-        Ok(())
     }
 
     /// Flag `0x22`, status 20, the ping's id, body one hessian null, which
@@ -227,7 +194,7 @@ impl FrameCodec for DubboCodec {
     /// consumers stop sending on the channel.
     fn goaway(&self) -> Option<Frame> {
         let mut frame = Frame::new(FrameKind::GoAway, 0);
-        frame.body = bytes::Bytes::from_static(&[0x01, b'R']);
+        frame.set_body(bytes::Bytes::from_static(&[0x01, b'R']));
         Some(frame)
     }
 

@@ -187,8 +187,9 @@ impl Spec {
                 neutral,
             });
         }
-        frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        let body = 0..wire.rest().len();
+        frame.set_wire(Some(wire));
+        frame.set_body_in_wire(body);
         Ok(frame)
     }
 

@@ -153,8 +153,9 @@ impl FrameCodec for GenericCodec {
         if is_response {
             frame.status = layout.status.map(|s| s.read(head));
         }
-        frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        let body = 0..wire.rest().len();
+        frame.set_wire(Some(wire));
+        frame.set_body_in_wire(body);
         Ok(Some(frame))
     }
 
@@ -173,22 +174,22 @@ impl FrameCodec for GenericCodec {
             kind: frame.kind,
             request_id: frame.request_id,
             status: frame.status.map(|s| s.code),
-            body_len: frame.body.len(),
+            body_len: frame.body().len(),
             // The header view is not carried on the wire, so a changed view
             // keeps the original header's unmodelled bytes.
-            template: frame.wire.as_ref().map(Wire::head),
+            template: frame.wire().map(Wire::head),
             copy_from: None,
         })?;
-        dst.reserve(head.len() + frame.body.len());
+        dst.reserve(head.len() + frame.body().len());
         dst.extend_from_slice(&head);
-        dst.extend_from_slice(&frame.body);
+        dst.extend_from_slice(frame.body());
         Ok(())
     }
 
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         let id = id & self.spec.max_request_id();
         frame.request_id = id;
-        if let (Some(field), Some(wire)) = (self.spec.request_id, frame.wire.as_mut()) {
+        if let (Some(field), Some(wire)) = (self.spec.request_id, frame.wire_mut()) {
             field.write(wire.head_mut(), id);
         }
     }
@@ -208,7 +209,7 @@ impl FrameCodec for GenericCodec {
             status: None,
             body_len: 0,
             template: None,
-            copy_from: ping.wire.as_ref().map(Wire::head),
+            copy_from: ping.wire().map(Wire::head),
         };
         self.spec
             .built(args, 200, &self.spec.heartbeat_payload)
@@ -245,7 +246,7 @@ impl FrameCodec for GenericCodec {
         if req.kind != FrameKind::Request {
             return None;
         }
-        let head = req.wire.as_ref().map_or(&[][..], Wire::head);
+        let head = req.wire().map_or(&[][..], Wire::head);
         self.error_reply_to(head, req.request_id, status, msg)
     }
 

@@ -52,7 +52,7 @@ fn heartbeat_requests_are_java_style_pings() {
         want[timeout_at..timeout_at + 4].copy_from_slice(&[0xFF; 4]);
         assert_eq!(wire_bytes(&ping), want, "{}", codec.name());
         assert_eq!(ping.kind, FrameKind::Heartbeat { reply: false });
-        assert_eq!(ping.timeout_ms, None);
+        assert_eq!(ping.timeout_ms(), None);
         assert_eq!(ping.meta.serialization, 1);
         assert_eq!(decode_one(&codec, &want), ping);
     }
@@ -148,8 +148,8 @@ fn error_replies_with_a_message_carry_an_rpc_server_exception() {
         assert_eq!(wire_bytes(&reply), want, "{file}");
         assert_eq!(encode(&codec, &reply), want, "{file}");
         assert_eq!(decode_one(&codec, &want), reply, "{file}");
-        assert_eq!(&reply.meta.class[..], EXCEPTION);
-        assert_eq!(&reply.body[..], content);
+        assert_eq!(reply.class(), EXCEPTION);
+        assert_eq!(reply.body(), content);
     }
 }
 
@@ -167,13 +167,13 @@ fn error_reply_messages_in_v2_and_long_ones() {
     assert_eq!(decode_one(&codec, &bytes), reply);
     assert!(
         reply
-            .body
+            .body()
             .windows(23)
             .any(|w| w == b"\x16404|router unavailable")
     );
     let content_len = u32::from_be_bytes([bytes[18], bytes[19], bytes[20], bytes[21]]);
-    assert_eq!(content_len as usize, reply.body.len());
-    assert_eq!(bytes.len(), 22 + reply.meta.class.len() + reply.body.len());
+    assert_eq!(content_len as usize, reply.body().len());
+    assert_eq!(bytes.len(), 22 + reply.class().len() + reply.body().len());
 
     let long = "é".repeat(40_000);
     let reply = codec
@@ -181,12 +181,12 @@ fn error_reply_messages_in_v2_and_long_ones() {
         .expect("a reply");
     // 32,768 characters of 2 bytes: `S` + 0x8000, then the rest.
     let at = reply
-        .body
+        .body()
         .windows(3)
         .position(|w| w == [b'S', 0x80, 0x00])
         .expect("the message's head");
-    assert_eq!(&reply.body[at + 3..at + 5], "é".as_bytes());
-    assert!(reply.body.len() < 64 * 1024 + 300);
+    assert_eq!(&reply.body()[at + 3..at + 5], "é".as_bytes());
+    assert!(reply.body().len() < 64 * 1024 + 300);
     assert_eq!(decode_one(&codec, &wire_bytes(&reply)), reply);
 }
 

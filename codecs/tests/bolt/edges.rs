@@ -18,26 +18,30 @@ fn inserted_headers_survive_encode_and_decode() {
         let original = vectors::read(file);
         let decoded = decode_one(&codec, &original);
         let mut frame = decoded.clone();
-        frame.headers.insert("x-mesh-hop", b"gw-1");
+        frame.headers_mut().insert("x-mesh-hop", b"gw-1");
         codec.set_request_id(&mut frame, 77);
         let out = encode(&codec, &frame);
         // Decoding verifies the CRC of CRC frames.
         let again = decode_one(&codec, &out);
-        assert_eq!(again.headers.get_str("x-mesh-hop"), Some("gw-1"), "{file}");
-        let mut want = wire_fields(&decoded.headers);
+        assert_eq!(
+            again.headers().get_str("x-mesh-hop"),
+            Some("gw-1"),
+            "{file}"
+        );
+        let mut want = wire_fields(decoded.headers());
         want.push((b"x-mesh-hop".to_vec(), b"gw-1".to_vec()));
-        assert_eq!(wire_fields(&again.headers), want, "{file}");
-        assert_eq!(again.body, decoded.body, "{file}: body");
+        assert_eq!(wire_fields(again.headers()), want, "{file}");
+        assert_eq!(again.body(), decoded.body(), "{file}: body");
         assert_eq!(again.request_id, 77, "{file}");
         assert_eq!(again.meta, decoded.meta, "{file}: meta");
         assert_eq!(
-            (again.kind, again.status, again.timeout_ms),
-            (decoded.kind, decoded.status, decoded.timeout_ms),
+            (again.kind, again.status, again.timeout_ms()),
+            (decoded.kind, decoded.status, decoded.timeout_ms()),
             "{file}"
         );
         assert_eq!(
-            again.wire.as_ref().unwrap().tail().len(),
-            decoded.wire.as_ref().unwrap().tail().len(),
+            again.wire().unwrap().tail().len(),
+            decoded.wire().unwrap().tail().len(),
             "{file}: CRC kept"
         );
         assert_eq!(out.len(), original.len() + 8 + 10 + 4, "{file}");
@@ -49,15 +53,15 @@ fn replacing_and_removing_headers() {
     let codec = BoltCodec::v1();
     let original = vectors::read("bolt/v1_request_hessian2_java_style_header.bin");
     let mut frame = decode_one(&codec, &original);
-    frame.headers.insert("service", b"other.Service:2.0");
-    assert!(frame.headers.remove("rpc_trace_context.sofaRpcId"));
+    frame.headers_mut().insert("service", b"other.Service:2.0");
+    assert!(frame.headers_mut().remove("rpc_trace_context.sofaRpcId"));
     let again = decode_one(&codec, &encode(&codec, &frame));
     assert_eq!(again.service(), Some("other.Service:2.0"));
-    assert_eq!(again.headers.get("rpc_trace_context.sofaRpcId"), None);
+    assert_eq!(again.headers().get("rpc_trace_context.sofaRpcId"), None);
     assert_eq!(again.method(), Some("echo"));
     // Without `service`, the target-service header is the routing key.
     let mut frame = again;
-    frame.headers.remove("service");
+    frame.headers_mut().remove("service");
     let again = decode_one(&codec, &encode(&codec, &frame));
     assert_eq!(again.service(), Some("com.alipay.test.EchoService:1.0"));
 }
@@ -80,7 +84,7 @@ fn header_map_nulls_are_skipped_and_bad_lengths_rejected() {
         ..Raw::request(1)
     };
     let frame = decode_one(&codec, &raw.bytes());
-    let pairs: Vec<_> = frame.headers.iter().collect();
+    let pairs: Vec<_> = frame.headers().iter().collect();
     assert_eq!(
         pairs,
         [
@@ -92,7 +96,7 @@ fn header_map_nulls_are_skipped_and_bad_lengths_rejected() {
         ]
     );
     assert_eq!(frame.method(), Some("m2"), "last wins");
-    assert_eq!(&frame.body[..], b"body");
+    assert_eq!(frame.body(), b"body");
 
     let bad_maps: [(&str, Vec<u8>); 4] = [
         ("negative length", {
@@ -117,8 +121,21 @@ fn header_map_nulls_are_skipped_and_bad_lengths_rejected() {
             ..Raw::request(1)
         }
         .bytes();
+        // `decode` only frames it: the map is read on first use.
+        let framed = codec
+            .decode(&mut BytesMut::from(&bytes[..]), &Limits::default())
+            .expect("framing is fine")
+            .expect("whole frame");
+        assert!(framed.read_headers().is_err(), "{what}");
+        assert!(
+            framed.headers().is_empty(),
+            "{what}: an unreadable map reads empty"
+        );
+        // `decode_checked` (the server side) reads a request's map at once.
         let mut src = BytesMut::from(&bytes[..]);
-        let err = codec.decode(&mut src, &Limits::default()).unwrap_err();
+        let err = codec
+            .decode_checked(&mut src, &Limits::default())
+            .unwrap_err();
         assert!(matches!(err, CodecError::Malformed { .. }), "{what}: {err}");
         assert_eq!(&src[..], &bytes[..], "{what}: nothing consumed");
         let reply = codec.decode_error_reply(&src, &err).expect("answerable");
@@ -157,7 +174,7 @@ fn negative_timeouts_mean_none_and_frames_at_the_limit_pass() {
         timeout_or_status: -1,
         ..Raw::request(1)
     };
-    assert_eq!(decode_one(&codec, &raw.bytes()).timeout_ms, None);
+    assert_eq!(decode_one(&codec, &raw.bytes()).timeout_ms(), None);
     let bytes = Raw::request(2).bytes();
     let exact = Limits::new(bytes.len());
     let mut src = BytesMut::from(&bytes[..]);
@@ -185,7 +202,7 @@ fn incomplete_frames_reserve_exactly_one_frame() {
     assert_eq!(&src[..], &bytes[..12_000]);
     src.extend_from_slice(&bytes[12_000..]);
     let frame = codec.decode(&mut src, &limits).unwrap().unwrap();
-    assert_eq!(frame.body.len(), 20_000 - 23);
+    assert_eq!(frame.body().len(), 20_000 - 23);
 }
 
 #[test]
@@ -224,15 +241,15 @@ fn decode_borrows_body_and_headers_from_the_read_buffer() {
     let mut src = BytesMut::from(&raw.bytes()[..]);
     let range = src.as_ptr() as usize..src.as_ptr() as usize + src.len();
     let frame = codec.decode(&mut src, &Limits::default()).unwrap().unwrap();
-    assert_eq!(frame.body.len(), 1024);
+    assert_eq!(frame.body().len(), 1024);
     assert!(
-        range.contains(&(frame.body.as_ptr() as usize)),
+        range.contains(&(frame.body().as_ptr() as usize)),
         "body copied"
     );
-    assert!(range.contains(&(frame.meta.class.as_ptr() as usize)));
-    assert_eq!(frame.headers.len(), 12, "11 wire fields + derived method");
-    assert!(!frame.headers.spilled(), "12 entries stay inline");
-    for (key, value) in frame.headers.iter() {
+    assert!(range.contains(&(frame.class().as_ptr() as usize)));
+    assert_eq!(frame.headers().len(), 12, "11 wire fields + derived method");
+    assert!(!frame.headers().spilled(), "12 entries stay inline");
+    for (key, value) in frame.headers().iter() {
         assert!(range.contains(&(value.as_ptr() as usize)), "value copied");
         if key != b"method" {
             assert!(range.contains(&(key.as_ptr() as usize)), "key copied");
@@ -247,9 +264,9 @@ fn decode_borrows_body_and_headers_from_the_read_buffer() {
 fn encode_rejects_unrepresentable_frames_and_writes_nothing() {
     let codec = BoltCodec::v1();
     let mut class = Frame::new(FrameKind::Request, 1);
-    class.meta.class = Bytes::from(vec![b'c'; 70_000]);
+    class.set_class(Bytes::from(vec![b'c'; 70_000]));
     let mut headers = Frame::new(FrameKind::Request, 1);
-    headers.headers.insert("big", &vec![b'v'; 70_000]);
+    headers.headers_mut().insert("big", &vec![b'v'; 70_000]);
     let mut version = Frame::new(FrameKind::Request, 1);
     version.meta.version = 3;
     let mut status = Frame::new(FrameKind::Response, 1);
@@ -267,16 +284,16 @@ fn encode_rejects_unrepresentable_frames_and_writes_nothing() {
 #[test]
 fn frames_built_in_memory_default_to_the_codecs_version() {
     let mut frame = Frame::new(FrameKind::Request, 9);
-    frame.headers = [("service", "a.B:1.0")].into_iter().collect();
-    frame.body = Bytes::from_static(b"payload");
-    frame.timeout_ms = Some(u32::MAX);
+    frame.set_headers([("service", "a.B:1.0")].into_iter().collect());
+    frame.set_body(Bytes::from_static(b"payload"));
+    frame.set_timeout_ms(Some(u32::MAX));
     for (codec, version) in [(BoltCodec::v1(), 1), (BoltCodec::v2(), 2)] {
         let bytes = encode(&codec, &frame);
         assert_eq!(bytes[0], version);
         let decoded = decode_one(&codec, &bytes);
         assert_eq!(decoded.service(), Some("a.B:1.0"));
-        assert_eq!(decoded.timeout_ms, Some(i32::MAX as u32), "clamped");
-        assert_eq!(&decoded.body[..], b"payload");
+        assert_eq!(decoded.timeout_ms(), Some(i32::MAX as u32), "clamped");
+        assert_eq!(decoded.body(), b"payload");
         if version == 2 {
             assert_eq!(decoded.meta.sub_version, 1, "ver1 defaults to 1");
         }

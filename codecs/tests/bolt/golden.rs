@@ -26,7 +26,7 @@ fn every_vector_decodes_reencodes_and_patches() {
             "{name}"
         );
         assert_eq!(
-            frame.meta.class,
+            frame.class(),
             e["class_name"].as_str().unwrap().as_bytes(),
             "{name}: class"
         );
@@ -36,8 +36,8 @@ fn every_vector_decodes_reencodes_and_patches() {
             "{name}: codec"
         );
         match v.expected_u64("timeout") {
-            Some(t) => assert_eq!(frame.timeout_ms, Some(t as u32), "{name}: timeout"),
-            None => assert_eq!(frame.timeout_ms, None, "{name}: no timeout"),
+            Some(t) => assert_eq!(frame.timeout_ms(), Some(t as u32), "{name}: timeout"),
+            None => assert_eq!(frame.timeout_ms(), None, "{name}: no timeout"),
         }
         match v.expected_u64("status") {
             Some(s) => assert_eq!(
@@ -62,7 +62,7 @@ fn every_vector_decodes_reencodes_and_patches() {
                 "{name}: switch"
             );
         }
-        let tail = frame.wire.as_ref().unwrap().tail().len();
+        let tail = frame.wire().unwrap().tail().len();
         assert_eq!(tail, if has_crc { 4 } else { 0 }, "{name}: crc tail");
         if let Some(service) = v.expected_str("service") {
             assert_eq!(frame.service(), Some(service), "{name}: service");

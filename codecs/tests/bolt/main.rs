@@ -43,11 +43,7 @@ fn encode(codec: &BoltCodec, frame: &Frame) -> Vec<u8> {
 }
 
 fn wire_bytes(frame: &Frame) -> Vec<u8> {
-    frame
-        .wire
-        .as_ref()
-        .expect("built frames carry wire")
-        .to_vec()
+    frame.wire().expect("built frames carry wire").to_vec()
 }
 
 fn wire_fields(headers: &Headers) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -42,23 +42,19 @@ prop_compose! {
     ) -> Frame {
         let v2 = version == 2;
         let response_side = matches!(kind, FrameKind::Response | FrameKind::Heartbeat { reply: true });
-        Frame {
-            kind,
-            request_id: u64::from(id),
-            headers: headers.into_iter().collect(),
-            body: body.into(),
-            trailers: None,
-            status: neutral_status(kind, status),
-            timeout_ms: if response_side { None } else { timeout },
-            meta: WireMeta {
-                version,
-                serialization: codec,
-                flags: if v2 { switch } else { 0 },
-                sub_version: if v2 { ver1 } else { 0 },
-                class: class.into(),
-            },
-            wire: None,
-        }
+        let mut frame = Frame::new(kind, u64::from(id));
+        frame.set_headers(headers.into_iter().collect());
+        frame.set_body(bytes::Bytes::from(body));
+        frame.status = neutral_status(kind, status);
+        frame.set_timeout_ms(if response_side { None } else { timeout });
+        frame.meta = WireMeta {
+            version,
+            serialization: codec,
+            flags: if v2 { switch } else { 0 },
+            sub_version: if v2 { ver1 } else { 0 },
+        };
+        frame.set_class(bytes::Bytes::from(class));
+        frame
     }
 }
 
@@ -110,16 +106,16 @@ proptest! {
         let decoded = decode_one(&codec, &bytes);
         prop_assert_eq!(decoded.kind, frame.kind);
         prop_assert_eq!(decoded.request_id, frame.request_id);
-        prop_assert_eq!(wire_fields(&decoded.headers), wire_fields(&frame.headers));
-        prop_assert_eq!(&decoded.body, &frame.body);
+        prop_assert_eq!(wire_fields(decoded.headers()), wire_fields(frame.headers()));
+        prop_assert_eq!(&decoded.body(), &frame.body());
         prop_assert_eq!(&decoded.meta, &frame.meta);
         prop_assert_eq!(decoded.status, frame.status);
-        prop_assert_eq!(decoded.timeout_ms, frame.timeout_ms);
+        prop_assert_eq!(decoded.timeout_ms(), frame.timeout_ms());
         let crc = frame.meta.version == 2 && frame.meta.sub_version == 2 && frame.meta.flags & 1 == 1;
-        prop_assert_eq!(decoded.wire.as_ref().unwrap().tail().len(), if crc { 4 } else { 0 });
+        prop_assert_eq!(decoded.wire().unwrap().tail().len(), if crc { 4 } else { 0 });
         // From fields again, and with the id patched in place.
         let mut again = decoded.clone();
-        again.wire = None;
+        again.set_wire(None);
         prop_assert_eq!(encode(&codec, &again), bytes.clone());
         let mut patched = decoded;
         codec.set_request_id(&mut patched, u64::from(!(frame.request_id as u32)));

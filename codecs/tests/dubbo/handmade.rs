@@ -67,9 +67,9 @@ fn attachments_after_nested_and_chunked_arguments() {
     assert_eq!(frame.request_id, 77);
     assert_eq!(frame.service(), Some("com.example.Svc2"), "interface wins");
     assert_eq!(frame.method(), Some("call"));
-    assert_eq!(frame.headers.get_str("version"), Some(""), "null version");
-    assert_eq!(frame.headers.get_str("dubbo"), Some("2.0.2"));
-    assert_eq!(frame.timeout_ms, Some(250));
+    assert_eq!(frame.headers().get_str("version"), Some(""), "null version");
+    assert_eq!(frame.headers().get_str("dubbo"), Some("2.0.2"));
+    assert_eq!(frame.timeout_ms(), Some(250));
     let want = [
         ("group", "g9"),
         ("path", "com.x"),
@@ -78,20 +78,20 @@ fn attachments_after_nested_and_chunked_arguments() {
     ];
     assert_eq!(wire_fields(&frame), pairs(&want));
 
-    let head = read_request_head(&frame.body).expect("valid body");
+    let head = read_request_head(frame.body()).expect("valid body");
     assert_eq!(head.head.arg_count, 4);
     assert_eq!(head.attachments.form, AttachmentsForm::Map);
-    assert_eq!(head.attachments.range.end, frame.body.len());
+    assert_eq!(head.attachments.range.end, frame.body().len());
     assert_eq!(encode(&frame), bytes);
 
     // A changed header keeps the typed map's opening (a type reference into
     // the arguments) and the int pair, byte for byte.
     let mut changed = frame.clone();
-    changed.headers.insert("group", b"g10");
+    changed.headers_mut().insert("group", b"g10");
     let out = encode(&changed);
     let again = decode_one(&out);
-    assert_eq!(again.headers.get_str("group"), Some("g10"));
-    assert_eq!(again.headers.get_str("path"), Some("com.x"));
+    assert_eq!(again.headers().get_str("group"), Some("g10"));
+    assert_eq!(again.headers().get_str("path"), Some("com.x"));
     assert_eq!(again.service(), Some("com.example.Svc2"));
     assert!(out.windows(7).any(|w| w == b"\x05weird\xA0"));
 }
@@ -121,9 +121,9 @@ fn attachments_named_like_head_keys_do_not_shadow_them() {
     let frame = decode_one(&bytes);
     assert_eq!(frame.service(), Some(service));
     assert_eq!(frame.method(), Some("sayHello"));
-    assert_eq!(frame.headers.get_str("version"), Some("1.0.0"));
-    assert_eq!(frame.headers.get_str("dubbo"), Some("2.0.2"));
-    assert_eq!(frame.headers.get_str("group"), Some(""));
+    assert_eq!(frame.headers().get_str("version"), Some("1.0.0"));
+    assert_eq!(frame.headers().get_str("dubbo"), Some("2.0.2"));
+    assert_eq!(frame.headers().get_str("group"), Some(""));
     assert_eq!(wire_fields(&frame), pairs(&attachments));
     assert_eq!(encode(&frame), bytes);
 
@@ -140,7 +140,7 @@ fn attachments_named_like_head_keys_do_not_shadow_them() {
 
     // A changed header view writes the attachments back unchanged.
     let mut changed = decode_one(&bytes);
-    changed.headers.insert("x-new", b"1");
+    changed.headers_mut().insert("x-new", b"1");
     let again = decode_one(&encode(&changed));
     assert_eq!(again.service(), Some(service));
     let mut want = pairs(&attachments);
@@ -153,20 +153,20 @@ fn an_inserted_attachment_survives_encode_and_keeps_the_others() {
     let v = vectors::get("dubbo/request_dubbo2js.bin");
     let frame = decode_one(&v.bytes);
     let mut changed = frame.clone();
-    changed.headers.insert("x-new", b"fresh");
+    changed.headers_mut().insert("x-new", b"fresh");
     assert!(changed.unchanged_wire().is_none());
     let out = encode(&changed);
     assert_ne!(out, v.bytes);
     let again = decode_one(&out);
 
-    assert_eq!(again.headers.get_str("x-new"), Some("fresh"));
+    assert_eq!(again.headers().get_str("x-new"), Some("fresh"));
     let mut want = wire_fields(&frame);
     want.push(("x-new".into(), "fresh".into()));
     assert_eq!(wire_fields(&again), want);
-    assert_eq!(again.timeout_ms, Some(3000), "the int timeout survives");
+    assert_eq!(again.timeout_ms(), Some(3000), "the int timeout survives");
     assert!(out.windows(11).any(|w| w == b"\x07timeout\xD4\x0B\xB8"));
     for key in ["service", "method", "version", "group", "dubbo"] {
-        assert_eq!(again.headers.get(key), frame.headers.get(key), "{key}");
+        assert_eq!(again.headers().get(key), frame.headers().get(key), "{key}");
     }
     // Everything up to the attachments is the original body.
     let at = v.expected_u64("attachments_offset").expect("offset") as usize;
@@ -179,12 +179,12 @@ fn an_inserted_attachment_survives_encode_and_keeps_the_others() {
 fn removing_and_replacing_string_attachments() {
     let v = vectors::get("dubbo/request_dubbo_remoting.bin");
     let mut frame = decode_one(&v.bytes);
-    assert!(frame.headers.remove("x-user-tag"));
-    frame.headers.insert("timeout", b"500");
+    assert!(frame.headers_mut().remove("x-user-tag"));
+    frame.headers_mut().insert("timeout", b"500");
     let again = decode_one(&encode(&frame));
-    assert_eq!(again.headers.get("x-user-tag"), None);
-    assert_eq!(again.timeout_ms, Some(500));
-    assert_eq!(again.headers.get_str("group"), Some("g1"));
+    assert_eq!(again.headers().get("x-user-tag"), None);
+    assert_eq!(again.timeout_ms(), Some(500));
+    assert_eq!(again.headers().get_str("group"), Some("g1"));
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn null_or_missing_attachments_become_a_map_when_headers_change() {
         let mut frame = decode_one(&frame_bytes(0x82, 0, 5, body.bytes()));
         assert_eq!(frame.kind, FrameKind::Oneway);
         assert!(wire_fields(&frame).is_empty());
-        frame.headers.insert("group", b"g");
+        frame.headers_mut().insert("group", b"g");
         let again = decode_one(&encode(&frame));
         assert_eq!(wire_fields(&again), pairs(&[("group", "g")]));
         assert_eq!(again.service(), Some("a.B"));
@@ -216,14 +216,14 @@ fn a_one_kib_string_argument_is_skipped_without_copying() {
         .expect("valid")
         .expect("whole");
     assert_eq!(
-        frame.body.as_ptr(),
+        frame.body().as_ptr(),
         start.wrapping_add(16),
         "body not copied"
     );
-    assert!(!frame.headers.spilled());
-    assert_eq!(frame.headers.get_str("group"), Some("g"));
-    let group = frame.headers.get("group").expect("group").as_ptr();
-    assert!(frame.body.as_ptr_range().contains(&group), "borrowed");
+    assert!(!frame.headers().spilled());
+    assert_eq!(frame.headers().get_str("group"), Some("g"));
+    let group = frame.headers().get("group").expect("group").as_ptr();
+    assert!(frame.body().as_ptr_range().contains(&group), "borrowed");
 }
 
 #[test]
@@ -234,10 +234,10 @@ fn other_serializations_are_forwarded_without_a_header_view() {
     let frame = decode_one(&bytes);
     assert_eq!(frame.kind, FrameKind::Request);
     assert_eq!(frame.meta.serialization, 6);
-    assert!(frame.headers.is_empty());
+    assert!(frame.headers().is_empty());
     assert_eq!(encode(&frame), bytes);
     let mut changed = frame;
-    changed.headers.insert("group", b"g");
+    changed.headers_mut().insert("group", b"g");
     let err = codec
         .encode(&changed, &mut BytesMut::new())
         .expect_err("cannot write");
@@ -267,8 +267,14 @@ fn malformed_calls_fail_and_leave_the_buffer_for_the_reply() {
             frame_bytes(0xE2, 0, 1, b"N"),
         ]
         .concat();
+        // `decode` only frames the call; `decode_checked` reads its head.
+        let framed = codec
+            .decode(&mut BytesMut::from(&bytes[..]), &Limits::default())
+            .expect("framing is fine")
+            .expect("whole frame");
+        assert_eq!(framed.read_headers().is_err(), i != bodies.len() - 1, "{i}");
         let mut buf = BytesMut::from(&bytes[..]);
-        let got = codec.decode(&mut buf, &Limits::default());
+        let got = codec.decode_checked(&mut buf, &Limits::default());
         if i == bodies.len() - 1 {
             assert!(got.expect("trailing bytes are tolerated").is_some());
             assert_eq!(buf.len(), 17, "the ping is left");

@@ -86,7 +86,7 @@ fn encode(frame: &Frame) -> Vec<u8> {
 /// The `(key, value)` wire fields of a frame's header view, as strings.
 fn wire_fields(frame: &Frame) -> Vec<(String, String)> {
     frame
-        .headers
+        .headers()
         .wire_fields()
         .map(|(k, v)| {
             (

@@ -1,4 +1,5 @@
-//! Response attachments: read on demand by `fill_headers`, written back by
+//! Response attachments: read on demand (`fill_headers`, or the first
+//! `headers()`), written back by
 //! `encode` when the view changed, and left alone where a response has no
 //! place for them.
 
@@ -16,7 +17,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 fn filled(bytes: &[u8]) -> Frame {
     let mut frame = decode_one(bytes);
-    assert!(frame.headers.is_empty(), "decode leaves responses unread");
+    assert!(!frame.headers_read(), "decode leaves responses unread");
     DubboCodec::new()
         .fill_headers(&mut frame)
         .unwrap_or_else(|e| panic!("fill_headers: {e}"));
@@ -34,7 +35,7 @@ fn the_vectors_read_as_their_types() {
     ] {
         let frame = decode_one(&vectors::read(file));
         let mut seen = 0;
-        let body = read_response(&frame.body, |_| seen += 1).unwrap();
+        let body = read_response(frame.body(), |_| seen += 1).unwrap();
         assert_eq!(body.kind, kind, "{file}");
         assert_eq!(body.attachments.is_some(), attachments, "{file}");
         assert_eq!(seen, usize::from(attachments), "{file}");
@@ -46,7 +47,7 @@ fn the_vectors_read_as_their_types() {
 fn fill_headers_reads_a_responses_string_attachments() {
     let frame = filled(&vectors::read("dubbo/response_value_with_attachments.bin"));
     assert_eq!(wire_fields(&frame), pairs(&[("dubbo", "2.0.2")]));
-    assert!(!frame.headers.is_modified());
+    assert!(!frame.headers().is_modified());
     // Unchanged, it is forwarded as its own bytes.
     assert_eq!(
         encode(&frame),
@@ -57,23 +58,23 @@ fn fill_headers_reads_a_responses_string_attachments() {
 #[test]
 fn a_changed_view_is_written_back_as_the_attachments() {
     let mut frame = filled(&vectors::read("dubbo/response_value_with_attachments.bin"));
-    frame.headers.insert("x-served-by", b"meshgate");
+    frame.headers_mut().insert("x-served-by", b"meshgate");
     let again = filled(&encode(&frame));
     assert_eq!(
         wire_fields(&again),
         pairs(&[("dubbo", "2.0.2"), ("x-served-by", "meshgate")])
     );
-    let body = read_response(&again.body, |_| {}).unwrap();
+    let body = read_response(again.body(), |_| {}).unwrap();
     assert_eq!(
-        (body.kind, &again.body[body.result]),
+        (body.kind, &again.body()[body.result]),
         (4, &b"\x0bhello world"[..])
     );
 
-    frame.headers.remove("dubbo");
-    frame.headers.remove("x-served-by");
+    frame.headers_mut().remove("dubbo");
+    frame.headers_mut().remove("x-served-by");
     let again = filled(&encode(&frame));
     assert_eq!(wire_fields(&again), []);
-    assert_eq!(read_response(&again.body, |_| {}).unwrap().kind, 4);
+    assert_eq!(read_response(again.body(), |_| {}).unwrap().kind, 4);
 }
 
 #[test]
@@ -85,13 +86,14 @@ fn a_response_without_attachments_gains_the_type_with_them() {
     ] {
         let original = decode_one(&vectors::read(file));
         let mut frame = filled(&vectors::read(file));
-        frame.headers.insert("k", b"v");
+        frame.headers_mut().insert("k", b"v");
         let again = filled(&encode(&frame));
-        let body = read_response(&again.body, |_| {}).unwrap();
+        let body = read_response(again.body(), |_| {}).unwrap();
         assert_eq!(body.kind, kind, "{file}");
-        let old = read_response(&original.body, |_| {}).unwrap();
+        let old = read_response(original.body(), |_| {}).unwrap();
         assert_eq!(
-            again.body[body.result], original.body[old.result],
+            again.body()[body.result],
+            original.body()[old.result],
             "{file}: the result is copied"
         );
         assert_eq!(wire_fields(&again), pairs(&[("k", "v")]), "{file}");
@@ -101,7 +103,7 @@ fn a_response_without_attachments_gains_the_type_with_them() {
 #[test]
 fn an_unread_view_keeps_the_original_attachments() {
     let mut frame = decode_one(&vectors::read("dubbo/response_value_with_attachments.bin"));
-    frame.headers.insert("k", b"v");
+    frame.headers_mut().insert("k", b"v");
     assert_eq!(
         wire_fields(&filled(&encode(&frame))),
         pairs(&[("dubbo", "2.0.2"), ("k", "v")])
@@ -119,8 +121,8 @@ fn responses_without_room_for_attachments_are_written_unchanged() {
         let mut frame = decode_one(&bytes);
         let read = DubboCodec::new().fill_headers(&mut frame);
         assert_eq!(read.is_err(), malformed);
-        assert!(frame.headers.is_empty());
-        frame.headers.insert("k", b"v");
+        assert!(frame.headers().is_empty());
+        frame.headers_mut().insert("k", b"v");
         assert_eq!(encode(&frame), bytes);
     }
 }
@@ -137,5 +139,5 @@ fn fill_headers_reports_a_malformed_response_body() {
         .to_vec();
     let mut frame = decode_one(&frame_bytes(0x02, 20, 9, &body));
     assert!(DubboCodec::new().fill_headers(&mut frame).is_err());
-    assert!(frame.headers.is_empty());
+    assert!(frame.headers().is_empty());
 }

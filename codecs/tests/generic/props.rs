@@ -117,7 +117,7 @@ fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
                 (&*X_EXAMPLE, X_KINDS)
             };
             let mut frame = Frame::new(*kind.get(kinds), id);
-            frame.body = Bytes::from(vec![0x5A; body_len]);
+            frame.set_body(Bytes::from(vec![0x5A; body_len]));
             let mut bytes = BytesMut::new();
             codec
                 .encode(&frame, &mut bytes)
@@ -146,7 +146,7 @@ proptest! {
         };
         let kind = *kind.get(kinds);
         let mut frame = Frame::new(kind, id);
-        frame.body = Bytes::from(body);
+        frame.set_body(Bytes::from(body));
         let code = status % (status_max + 1);
         let response_side = matches!(kind, FrameKind::Response | PONG);
         if response_side {
@@ -160,7 +160,7 @@ proptest! {
         prop_assert!(src.is_empty());
         prop_assert_eq!(decoded.kind, kind);
         prop_assert_eq!(decoded.request_id, id & codec.max_request_id());
-        prop_assert_eq!(&decoded.body, &frame.body);
+        prop_assert_eq!(&decoded.body(), &frame.body());
         prop_assert_eq!(decoded.status.map(|s| s.code), response_side.then_some(code));
         prop_assert_eq!(&encode(codec, &decoded)?, &bytes);
 
@@ -197,7 +197,7 @@ proptest! {
         let _ = codec.heartbeat_request(id);
         for kind in DUBBO_KINDS {
             let mut frame = Frame::new(*kind, id);
-            frame.body = Bytes::from(bytes.clone());
+            frame.set_body(Bytes::from(bytes.clone()));
             let mut dst = BytesMut::new();
             if codec.encode(&frame, &mut dst).is_ok() {
                 let decoded = codec.decode(&mut dst, &Limits::new(Limits::CEILING))

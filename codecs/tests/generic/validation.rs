@@ -247,7 +247,7 @@ fn ping_pong_little_endian_whole_frame_length() {
     let mut buf = BytesMut::from(&b"\x00\x05\x00ab\x01\x03\x00"[..]);
     let frame = codec.decode(&mut buf, &Limits::default()).unwrap().unwrap();
     assert_eq!(
-        (frame.kind, frame.request_id, &frame.body[..]),
+        (frame.kind, frame.request_id, frame.body()),
         (FrameKind::Request, 0, &b"ab"[..])
     );
     let reply = codec.decode(&mut buf, &Limits::default()).unwrap().unwrap();
@@ -256,7 +256,7 @@ fn ping_pong_little_endian_whole_frame_length() {
     assert!(buf.is_empty());
 
     let mut built = Frame::new(FrameKind::Request, 0);
-    built.body = bytes::Bytes::from_static(b"xyz");
+    built.set_body(bytes::Bytes::from_static(b"xyz"));
     let mut dst = BytesMut::new();
     codec.encode(&built, &mut dst).unwrap();
     assert_eq!(&dst[..], b"\x00\x06\x00xyz");

@@ -55,15 +55,14 @@ impl FrameCodec for MiniRpc {
             src.reserve(frame_len - src.len());
             return Ok(None);
         }
-        // Split the frame off the read buffer: the header stays patchable,
-        // the rest is shared by the header view and the body. No copy.
+        // Split the frame off the read buffer, no copy: the header stays
+        // patchable; the header view is read from the rest when something
+        // first asks (a router), so a frame only forwarded never pays for it.
         let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
-        let mut frame = Frame::new(kind, u64::from(be_u32(&wire.head()[4..8])));
-        (frame.meta.flags, frame.status) = (wire.head()[2], status);
-        frame.headers = Headers::over(wire.rest().clone());
-        frame.headers.push_derived("service", 0..svc_len);
-        frame.body = wire.rest().slice(svc_len..);
-        frame.wire = Some(wire);
+        let (id, flags) = (u64::from(be_u32(&wire.head()[4..8])), wire.head()[2]);
+        let mut frame = Frame::lazy(kind, id, wire, read_headers);
+        (frame.meta.flags, frame.status) = (flags, status);
+        frame.set_body_in_wire(svc_len..frame_len - HEADER_LEN); // Bytes of the wire, no handle.
         Ok(Some(frame))
     }
 
@@ -75,7 +74,7 @@ impl FrameCodec for MiniRpc {
         let service = frame.service().unwrap_or_default();
         let svc_len = u8::try_from(service.len())
             .map_err(|_| CodecError::malformed("minirpc", "service > 255 bytes"))?;
-        let body_len = u32::try_from(frame.body.len())
+        let body_len = u32::try_from(frame.body().len())
             .map_err(|_| CodecError::malformed("minirpc", "body > 4 GiB"))?;
         dst.put_slice(MAGIC);
         dst.put_u8(frame.meta.flags);
@@ -83,14 +82,14 @@ impl FrameCodec for MiniRpc {
         dst.put_u32(frame.request_id as u32);
         dst.put_u32(body_len);
         dst.put_slice(service.as_bytes());
-        dst.put_slice(&frame.body);
+        dst.put_slice(frame.body());
         Ok(())
     }
 
     // Patch the id in the header bytes: no re-encode, no allocation.
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         frame.request_id = id & self.max_request_id();
-        if let Some(wire) = frame.wire.as_mut() {
+        if let Some(wire) = frame.wire_mut() {
             wire.head_mut()[4..8].copy_from_slice(&(id as u32).to_be_bytes());
         }
     }
@@ -118,15 +117,22 @@ impl FrameCodec for MiniRpc {
     }
 }
 
+/// The header view, read on first use: the service name, a span of the wire.
+fn read_headers(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, CodecError> {
+    headers.bind(wire.rest().clone());
+    headers.push_derived("service", 0..usize::from(wire.head()[3]));
+    Ok(None) // minirpc carries no timeout.
+}
+
 /// Builds a frame the gateway sends on its own, wire bytes included.
 fn build(kind_byte: u8, id: u64, body: &str) -> Option<Frame> {
     let (kind, status) = kind_of(kind_byte)?;
     let mut frame = Frame::new(kind, id);
     (frame.meta.flags, frame.status) = (kind_byte, status);
-    frame.body = Bytes::copy_from_slice(body.as_bytes());
+    frame.set_body(Bytes::copy_from_slice(body.as_bytes()));
     let mut buf = BytesMut::new();
     MiniRpc.encode(&frame, &mut buf).ok()?;
-    frame.wire = Some(Wire::split(buf, HEADER_LEN, 0));
+    frame.set_wire(Some(Wire::split(buf, HEADER_LEN, 0)));
     Some(frame)
 }
 

@@ -50,7 +50,7 @@ fn decodes_forwards_and_replies() {
         .expect("whole frame");
     assert_eq!((frame.kind, frame.request_id), (FrameKind::Request, 7));
     assert_eq!(frame.service(), Some("echo"));
-    assert_eq!(&frame.body[..], b"hi");
+    assert_eq!(frame.body(), b"hi");
 
     // Forward with a new upstream id: only the id bytes change.
     codec.set_request_id(&mut frame, 0x0102_0304);
@@ -72,7 +72,7 @@ fn decodes_forwards_and_replies() {
         .expect("a reply frame");
     assert_eq!(back.request_id, 0x0102_0304);
     assert_eq!(back.status.map(|s| s.neutral), Some(500));
-    assert_eq!(&back.body[..], b"404|router unavailable");
+    assert_eq!(back.body(), b"404|router unavailable");
 }
 
 #[test]

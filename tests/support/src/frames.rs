@@ -23,10 +23,14 @@ pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
     let mut frame = Frame::new(FrameKind::Request, id);
     frame.meta.version = 1;
     frame.meta.serialization = 1;
-    frame.meta.class = Bytes::from_static(b"com.alipay.sofa.rpc.core.request.SofaRequest");
-    frame.timeout_ms = Some(3000);
-    frame.headers.insert("service", b"com.example.Echo:1.0");
-    frame.body = body.into();
+    frame.set_class(Bytes::from_static(
+        b"com.alipay.sofa.rpc.core.request.SofaRequest",
+    ));
+    frame.set_timeout_ms(Some(3000));
+    frame
+        .headers_mut()
+        .insert("service", b"com.example.Echo:1.0");
+    frame.set_body(body.into());
     decoded(&BoltCodec::v1(), &frame)
 }
 
@@ -34,7 +38,7 @@ pub fn bolt_request(id: u64, body: impl Into<Bytes>) -> Frame {
 pub fn bolt_oneway(id: u64, body: impl Into<Bytes>) -> Frame {
     let mut frame = bolt_request(id, body);
     frame.kind = FrameKind::Oneway;
-    frame.wire = None;
+    frame.set_wire(None);
     decoded(&BoltCodec::v1(), &frame)
 }
 
@@ -75,6 +79,6 @@ pub fn dubbo_request(
     let mut frame = Frame::new(FrameKind::Request, id);
     frame.meta.flags = 0xC2;
     frame.meta.serialization = 2;
-    frame.body = body.freeze();
+    frame.set_body(body.freeze());
     decoded(&DubboCodec::new(), &frame)
 }

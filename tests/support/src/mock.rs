@@ -43,10 +43,10 @@ pub type Responder = Arc<dyn Fn(&Frame) -> Option<Frame> + Send + Sync>;
 /// client that deserializes it (give those a responder closure).
 pub fn echo_response(req: &Frame) -> Frame {
     let mut resp = Frame::new(FrameKind::Response, req.request_id);
-    resp.body = req.body.clone();
+    resp.set_body(req.body_bytes());
     resp.meta = WireMeta {
         flags: 0,
-        ..req.meta.clone()
+        ..req.meta
     };
     resp
 }

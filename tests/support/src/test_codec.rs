@@ -72,7 +72,7 @@ impl TestCodec {
     /// decoded).
     pub fn frame(&self, kind: FrameKind, id: u64, body: impl Into<Bytes>) -> Frame {
         let mut frame = Frame::new(kind, id);
-        frame.body = body.into();
+        frame.set_body(body.into());
         frame.status = match kind {
             FrameKind::Response => Some(Status::new(0, 200)),
             _ => None,
@@ -112,14 +112,14 @@ fn kind_of(byte: u8) -> Option<(FrameKind, Option<Status>)> {
 }
 
 fn encode_fields(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-    let len = u32::try_from(frame.body.len())
+    let len = u32::try_from(frame.body().len())
         .map_err(|_| CodecError::malformed(NAME, "body over 4 GiB"))?;
-    dst.reserve(HEADER_LEN + frame.body.len());
+    dst.reserve(HEADER_LEN + frame.body().len());
     dst.put_u8(MAGIC);
     dst.put_u8(kind_byte(frame));
     dst.put_u64(frame.request_id);
     dst.put_u32(len);
-    dst.put_slice(&frame.body);
+    dst.put_slice(frame.body());
     Ok(())
 }
 
@@ -128,8 +128,9 @@ fn with_wire(mut frame: Frame) -> Frame {
     let mut buf = BytesMut::new();
     if encode_fields(&frame, &mut buf).is_ok() {
         let wire = Wire::split(buf, HEADER_LEN, 0);
-        frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        let body = 0..wire.rest().len();
+        frame.set_wire(Some(wire));
+        frame.set_body_in_wire(body);
     }
     frame
 }
@@ -167,8 +168,9 @@ impl FrameCodec for TestCodec {
         let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
         let mut frame = Frame::new(kind, id);
         frame.status = status;
-        frame.body = wire.rest().clone();
-        frame.wire = Some(wire);
+        let body = 0..wire.rest().len();
+        frame.set_wire(Some(wire));
+        frame.set_body_in_wire(body);
         Ok(Some(frame))
     }
 
@@ -182,7 +184,7 @@ impl FrameCodec for TestCodec {
 
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
         frame.request_id = id;
-        if let Some(wire) = frame.wire.as_mut() {
+        if let Some(wire) = frame.wire_mut() {
             wire.head_mut()[2..10].copy_from_slice(&id.to_be_bytes());
         }
     }
@@ -212,7 +214,7 @@ impl FrameCodec for TestCodec {
         };
         let mut frame = Frame::new(FrameKind::Response, req.request_id);
         frame.status = Some(Status::new(1, status.neutral_code()));
-        frame.body = Bytes::copy_from_slice(text.as_bytes());
+        frame.set_body(Bytes::copy_from_slice(text.as_bytes()));
         Some(with_wire(frame))
     }
 
@@ -235,7 +237,7 @@ mod tests {
         let limits = Limits::default();
         let back = codec.decode(&mut buf, &limits).unwrap().unwrap();
         assert_eq!(back.request_id, 0x0102_0304_0506_0708);
-        assert_eq!(&back.body[..], b"hello");
+        assert_eq!(back.body(), b"hello");
         assert_eq!(back.kind, FrameKind::Request);
         assert!(buf.is_empty());
     }

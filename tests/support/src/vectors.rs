@@ -191,25 +191,18 @@ pub fn check_framed(codec: &dyn FrameCodec, v: &Vector, checks: &Checks) -> Fram
     }
     if let (Some(offset), Some(len)) = (v.expected_u64("body_offset"), v.expected_u64("body_len")) {
         let (offset, len) = (offset as usize, len as usize);
-        assert_eq!(
-            &frame.body[..],
-            &bytes[offset..offset + len],
-            "{name}: body"
-        );
+        assert_eq!(frame.body(), &bytes[offset..offset + len], "{name}: body");
     }
     if let Some(map) = v.expected.get("header_map").and_then(Value::as_object) {
         for (key, value) in map {
             assert_eq!(
-                frame.headers.get_str(key),
+                frame.headers().get_str(key),
                 value.as_str(),
                 "{name}: header {key}"
             );
         }
     }
-    let wire = frame
-        .wire
-        .as_ref()
-        .expect("decoded frames keep their wire bytes");
+    let wire = frame.wire().expect("decoded frames keep their wire bytes");
     assert_eq!(wire.to_vec(), bytes, "{name}: wire bytes");
 
     // Byte by byte: incomplete until the very last byte.
@@ -259,7 +252,7 @@ pub fn check_framed(codec: &dyn FrameCodec, v: &Vector, checks: &Checks) -> Fram
     assert_eq!(encode(codec, &frame), bytes, "{name}: re-encode from wire");
     if encode_from_fields {
         let mut from_fields = frame.clone();
-        from_fields.wire = None;
+        from_fields.set_wire(None);
         assert_eq!(
             encode(codec, &from_fields),
             bytes,
@@ -294,8 +287,12 @@ pub fn check_framed(codec: &dyn FrameCodec, v: &Vector, checks: &Checks) -> Fram
     let (again, _) = decode_all(codec, &out);
     assert_eq!(again.len(), 1, "{name}: patched frame decodes");
     assert_eq!(again[0].request_id, new_id, "{name}: patched id decodes");
-    assert_eq!(again[0].headers, frame.headers, "{name}: patched headers");
-    assert_eq!(again[0].body, frame.body, "{name}: patched body");
+    assert_eq!(
+        again[0].headers(),
+        frame.headers(),
+        "{name}: patched headers"
+    );
+    assert_eq!(again[0].body(), frame.body(), "{name}: patched body");
     frame
 }
 
@@ -324,7 +321,7 @@ pub fn check_tricky(codec: &dyn FrameCodec, v: &Vector) {
                 };
                 assert_eq!(Some(frame.kind), kind.frame_kind(), "{name}: kind");
                 assert_eq!(
-                    frame.wire.as_ref().map(|w| w.len()),
+                    frame.wire().map(|w| w.len()),
                     want["length"].as_u64().map(|l| l as usize)
                 );
             }
