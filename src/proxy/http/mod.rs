@@ -165,20 +165,25 @@ impl ProxyCore {
                     .route(&cx.stats, &spec.router, table, matched.route),
             );
             let layers = matched.header_layers();
+            // A route's local answer still gets the route's response headers.
+            let answer_locally = |mut response: Response<_>| {
+                headers::apply_layers(
+                    response.headers_mut(),
+                    &layers,
+                    Direction::Response,
+                    downstream,
+                    None,
+                );
+                Ok(response)
+            };
             let forward = match matched.route.action() {
                 RouteAction::Forward(forward) => forward,
                 RouteAction::DirectResponse(direct) => {
                     let status = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
-                    let mut response =
-                        reply::text_response(status, direct.body.clone().unwrap_or_default());
-                    headers::apply_layers(
-                        response.headers_mut(),
-                        &layers,
-                        Direction::Response,
-                        downstream,
-                        None,
-                    );
-                    return Ok(response);
+                    return answer_locally(reply::text_response(
+                        status,
+                        direct.body.clone().unwrap_or_default(),
+                    ));
                 }
                 RouteAction::Redirect(redirect) => {
                     let location = matched.route.redirect_location(
@@ -193,14 +198,7 @@ impl ProxyCore {
                     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
                         response.headers_mut().insert(header::LOCATION, location);
                     }
-                    headers::apply_layers(
-                        response.headers_mut(),
-                        &layers,
-                        Direction::Response,
-                        downstream,
-                        None,
-                    );
-                    return Ok(response);
+                    return answer_locally(response);
                 }
             };
             let (cluster, metadata) = pick_cluster(config, forward, &view, cx.random)?;
