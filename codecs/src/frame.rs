@@ -105,6 +105,27 @@ enum Slice {
     InWire(Range<usize>),
 }
 
+/// What a decoder reads from a frame's fixed header, for
+/// [`Frame::decoded`]. Ranges index the wire's shared middle part
+/// ([`Wire::rest`]).
+#[derive(Clone, Debug)]
+pub struct FixedFields {
+    /// What the frame is.
+    pub kind: FrameKind,
+    /// The multiplexing id.
+    pub request_id: u64,
+    /// Responses: the status.
+    pub status: Option<Status>,
+    /// The timeout the fixed header carries, if any.
+    pub timeout_ms: Option<u32>,
+    /// Protocol fields with no neutral name.
+    pub meta: WireMeta,
+    /// Where the body is.
+    pub body: Range<usize>,
+    /// Where the payload's type name is (empty when there is none).
+    pub class: Range<usize>,
+}
+
 /// A header view read through a shared reference (see [`Frame::headers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LateView {
@@ -192,6 +213,29 @@ impl Frame {
         frame.wire = Some(wire);
         frame.reader = Some(reader);
         frame
+    }
+
+    /// A decoded frame over `wire`, every fixed-header field given at once
+    /// so the frame is built in place (a codec's `decode` on its hot path;
+    /// [`Frame::lazy`] plus setters builds the same frame).
+    #[inline(always)]
+    pub fn decoded(wire: Wire, reader: HeaderReader, fixed: FixedFields) -> Frame {
+        Frame {
+            kind: fixed.kind,
+            request_id: fixed.request_id,
+            trailers: None,
+            status: fixed.status,
+            meta: fixed.meta,
+            timeout_ms: fixed.timeout_ms,
+            section_timeout_ms: None,
+            wire: Some(wire),
+            body: Slice::InWire(fixed.body),
+            class: Slice::InWire(fixed.class),
+            reader: Some(reader),
+            headers: Headers::new(),
+            error: None,
+            late: OnceLock::new(),
+        }
     }
 
     /// The header view: routing keys (`service`, `method`, `version`,

@@ -40,7 +40,7 @@ mod wire;
 
 pub use codec::{Detect, FrameCodec, Limits, MIN_READ_BUFFER, PoolMode, reserve_for_frame};
 pub use error::{CodecError, RegistryError};
-pub use frame::{Frame, FrameKind, HeaderReader, Status, WireMeta};
+pub use frame::{FixedFields, Frame, FrameKind, HeaderReader, Status, WireMeta};
 pub use headers::{Headers, keys};
 pub use registry::{AUTO, Detection, Protocol, ProtocolSet, Registry};
 pub use status::ReplyStatus;

@@ -7,7 +7,7 @@ use super::head::{self, Head};
 use super::header_map;
 use crate::codec::Limits;
 use crate::error::CodecError;
-use crate::frame::{Frame, FrameKind, Status, WireMeta};
+use crate::frame::{FixedFields, Frame, FrameKind, Status, WireMeta};
 use crate::headers::Headers;
 use crate::wire::Wire;
 use bytes::BytesMut;
@@ -70,26 +70,27 @@ pub(super) fn assemble(head: &Head, kind: FrameKind, buf: BytesMut) -> Frame {
     let body = body_start.min(rest.len())..rest.len();
     let class = 0..class_len.min(rest.len());
     let response_side = head.cmd_type == super::TYPE_RESPONSE;
-    let mut frame = Frame::lazy(kind, u64::from(head.id), wire, read_section);
-    frame.set_body_in_wire(body);
-    frame.set_class_in_wire(class);
-    frame.status = response_side.then(|| Status {
-        code: u32::from(head.status),
-        neutral: head::neutral_status(head.status),
-    });
-    // Negative timeouts (Java's -1) mean "no timeout".
-    frame.set_fixed_timeout_ms(
-        (!response_side)
+    let fixed = FixedFields {
+        kind,
+        request_id: u64::from(head.id),
+        status: response_side.then(|| Status {
+            code: u32::from(head.status),
+            neutral: head::neutral_status(head.status),
+        }),
+        // Negative timeouts (Java's -1) mean "no timeout".
+        timeout_ms: (!response_side)
             .then(|| u32::try_from(head.timeout).ok())
             .flatten(),
-    );
-    frame.meta = WireMeta {
-        version: head.proto,
-        serialization: head.codec,
-        flags: head.switch,
-        sub_version: head.ver1,
+        meta: WireMeta {
+            version: head.proto,
+            serialization: head.codec,
+            flags: head.switch,
+            sub_version: head.ver1,
+        },
+        body,
+        class,
     };
-    frame
+    Frame::decoded(wire, read_section, fixed)
 }
 
 /// The header reader of bolt frames ([`crate::HeaderReader`]): the header

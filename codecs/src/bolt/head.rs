@@ -149,6 +149,18 @@ pub(super) fn neutral_status(status: u16) -> u16 {
     }
 }
 
+/// The big-endian u16 at `at` of a whole fixed header.
+#[inline(always)]
+fn u16_at(b: &[u8; MAX_FIXED_LEN], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// The big-endian u32 at `at` of a whole fixed header.
+#[inline(always)]
+fn u32_at(b: &[u8; MAX_FIXED_LEN], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
 /// A parsed fixed header. `ver1` and `switch` are 0 in v1 frames; `status`
 /// is meaningful for responses (`type` 0) only, `timeout` for the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,6 +239,7 @@ impl Head {
 
     /// [`Head::parse`], with the frame kind its `type` / `cmd_code` pair
     /// names.
+    #[inline]
     pub(super) fn parse_kind(buf: &[u8]) -> Result<Option<(Head, FrameKind)>, CodecError> {
         let head = match buf.first_chunk::<MAX_FIXED_LEN>() {
             // The usual case: the whole header is buffered, whatever its
@@ -252,41 +265,54 @@ impl Head {
     }
 
     /// Parses a fixed header from bytes that hold the longest layout, with
-    /// the checks of [`Head::check_prefix`] in the same order. Every offset
-    /// is a constant plus `v2` (0 or 1) or a few such terms, so all stay
-    /// below `MAX_FIXED_LEN`.
+    /// the checks of [`Head::check_prefix`] in the same order.
+    #[inline(always)]
     fn read_whole(b: &[u8; MAX_FIXED_LEN]) -> Result<Head, CodecError> {
+        match b[0] {
+            PROTO_V1 => Head::read_layout::<0>(b),
+            PROTO_V2 => Head::read_layout::<1>(b),
+            proto => Err(unknown_proto(proto)),
+        }
+    }
+
+    /// [`Head::read_whole`] for one version: `V2` is 1 for v2 (which adds
+    /// `ver1` after the protocol byte and `switch` after `codec`), 0 for
+    /// v1. Every offset is then a constant, so the reads compile to plain
+    /// loads with no bounds checks.
+    #[inline(always)]
+    fn read_layout<const V2: usize>(b: &[u8; MAX_FIXED_LEN]) -> Result<Head, CodecError> {
         let proto = b[0];
-        check_proto(proto)?;
-        let v2 = proto == PROTO_V2;
-        let o = usize::from(v2);
-        let cmd_type = b[1 + o];
-        check_type(proto, cmd_type)?;
-        let cmd = u16::from_be_bytes([b[2 + o], b[3 + o]]);
-        check_cmd(proto, cmd)?;
-        let u16_at = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        let u32_at = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        // Status or timeout follows codec (and the v2 switch byte).
-        let after_codec = 10 + 2 * o;
+        let cmd_type = b[1 + V2];
+        let cmd = u16_at(b, 2 + V2);
+        if !is_valid_type(cmd_type) || !is_valid_cmd(cmd) {
+            check_type(proto, cmd_type)?;
+            check_cmd(proto, cmd)?;
+        }
+        // Status or timeout follows codec (and the v2 switch byte); the
+        // three lengths follow them.
+        let after_codec = 10 + 2 * V2;
         let (timeout, status, lens) = if cmd_type == TYPE_RESPONSE {
-            (-1, u16_at(after_codec), after_codec + 2)
+            let lens = <&[u8; 8]>::try_from(&b[after_codec + 2..after_codec + 10]);
+            (-1, u16_at(b, after_codec), lens)
         } else {
-            (u32_at(after_codec) as i32, 0, after_codec + 4)
+            let lens = <&[u8; 8]>::try_from(&b[after_codec + 4..after_codec + 12]);
+            (u32_at(b, after_codec) as i32, 0, lens)
         };
+        let lens = lens.copied().unwrap_or_default();
         Ok(Head {
             proto,
-            ver1: if v2 { b[1] } else { 0 },
+            ver1: if V2 == 1 { b[1] } else { 0 },
             cmd_type,
             cmd,
-            ver2: b[4 + o],
-            id: u32_at(5 + o),
-            codec: b[9 + o],
-            switch: if v2 { b[11] } else { 0 },
+            ver2: b[4 + V2],
+            id: u32_at(b, 5 + V2),
+            codec: b[9 + V2],
+            switch: if V2 == 1 { b[11] } else { 0 },
             timeout,
             status,
-            class_len: u16_at(lens),
-            header_len: u16_at(lens + 2),
-            content_len: u32_at(lens + 4),
+            class_len: u16::from_be_bytes([lens[0], lens[1]]),
+            header_len: u16::from_be_bytes([lens[2], lens[3]]),
+            content_len: u32::from_be_bytes([lens[4], lens[5], lens[6], lens[7]]),
         })
     }
 
