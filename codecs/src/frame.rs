@@ -217,9 +217,10 @@ impl Frame {
 
     /// A decoded frame over `wire`, every fixed-header field given at once
     /// so the frame is built in place (a codec's `decode` on its hot path;
-    /// [`Frame::lazy`] plus setters builds the same frame).
+    /// [`Frame::lazy`] plus setters builds the same frame). `reader` reads
+    /// the header section on first use; `None` when the frame has none.
     #[inline(always)]
-    pub fn decoded(wire: Wire, reader: HeaderReader, fixed: FixedFields) -> Frame {
+    pub fn decoded(wire: Wire, reader: Option<HeaderReader>, fixed: FixedFields) -> Frame {
         Frame {
             kind: fixed.kind,
             request_id: fixed.request_id,
@@ -231,7 +232,7 @@ impl Frame {
             wire: Some(wire),
             body: Slice::InWire(fixed.body),
             class: Slice::InWire(fixed.class),
-            reader: Some(reader),
+            reader,
             headers: Headers::new(),
             error: None,
             late: OnceLock::new(),
@@ -318,13 +319,6 @@ impl Frame {
         self.fill();
         self.timeout_ms = timeout_ms;
         self.section_timeout_ms = None;
-    }
-
-    /// The timeout a decoder read from the fixed header, set without
-    /// reading the header section.
-    #[inline]
-    pub(crate) fn set_fixed_timeout_ms(&mut self, timeout_ms: Option<u32>) {
-        self.timeout_ms = timeout_ms;
     }
 
     /// The body, opaque (for decoded frames, bytes of the wire).

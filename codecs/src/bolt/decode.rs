@@ -90,7 +90,7 @@ pub(super) fn assemble(head: &Head, kind: FrameKind, buf: BytesMut) -> Frame {
         body,
         class,
     };
-    Frame::decoded(wire, read_section, fixed)
+    Frame::decoded(wire, Some(read_section), fixed)
 }
 
 /// The header reader of bolt frames ([`crate::HeaderReader`]): the header

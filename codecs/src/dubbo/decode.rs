@@ -8,7 +8,8 @@ use super::{
     SERIALIZATION_MASK, STATUS_OK,
 };
 use crate::{
-    CodecError, Frame, FrameKind, HeaderReader, Headers, Limits, Status, Wire, WireMeta, keys,
+    CodecError, FixedFields, Frame, FrameKind, HeaderReader, Headers, Limits, Status, Wire,
+    WireMeta, keys,
 };
 use bytes::BytesMut;
 use std::ops::Range;
@@ -72,7 +73,7 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
     let frame_len =
         usize::try_from(frame_len).map_err(|_| malformed("frame longer than memory"))?;
     if src.len() < frame_len {
-        src.reserve(frame_len - src.len());
+        crate::codec::reserve_for_frame(src, frame_len);
         return Ok(None);
     }
     let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
@@ -97,22 +98,20 @@ pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
     } else {
         None
     };
-    let mut frame = match reader {
-        Some(reader) => Frame::lazy(kind, header.id, wire, reader),
-        None => {
-            let mut frame = Frame::new(kind, header.id);
-            frame.set_wire(Some(wire));
-            frame
-        }
+    let fixed = FixedFields {
+        kind,
+        request_id: header.id,
+        status,
+        timeout_ms: None,
+        meta: WireMeta {
+            flags: header.flag,
+            serialization,
+            ..WireMeta::default()
+        },
+        body,
+        class: 0..0,
     };
-    frame.set_body_in_wire(body);
-    frame.status = status;
-    frame.meta = WireMeta {
-        flags: header.flag,
-        serialization,
-        ..WireMeta::default()
-    };
-    frame
+    Frame::decoded(wire, reader, fixed)
 }
 
 /// The header reader of hessian2 calls ([`crate::HeaderReader`]): see
