@@ -100,11 +100,45 @@ impl Span {
     }
 }
 
+/// One pair. Whether it is derived rides in the top bit of the key's
+/// start, which no offset reaches (frames are at most 1 GiB), so an entry
+/// is 16 bytes and twelve of them fit inline in 192.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
-    key: Span,
+    key_flagged: Span,
     value: Span,
-    derived: bool,
+}
+
+const DERIVED: u32 = 1 << 31;
+
+impl Entry {
+    #[inline]
+    fn new(key: Span, value: Span, derived: bool) -> Option<Entry> {
+        if key.start & DERIVED != 0 {
+            return None;
+        }
+        let flag = if derived { DERIVED } else { 0 };
+        Some(Entry {
+            key_flagged: Span {
+                start: key.start | flag,
+                len_src: key.len_src,
+            },
+            value,
+        })
+    }
+
+    #[inline]
+    fn key(self) -> Span {
+        Span {
+            start: self.key_flagged.start & !DERIVED,
+            len_src: self.key_flagged.len_src,
+        }
+    }
+
+    #[inline]
+    fn derived(self) -> bool {
+        self.key_flagged.start & DERIVED != 0
+    }
 }
 
 /// Ordered header pairs borrowing from a frame's bytes. See the module docs.
@@ -166,11 +200,7 @@ impl Headers {
         };
         let value_span = self.wire_span(value);
         if let (Some(key), Some(value)) = (key_span, value_span) {
-            self.entries.push(Entry {
-                key,
-                value,
-                derived: true,
-            });
+            self.push_entry(Entry::new(key, value, true));
         }
     }
 
@@ -182,11 +212,7 @@ impl Headers {
             None => self.own(key.as_bytes()),
         };
         if let (Some(key), Some(value)) = (key_span, self.own(value)) {
-            self.entries.push(Entry {
-                key,
-                value,
-                derived: true,
-            });
+            self.push_entry(Entry::new(key, value, true));
         }
     }
 
@@ -195,11 +221,7 @@ impl Headers {
     /// mark the headers modified.
     pub fn push_owned(&mut self, key: &[u8], value: &[u8]) {
         if let (Some(key), Some(value)) = (self.own(key), self.own(value)) {
-            self.entries.push(Entry {
-                key,
-                value,
-                derived: false,
-            });
+            self.push_entry(Entry::new(key, value, false));
         }
     }
 
@@ -217,7 +239,7 @@ impl Headers {
     pub fn remove(&mut self, key: &str) -> bool {
         let before = self.entries.len();
         let mut entries = std::mem::take(&mut self.entries);
-        entries.retain(|entry| self.resolve(entry.key) != key.as_bytes());
+        entries.retain(|entry| self.resolve(entry.key()) != key.as_bytes());
         self.entries = entries;
         let removed = self.entries.len() != before;
         self.modified |= removed;
@@ -230,7 +252,7 @@ impl Headers {
         self.entries
             .iter()
             .rev()
-            .find(|entry| self.resolve(entry.key) == key.as_bytes())
+            .find(|entry| self.resolve(entry.key()) == key.as_bytes())
             .map(|entry| self.resolve(entry.value))
     }
 
@@ -249,7 +271,7 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.entries
             .iter()
-            .map(|entry| (self.resolve(entry.key), self.resolve(entry.value)))
+            .map(|entry| (self.resolve(entry.key()), self.resolve(entry.value)))
     }
 
     /// The protocol's own header fields in order (derived routing keys left
@@ -257,8 +279,8 @@ impl Headers {
     pub fn wire_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.entries
             .iter()
-            .filter(|entry| !entry.derived)
-            .map(|entry| (self.resolve(entry.key), self.resolve(entry.value)))
+            .filter(|entry| !entry.derived())
+            .map(|entry| (self.resolve(entry.key()), self.resolve(entry.value)))
     }
 
     /// Number of entries, duplicates and derived keys included.
@@ -284,13 +306,17 @@ impl Headers {
     #[inline]
     fn push_spans(&mut self, key: Range<usize>, value: Range<usize>, derived: bool) {
         if let (Some(key), Some(value)) = (self.wire_span(key), self.wire_span(value)) {
-            self.entries.push(Entry {
-                key,
-                value,
-                derived,
-            });
+            self.push_entry(Entry::new(key, value, derived));
         } else {
             debug_assert!(false, "header span reversed or over 1 GiB");
+        }
+    }
+
+    #[inline]
+    fn push_entry(&mut self, entry: Option<Entry>) {
+        match entry {
+            Some(entry) => self.entries.push(entry),
+            None => debug_assert!(false, "header key offset over 2 GiB"),
         }
     }
 
