@@ -39,6 +39,7 @@ impl Wire {
     ///
     /// If `head_len + tail_len` exceeds the frame, `tail` gets what is left
     /// after `head` (a codec bug, caught by a debug assertion).
+    #[inline]
     pub fn split(mut frame: BytesMut, head_len: usize, tail_len: usize) -> Wire {
         debug_assert!(
             head_len + tail_len <= frame.len(),
@@ -47,7 +48,7 @@ impl Wire {
         let head_len = head_len.min(frame.len());
         let tail_len = tail_len.min(frame.len() - head_len);
         let tail_start = frame.len() - tail_len;
-        let head = SmallVec::from_slice(frame.get(..head_len).unwrap_or_default());
+        let head = copy_head(&frame, head_len);
         // Bounds moves only: `frame` stays the one handle on the read
         // buffer. (`Bytes::advance` is the cheaper of the two advances.)
         let tail = match tail_len {
@@ -131,6 +132,19 @@ impl Wire {
             index -= chunk.len();
         }
         None
+    }
+}
+
+/// The first `len` bytes of `frame`. A frame that holds `INLINE_HEAD`
+/// bytes (every frame with a body) is copied as one fixed-size block, not
+/// through a variable-length `memcpy` call: that call's narrow stores,
+/// read back as wide loads when the `Wire` moves next, stalled the store
+/// buffer for a tenth of a forwarded frame's time.
+#[inline(always)]
+fn copy_head(frame: &[u8], len: usize) -> SmallVec<[u8; INLINE_HEAD]> {
+    match frame.first_chunk::<INLINE_HEAD>() {
+        Some(block) if len <= INLINE_HEAD => SmallVec::from_buf_and_len(*block, len),
+        _ => SmallVec::from_slice(frame.get(..len).unwrap_or_default()),
     }
 }
 

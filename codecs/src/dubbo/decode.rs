@@ -26,6 +26,7 @@ pub(super) struct Header {
 impl Header {
     /// Parses a complete header; `None` before 16 bytes. The magic must
     /// already be checked.
+    #[inline]
     pub(super) fn parse(bytes: &[u8]) -> Option<Header> {
         let h = bytes.first_chunk::<HEADER_LEN>()?;
         Some(Header {
@@ -82,6 +83,7 @@ pub(super) fn decode(src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame
 
 /// The frame over `wire`, whose fixed header is `header`: what `decode`
 /// returns, and what the frames the codec builds start from.
+#[inline]
 pub(super) fn frame_from(header: Header, wire: Wire) -> Frame {
     let body = 0..wire.rest().len();
     let kind = kind_of(header.flag);
