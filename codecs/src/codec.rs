@@ -18,6 +18,22 @@ pub enum Detect {
     NeedMore,
 }
 
+impl Detect {
+    /// The answer for a protocol recognised by a fixed leading `magic`:
+    /// `NoMatch` as soon as a buffered byte differs, `NeedMore` while
+    /// `prefix` is a shorter start of it.
+    pub fn magic(prefix: &[u8], magic: &[u8]) -> Detect {
+        let n = prefix.len().min(magic.len());
+        if prefix[..n] != magic[..n] {
+            Detect::NoMatch
+        } else if n < magic.len() {
+            Detect::NeedMore
+        } else {
+            Detect::Match
+        }
+    }
+}
+
 /// How upstream connections carry requests for a protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PoolMode {
@@ -127,9 +143,25 @@ pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<Frame>, CodecError>;
 
     /// Appends `frame` to `dst`. A frame with [`Frame::unchanged_wire`]
-    /// is written as those bytes (the zero-copy forward path); otherwise it
-    /// is encoded from its fields.
-    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError>;
+    /// is written as those bytes (the zero-copy forward path); any other
+    /// goes to [`FrameCodec::encode_fields`]. A codec overrides this only
+    /// for a faster forward path of its own.
+    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        match frame.unchanged_wire() {
+            Some(wire) => {
+                wire.write_to(dst);
+                Ok(())
+            }
+            None => self.encode_fields(frame, dst),
+        }
+    }
+
+    /// Appends `frame` encoded from its fields: frames built in memory
+    /// (error replies, pings) and decoded frames whose header view was
+    /// changed ([`crate::Headers::is_modified`]), which still have their
+    /// wire bytes and may keep what the fields do not model. Writes nothing
+    /// on error.
+    fn encode_fields(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError>;
 
     /// Sets the request id, in `frame.request_id` and in the wire bytes
     /// (recomputing any checksum), without re-encoding. Ids wider than the
@@ -227,5 +259,21 @@ pub trait FrameCodec: Send + Sync + fmt::Debug + 'static {
     /// How upstream connections carry this protocol.
     fn pool_mode(&self) -> PoolMode {
         PoolMode::Multiplex
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Detect;
+
+    #[test]
+    fn magic_decides_at_the_first_differing_byte() {
+        let magic = [0xda, 0xbb];
+        assert_eq!(Detect::magic(&[], &magic), Detect::NeedMore);
+        assert_eq!(Detect::magic(&[0xda], &magic), Detect::NeedMore);
+        assert_eq!(Detect::magic(&[0xdb], &magic), Detect::NoMatch);
+        assert_eq!(Detect::magic(&[0xda, 0xbc], &magic), Detect::NoMatch);
+        assert_eq!(Detect::magic(&[0xda, 0xbb], &magic), Detect::Match);
+        assert_eq!(Detect::magic(&[0xda, 0xbb, 0, 1], &magic), Detect::Match);
     }
 }

@@ -106,10 +106,14 @@ impl Wire {
 
     /// Appends the frame to a write buffer: the whole "encode" of a frame
     /// that is forwarded unchanged.
+    #[inline]
     pub fn write_to(&self, dst: &mut BytesMut) {
         dst.reserve(self.len());
-        for chunk in self.chunks() {
-            dst.extend_from_slice(chunk);
+        dst.extend_from_slice(self.head());
+        dst.extend_from_slice(&self.rest);
+        // Most protocols have no tail: no copy call for nothing.
+        if !self.tail.is_empty() {
+            dst.extend_from_slice(&self.tail);
         }
     }
 

@@ -162,7 +162,7 @@ impl FrameCodec for Claims {
     fn decode(&self, _: &mut BytesMut, _: &Limits) -> Result<Option<Frame>, CodecError> {
         Ok(None)
     }
-    fn encode(&self, _: &Frame, _: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode_fields(&self, _: &Frame, _: &mut BytesMut) -> Result<(), CodecError> {
         Ok(())
     }
     fn set_request_id(&self, frame: &mut Frame, id: u64) {
@@ -187,7 +187,7 @@ impl FrameCodec for Undecided {
     fn decode(&self, _: &mut BytesMut, _: &Limits) -> Result<Option<Frame>, CodecError> {
         Ok(None)
     }
-    fn encode(&self, _: &Frame, _: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode_fields(&self, _: &Frame, _: &mut BytesMut) -> Result<(), CodecError> {
         Ok(())
     }
     fn set_request_id(&self, _: &mut Frame, _: u64) {}

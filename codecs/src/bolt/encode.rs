@@ -18,30 +18,18 @@ pub(super) const STATUS_CODEC_EXCEPTION: u16 = 0x0009;
 /// The `codec` byte of hessian2 content.
 const CODEC_HESSIAN2: u8 = 1;
 
-/// Appends `frame`: its wire bytes when unchanged, otherwise encoded.
+/// Appends `frame` encoded from its fields.
 ///
 /// A frame that still has wire bytes but a changed header view keeps its
 /// original fixed header (type, command, codec, timeout or status, version
 /// bytes) and takes the id, class, header map and body from its fields; a
 /// frame built in memory is encoded from its fields alone, in bolt version
 /// `meta.version` (0 means `default_proto`).
-pub(super) fn encode(
+pub(super) fn encode_fields(
     frame: &Frame,
     default_proto: u8,
     dst: &mut BytesMut,
 ) -> Result<(), CodecError> {
-    if let Some(wire) = frame.unchanged_wire() {
-        // `Wire::write_to`, without a copy call for the empty tail of a
-        // frame without CRC.
-        let [head, rest, tail] = wire.chunks();
-        dst.reserve(wire.len());
-        dst.extend_from_slice(head);
-        dst.extend_from_slice(rest);
-        if !tail.is_empty() {
-            dst.extend_from_slice(tail);
-        }
-        return Ok(());
-    }
     let original = frame
         .wire()
         .and_then(|wire| Head::parse(wire.head()).ok().flatten());

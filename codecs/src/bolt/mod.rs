@@ -190,14 +190,13 @@ impl FrameCodec for BoltCodec {
         decode::decode(src, limits)
     }
 
-    /// Writes the wire bytes of an unchanged frame; otherwise encodes it:
-    /// a decoded frame whose headers changed
-    /// keeps its fixed header and re-encodes class, header map and body; a
-    /// frame built in memory is encoded in `meta.version` (0: this codec's
-    /// version), with a CRC when `meta` says v2, `ver1` 2 and switch bit 0.
-    /// Fails, writing nothing, when a length does not fit its field.
-    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode::encode(frame, self.proto, dst)
+    /// A decoded frame whose headers changed keeps its fixed header and
+    /// re-encodes class, header map and body; a frame built in memory is
+    /// encoded in `meta.version` (0: this codec's version), with a CRC when
+    /// `meta` says v2, `ver1` 2 and switch bit 0. Fails, writing nothing,
+    /// when a length does not fit its field.
+    fn encode_fields(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode::encode_fields(frame, self.proto, dst)
     }
 
     /// Patches the id at offset 5 (v1) / 6 (v2) of the wire head and

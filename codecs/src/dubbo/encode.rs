@@ -19,12 +19,8 @@ const HESSIAN_NULL: u8 = crate::hessian2::NULL;
 /// it, and a runaway message must not make a runaway frame.
 const MAX_MESSAGE: usize = 64 * 1024;
 
-/// The `encode` of the codec; see [`crate::FrameCodec::encode`].
-pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-    if let Some(wire) = frame.unchanged_wire() {
-        write_wire(wire, dst);
-        return Ok(());
-    }
+/// The `encode_fields` of the codec; see [`crate::FrameCodec::encode_fields`].
+pub(super) fn encode_fields(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
     let flag = flag_of(frame);
     let status = if flag & FLAG_REQUEST == 0 {
         match frame.status {
@@ -67,7 +63,7 @@ pub(super) fn encode(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError
 /// [`Wire::write_to`] for a Dubbo frame: the fixed header is copied as
 /// sixteen bytes (no `memcpy` call), and the tail, always empty, is not.
 #[inline]
-fn write_wire(wire: &Wire, dst: &mut BytesMut) {
+pub(super) fn write_wire(wire: &Wire, dst: &mut BytesMut) {
     let [head, rest, tail] = wire.chunks();
     dst.reserve(wire.len());
     match head.first_chunk::<HEADER_LEN>() {

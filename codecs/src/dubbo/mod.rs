@@ -138,13 +138,7 @@ impl FrameCodec for DubboCodec {
 
     /// `Match` at two bytes (`DA BB`), `NoMatch` at the first wrong byte.
     fn detect(&self, prefix: &[u8]) -> Detect {
-        match prefix {
-            [] => Detect::NeedMore,
-            [first, ..] if *first != MAGIC[0] => Detect::NoMatch,
-            [_] => Detect::NeedMore,
-            [_, second, ..] if *second != MAGIC[1] => Detect::NoMatch,
-            _ => Detect::Match,
-        }
+        Detect::magic(prefix, &MAGIC)
     }
 
     /// Frames by the header (a length with the sign bit set is malformed,
@@ -156,14 +150,26 @@ impl FrameCodec for DubboCodec {
         decode::decode(src, limits)
     }
 
-    /// Unchanged frames are written as they arrived. Otherwise the header
-    /// comes from the fields (`meta.flags`, or the kind's usual flag with
-    /// hessian2 when it is 0; `status`, or 20 for responses) and the body
-    /// is `frame.body`, with the attachments map rewritten from the header
-    /// view's wire fields when the headers were changed (an error when the
-    /// body is not a hessian2 invocation the codec can read).
+    /// Unchanged frames are written as they arrived, the fixed header
+    /// copied as sixteen bytes.
     fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode::encode(frame, dst)
+        match frame.unchanged_wire() {
+            Some(wire) => {
+                encode::write_wire(wire, dst);
+                Ok(())
+            }
+            None => encode::encode_fields(frame, dst),
+        }
+    }
+
+    /// The header comes from the fields (`meta.flags`, or the kind's usual
+    /// flag with hessian2 when it is 0; `status`, or 20 for responses) and
+    /// the body is `frame.body`, with the attachments map rewritten from
+    /// the header view's wire fields when the headers were changed (an
+    /// error when the body is not a hessian2 invocation the codec can
+    /// read).
+    fn encode_fields(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode::encode_fields(frame, dst)
     }
 
     /// Patches bytes 4..12 in place: no allocation, no re-encode.

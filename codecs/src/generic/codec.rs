@@ -159,17 +159,12 @@ impl FrameCodec for GenericCodec {
         Ok(Some(frame))
     }
 
-    /// Writes the frame's bytes as they are when it has unchanged wire
-    /// bytes; otherwise builds the header from the layout (see "Frames built
-    /// in memory" in the [module docs](crate::generic) for which bytes are
-    /// then zero) and appends the body. `Err(Unsupported)` for a kind the
-    /// config has no marker for (a oneway frame without `oneway`), and
-    /// `Err` for a status or payload the fields cannot hold.
-    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        if let Some(wire) = frame.unchanged_wire() {
-            wire.write_to(dst);
-            return Ok(());
-        }
+    /// Builds the header from the layout (see "Frames built in memory" in
+    /// the [module docs](crate::generic) for which bytes are then zero) and
+    /// appends the body. `Err(Unsupported)` for a kind the config has no
+    /// marker for (a oneway frame without `oneway`), and `Err` for a status
+    /// or payload the fields cannot hold.
+    fn encode_fields(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         let head = self.spec.header(HeaderArgs {
             kind: frame.kind,
             request_id: frame.request_id,

@@ -12,7 +12,7 @@
 //! Integers are big-endian. The id sits in the fixed 12-byte header, so
 //! forwarding a frame only ever patches those bytes.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use meshgate_codecs::{
     CodecError, Detect, Frame, FrameCodec, FrameKind, Headers, Limits, ReplyStatus, Status, Wire,
 };
@@ -31,54 +31,47 @@ impl FrameCodec for MiniRpc {
 
     // Decide as early as possible: a wrong first byte is already a NoMatch.
     fn detect(&self, prefix: &[u8]) -> Detect {
-        let n = prefix.len().min(2);
-        match (prefix[..n] == MAGIC[..n], n == 2) {
-            (false, _) => Detect::NoMatch,
-            (true, true) => Detect::Match,
-            (true, false) => Detect::NeedMore,
-        }
+        Detect::magic(prefix, MAGIC)
     }
 
     fn decode(&self, src: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, CodecError> {
         if src.len() < HEADER_LEN {
             return Ok(None); // Not even the fixed header: consume nothing.
         }
-        if &src[..2] != MAGIC {
+        let mut fixed = &src[..HEADER_LEN];
+        if fixed.get_u16() != u16::from_be_bytes(*MAGIC) {
             return Err(CodecError::malformed("minirpc", "bad magic"));
         }
-        let (kind, status) = kind_of(src[2])
-            .ok_or_else(|| CodecError::malformed("minirpc", format!("kind {}", src[2])))?;
-        let svc_len = usize::from(src[3]);
-        let frame_len = HEADER_LEN + svc_len + be_u32(&src[8..12]) as usize;
-        limits.check("minirpc", frame_len as u64)?; // Before reserving a single byte for it.
+        let (flags, svc_len) = (fixed.get_u8(), usize::from(fixed.get_u8()));
+        let (id, body_len) = (fixed.get_u32(), fixed.get_u32());
+        let (kind, status) = kind_of(flags)
+            .ok_or_else(|| CodecError::malformed("minirpc", format!("kind {flags}")))?;
+        let frame_len = (HEADER_LEN + svc_len) as u64 + u64::from(body_len);
+        limits.check("minirpc", frame_len)?; // Before reserving a single byte for it.
+        let frame_len = frame_len as usize; // At most the limit, so it fits.
         if src.len() < frame_len {
-            src.reserve(frame_len - src.len());
+            meshgate_codecs::reserve_for_frame(src, frame_len);
             return Ok(None);
         }
         // Split the frame off the read buffer, no copy: the header stays
         // patchable; the header view is read from the rest when something
         // first asks (a router), so a frame only forwarded never pays for it.
         let wire = Wire::split(src.split_to(frame_len), HEADER_LEN, 0);
-        let (id, flags) = (u64::from(be_u32(&wire.head()[4..8])), wire.head()[2]);
-        let mut frame = Frame::lazy(kind, id, wire, read_headers);
+        let mut frame = Frame::lazy(kind, u64::from(id), wire, read_headers);
         (frame.meta.flags, frame.status) = (flags, status);
         frame.set_body_in_wire(svc_len..frame_len - HEADER_LEN); // Bytes of the wire, no handle.
         Ok(Some(frame))
     }
 
-    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        if let Some(wire) = frame.unchanged_wire() {
-            wire.write_to(dst); // The forward path: original bytes, id patched in place.
-            return Ok(());
-        }
+    // Frames built in memory (replies, pings). A decoded frame is forwarded
+    // by the trait's `encode` as its original bytes, the id patched in place.
+    fn encode_fields(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         let service = frame.service().unwrap_or_default();
-        let svc_len = u8::try_from(service.len())
-            .map_err(|_| CodecError::malformed("minirpc", "service > 255 bytes"))?;
-        let body_len = u32::try_from(frame.body().len())
-            .map_err(|_| CodecError::malformed("minirpc", "body > 4 GiB"))?;
+        let too_long = |what| CodecError::malformed("minirpc", format!("{what} too long"));
+        let svc_len = u8::try_from(service.len()).map_err(|_| too_long("service"))?;
+        let body_len = u32::try_from(frame.body().len()).map_err(|_| too_long("body"))?;
         dst.put_slice(MAGIC);
-        dst.put_u8(frame.meta.flags);
-        dst.put_u8(svc_len);
+        dst.put_slice(&[frame.meta.flags, svc_len]);
         dst.put_u32(frame.request_id as u32);
         dst.put_u32(body_len);
         dst.put_slice(service.as_bytes());
@@ -111,9 +104,7 @@ impl FrameCodec for MiniRpc {
         let text = Some(msg)
             .filter(|m| !m.is_empty())
             .unwrap_or(status.message());
-        (req.kind == FrameKind::Request)
-            .then(|| build(2, req.request_id, text))
-            .flatten()
+        (req.kind == FrameKind::Request).then(|| build(2, req.request_id, text))?
     }
 }
 
@@ -124,15 +115,13 @@ fn read_headers(wire: &Wire, headers: &mut Headers) -> Result<Option<u32>, Codec
     Ok(None) // minirpc carries no timeout.
 }
 
-/// Builds a frame the gateway sends on its own, wire bytes included.
+/// Builds a frame the gateway sends on its own. It has no wire bytes, so
+/// `encode` writes it from these fields.
 fn build(kind_byte: u8, id: u64, body: &str) -> Option<Frame> {
     let (kind, status) = kind_of(kind_byte)?;
     let mut frame = Frame::new(kind, id);
     (frame.meta.flags, frame.status) = (kind_byte, status);
     frame.set_body(Bytes::copy_from_slice(body.as_bytes()));
-    let mut buf = BytesMut::new();
-    MiniRpc.encode(&frame, &mut buf).ok()?;
-    frame.set_wire(Some(Wire::split(buf, HEADER_LEN, 0)));
     Some(frame)
 }
 
@@ -147,8 +136,4 @@ fn kind_of(kind_byte: u8) -> Option<(FrameKind, Option<Status>)> {
         5 => (FrameKind::Oneway, None),
         _ => return None,
     })
-}
-
-fn be_u32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
