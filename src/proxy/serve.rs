@@ -78,11 +78,25 @@ impl ProxyCore {
 
     /// Serves one request of `listener`, decoded by `codec`. Returns the one
     /// reply to write back, or `None` for a oneway request.
-    pub async fn serve(
+    ///
+    /// Not an `async fn`: that would keep `cx` twice in the future (the
+    /// argument and the body's binding), and the future is copied once
+    /// into its box per request.
+    pub fn serve<'a>(
+        &'a self,
+        listener: &'a str,
+        codec: &'a Arc<dyn FrameCodec>,
+        cx: RequestCx,
+    ) -> impl Future<Output = Option<Frame>> + Send + 'a {
+        let mut cx = cx;
+        async move { self.serve_in(listener, codec, &mut cx).await }
+    }
+
+    async fn serve_in(
         &self,
         listener: &str,
         codec: &Arc<dyn FrameCodec>,
-        mut cx: RequestCx,
+        cx: &mut RequestCx,
     ) -> Option<Frame> {
         let config = self.config.load_full();
         cx.stats = self.stats.request_started(&cx.downstream.protocol_stats);
@@ -93,7 +107,7 @@ impl ProxyCore {
             cx.marks.proxied = Some(tokio::time::Instant::now());
         }
         let outcome = match spec {
-            Some(spec) => self.proxy(&config, spec, codec, &mut cx).await,
+            Some(spec) => self.proxy(&config, spec, codec, cx).await,
             None => Err(ProxyError::NoRoute),
         };
         cx.enter(Phase::Reply);
@@ -109,7 +123,7 @@ impl ProxyCore {
             }
         };
         if let Some(logs) = logs {
-            logs.log(codec.as_ref(), &cx, &mut reply, failure.as_ref());
+            logs.log(codec.as_ref(), cx, &mut reply, failure.as_ref());
         }
         reply
     }
