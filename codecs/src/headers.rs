@@ -249,9 +249,12 @@ impl Headers {
     /// The value of the last entry for `key`, if any.
     #[inline]
     pub fn get(&self, key: &str) -> Option<&[u8]> {
+        // Lengths first: most keys differ in length, and comparing them
+        // needs no lookup of where the key's bytes are.
         self.entries
             .iter()
             .rev()
+            .filter(|entry| entry.key().len() == key.len())
             .find(|entry| self.resolve(entry.key()) == key.as_bytes())
             .map(|entry| self.resolve(entry.value))
     }
