@@ -21,6 +21,11 @@
 //! slot in the proxy. A corrupt stream is answered with the codec's
 //! `decode_error_reply` (when it can address a request) and closed.
 //!
+//! Frames are decoded at the top of the connection's loop, all that a
+//! read brought in and the limits let in, each going from the read buffer
+//! straight into its request's future; the loop waits only when none is
+//! left (the socket read is one branch of its `select!`).
+//!
 //! Why one task and no reply channel: a task and a channel per request
 //! cost more than the proxying itself (each spawn copies the request's
 //! future three times), and an idle connection should hold nothing but
@@ -161,6 +166,45 @@ async fn serve_active(
             draining = true;
             say_goaway(&mut writer, codec.as_ref(), &cx.limits);
         }
+        // Serve every whole frame already read, as far as the limits
+        // allow, before waiting on anything: a frame goes from the read
+        // buffer straight into its request's future, one turn of this
+        // loop for a whole read's worth of frames.
+        while reading && in_flight.len() < max_in_flight && writer.has_room() {
+            match reader.codec.decode_checked(&mut reader.buf, &reader.limits) {
+                Ok(Some(frame)) => {
+                    reader.frame_started = None;
+                    idle_armed = false;
+                    match frame.kind {
+                        FrameKind::Heartbeat { reply: false } => {
+                            if let Some(pong) = codec.heartbeat_reply(&frame) {
+                                writer.push(pong);
+                            }
+                        }
+                        FrameKind::Request | FrameKind::Oneway => {
+                            let request =
+                                RequestCx::new(frame, Arc::clone(&cx.downstream), rand::random());
+                            // Boxed before it joins the set: the set would
+                            // otherwise copy the whole (large) future three
+                            // times on its way into its slot.
+                            in_flight.push(Box::pin(core.serve(&listener, &codec, request)));
+                        }
+                        // Pongs, stray responses and a peer's GoAway need no answer.
+                        FrameKind::Heartbeat { reply: true }
+                        | FrameKind::Response
+                        | FrameKind::GoAway => {}
+                    }
+                }
+                Ok(None) => {
+                    reader.note_partial_frame();
+                    break;
+                }
+                Err(e) => {
+                    reading = false;
+                    read_failed(&reader, &mut writer, &cx, FramedError::Codec(e));
+                }
+            }
+        }
         let quiet = in_flight.is_empty() && writer.is_empty();
         if quiet && (!reading || draining) {
             break;
@@ -190,27 +234,13 @@ async fn serve_active(
                     return;
                 }
             }
-            next = reader.next(), if reading && in_flight.len() < max_in_flight && writer.has_room() => {
-                idle_armed = false;
-                match next {
-                    Some(Ok(frame)) => match frame.kind {
-                        FrameKind::Heartbeat { reply: false } => {
-                            if let Some(pong) = codec.heartbeat_reply(&frame) {
-                                writer.push(pong);
-                            }
-                        }
-                        FrameKind::Request | FrameKind::Oneway => {
-                            let request = RequestCx::new(frame, Arc::clone(&cx.downstream), rand::random());
-                            // Boxed before it joins the set: the set would
-                            // otherwise copy the whole (large) future three
-                            // times on its way into its slot.
-                            in_flight.push(Box::pin(core.serve(&listener, &codec, request)));
-                        }
-                        // Pongs, stray responses and a peer's GoAway need no answer.
-                        FrameKind::Heartbeat { reply: true } | FrameKind::Response | FrameKind::GoAway => {}
-                    },
-                    None => reading = false,
-                    Some(Err(e)) => {
+            // Only when the buffer holds no whole frame the limits would
+            // let in: the loop above took all it could.
+            read = reader.fill(), if reading && in_flight.len() < max_in_flight && writer.has_room() => {
+                match read {
+                    Ok(true) => {}
+                    Ok(false) => reading = false,
+                    Err(e) => {
                         reading = false;
                         read_failed(&reader, &mut writer, &cx, e);
                     }
@@ -325,8 +355,8 @@ impl ReplyWriter {
     }
 }
 
-/// The read side: decodes frames from the bytes detection already read,
-/// then from the socket. (A `FramedRead` would read the socket before
+/// The read side: the bytes detection already read, then the socket's;
+/// the connection's loop decodes frames from `buf`. (A `FramedRead` would read the socket before
 /// decoding bytes handed to it, and wait forever on a client that sent one
 /// request and now waits for its answer.)
 struct FrameSource {
@@ -345,48 +375,44 @@ impl FrameSource {
     /// Read size: room made before each socket read.
     const READ_CHUNK: usize = 8 * 1024;
 
-    /// The next frame; `None` when the peer closed between frames.
-    async fn next(&mut self) -> Option<Result<Frame, FramedError>> {
-        loop {
-            match self.codec.decode_checked(&mut self.buf, &self.limits) {
-                Ok(Some(frame)) => {
-                    self.frame_started = None;
-                    return Some(Ok(frame));
+    /// After a decode that needs more bytes: a frame has started once
+    /// some of its bytes are here, and its read timeout runs from then.
+    fn note_partial_frame(&mut self) {
+        if !self.buf.is_empty() && self.frame_started.is_none() {
+            self.frame_started = Some(tokio::time::Instant::now());
+        }
+    }
+
+    /// Reads more bytes into the buffer: `Ok(false)` when the peer closed
+    /// between frames. Cancel-safe: bytes read are in the buffer.
+    async fn fill(&mut self) -> Result<bool, FramedError> {
+        if self.buf.capacity() - self.buf.len() < Self::READ_CHUNK / 2 {
+            self.buf.reserve(Self::READ_CHUNK);
+        }
+        let read = self.half.read_buf(&mut self.buf);
+        let deadline = super::limits::frame_deadline(self.frame_started, self.frame_timeout);
+        let read = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+                Ok(read) => read,
+                Err(_) => {
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "frame read timeout");
+                    return Err(FramedError::Io(e));
                 }
-                Ok(None) => {}
-                Err(e) => return Some(Err(FramedError::Codec(e))),
+            },
+            None => read.await,
+        };
+        match read {
+            Ok(0) if self.buf.is_empty() => Ok(false),
+            Ok(0) => {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "peer closed mid-frame");
+                Err(FramedError::Io(e))
             }
-            if !self.buf.is_empty() && self.frame_started.is_none() {
-                self.frame_started = Some(tokio::time::Instant::now());
+            Ok(n) => {
+                self.stats.read(n);
+                Ok(true)
             }
-            if self.buf.capacity() - self.buf.len() < Self::READ_CHUNK / 2 {
-                self.buf.reserve(Self::READ_CHUNK);
-            }
-            let read = self.half.read_buf(&mut self.buf);
-            let deadline = super::limits::frame_deadline(self.frame_started, self.frame_timeout);
-            let read = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
-                    Ok(read) => read,
-                    Err(_) => {
-                        let e =
-                            std::io::Error::new(std::io::ErrorKind::TimedOut, "frame read timeout");
-                        return Some(Err(FramedError::Io(e)));
-                    }
-                },
-                None => read.await,
-            };
-            match read {
-                Ok(0) if self.buf.is_empty() => return None,
-                Ok(0) => {
-                    let e = std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "peer closed mid-frame",
-                    );
-                    return Some(Err(FramedError::Io(e)));
-                }
-                Ok(n) => self.stats.read(n),
-                Err(e) => return Some(Err(FramedError::Io(e))),
-            }
+            Err(e) => Err(FramedError::Io(e)),
         }
     }
 }
