@@ -356,9 +356,9 @@ impl ReplyWriter {
 }
 
 /// The read side: the bytes detection already read, then the socket's;
-/// the connection's loop decodes frames from `buf`. (A `FramedRead` would read the socket before
-/// decoding bytes handed to it, and wait forever on a client that sent one
-/// request and now waits for its answer.)
+/// the connection's loop decodes frames from `buf`. (A `FramedRead` would
+/// read the socket before decoding bytes handed to it, and wait forever on
+/// a client that sent one request and now waits for its answer.)
 struct FrameSource {
     half: OwnedReadHalf,
     buf: BytesMut,
