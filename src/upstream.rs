@@ -3,10 +3,10 @@
 //! pools by codec, HTTP pools by version.
 
 use dashmap::DashMap;
-use rustc_hash::FxBuildHasher;
 use meshgate_cluster::pool::{Pool, PoolConfig, PoolCounters};
 use meshgate_cluster::{Cluster, Host, HttpPool, HttpPoolSettings, HttpVersion};
 use meshgate_codecs::{FrameCodec, Limits};
+use rustc_hash::FxBuildHasher;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;

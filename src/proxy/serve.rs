@@ -203,7 +203,12 @@ impl ProxyCore {
         let mut retry_permit = None;
         let policy = forward.effective_retry_policy();
         let per_try = policy.per_try_timeout();
-        let hash_key = forward.hash_key(cx.request.headers(), Some(cx.downstream.peer.ip()));
+        let hash_key = cluster
+            .settings()
+            .lb_type
+            .uses_hash_key()
+            .then(|| forward.hash_key(cx.request.headers(), Some(cx.downstream.peer.ip())))
+            .flatten();
         let metadata = metadata.as_map();
         let mut tried: Vec<Arc<Host>> = Vec::new();
         let mut rechosen = 0;

@@ -172,6 +172,12 @@ impl LbType {
         LbType::RequestRoundRobin,
     ];
 
+    /// True when the balancer places requests by [`LbContext::hash_key`]:
+    /// the proxy computes the key only then.
+    pub fn uses_hash_key(self) -> bool {
+        matches!(self, LbType::Maglev)
+    }
+
     /// The config name.
     pub const fn mosn_name(self) -> &'static str {
         match self {

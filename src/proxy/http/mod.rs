@@ -212,7 +212,12 @@ impl ProxyCore {
         };
         let layers = matched.header_layers();
         let view = HttpRouteView::new(head);
-        let hash_key = forward.hash_key(&view, Some(downstream.peer.ip()));
+        let hash_key = cluster
+            .settings()
+            .lb_type
+            .uses_hash_key()
+            .then(|| forward.hash_key(&view, Some(downstream.peer.ip())))
+            .flatten();
         let (authority, auto_host) = match forward.host_rewrite() {
             Some(HostRewrite::Literal(host)) => (Some(host.clone()), false),
             Some(HostRewrite::FromHeader(name)) => (
