@@ -11,15 +11,14 @@
 //! request take the id and receive the old request's late response.
 
 use super::ConnState;
+use super::answer::{AnswerTx, SPARE_SLOTS, Slot};
 use super::outbox::{Outbox, Queued};
-use crate::pool::PoolError;
-use meshgate_codecs::Frame;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use tokio::sync::oneshot;
+use std::sync::Arc;
 
 /// The channel a caller waits on.
-pub(super) type Reply = oneshot::Sender<Result<Frame, PoolError>>;
+pub(super) type Reply = AnswerTx;
 
 /// Who waits for an id's answer.
 #[derive(Debug)]
@@ -79,6 +78,8 @@ pub(super) struct Book {
     pub(super) state: ConnState,
     /// The bytes waiting for the connection's writer.
     pub(super) out: Outbox,
+    /// Answer slots callers are done with, for the next requests.
+    spare_slots: Vec<Arc<Slot>>,
 }
 
 impl Book {
@@ -93,6 +94,19 @@ impl Book {
             started: 0,
             state: ConnState::Connecting,
             out: Outbox::new(high_water),
+            spare_slots: Vec::new(),
+        }
+    }
+
+    /// A reusable answer slot, if one is spare.
+    pub(super) fn spare_slot(&mut self) -> Option<Arc<Slot>> {
+        self.spare_slots.pop()
+    }
+
+    /// Keeps `slot` for reuse (up to a bound).
+    pub(super) fn keep_slot(&mut self, slot: Arc<Slot>) {
+        if self.spare_slots.len() < SPARE_SLOTS {
+            self.spare_slots.push(slot);
         }
     }
 
@@ -231,6 +245,7 @@ impl Book {
     pub(super) fn close(&mut self) -> Vec<Closed> {
         self.state = ConnState::Closed;
         self.requests = 0;
+        self.spare_slots = Vec::new();
         let out = &self.out;
         self.map
             .drain()
@@ -271,7 +286,7 @@ mod tests {
     use bytes::BytesMut;
 
     fn reply() -> Reply {
-        oneshot::channel().0
+        crate::pool::multiplex::answer::channel(None).0
     }
 
     /// Registers a two-way request queued as `queued`; its id.

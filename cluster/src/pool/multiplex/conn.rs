@@ -45,6 +45,7 @@ mod keepalive;
 pub(super) use self::io::run;
 
 use super::Shared;
+use super::answer::{self, AnswerRx, Slot};
 use super::book::{Abandoned, Book, Closed, Waiter};
 use super::outbox::{HIGH_WATER, Queued};
 use crate::HostStats;
@@ -54,7 +55,7 @@ use meshgate_codecs::{CodecError, Frame, FrameCodec, FrameKind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Where a pooled connection is in its life (see the module docs).
@@ -71,7 +72,7 @@ pub(crate) enum ConnState {
 }
 
 /// The channel a two-way request's answer comes back on.
-pub(super) type Answer = oneshot::Receiver<Result<Frame, PoolError>>;
+pub(super) type Answer = AnswerRx;
 
 /// A request registered on a connection.
 #[derive(Debug)]
@@ -186,12 +187,6 @@ impl Conn {
     /// it was.
     pub(super) fn start(&self, frame: &mut Frame, two_way: bool) -> Result<Started, Refused> {
         let downstream_id = frame.request_id;
-        let (reply, rx) = if two_way {
-            let (reply, rx) = oneshot::channel();
-            (Some(reply), Some(rx))
-        } else {
-            (None, None)
-        };
         let mut book = self.book();
         if book.state != ConnState::Ready {
             return Err(Refused::NotReady);
@@ -218,10 +213,14 @@ impl Conn {
             Queued::Waiting
         };
         let waiting = queued == Queued::Waiting;
-        match reply {
-            Some(reply) => book.insert_request(id, reply, downstream_id, queued),
-            None => book.count_oneway(),
-        }
+        let rx = if two_way {
+            let (reply, rx) = answer::channel(book.spare_slot());
+            book.insert_request(id, reply, downstream_id, queued);
+            Some(rx)
+        } else {
+            book.count_oneway();
+            None
+        };
         let max_requests = self.config.max_requests_per_conn;
         let rotated = max_requests > 0 && book.started() >= max_requests;
         if rotated {
@@ -312,6 +311,11 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Keeps a caller's answer slot for the next requests.
+    pub(super) fn keep_slot(&self, slot: Arc<Slot>) {
+        self.book().keep_slot(slot);
     }
 
     /// The writer takes the open batch into `spare` (its emptied buffer).

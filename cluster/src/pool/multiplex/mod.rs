@@ -10,6 +10,7 @@
 //! pool-wide mutex guards only the slow path: opening connections, back-off
 //! after connect failures, and closing.
 
+mod answer;
 mod book;
 mod conn;
 mod outbox;
@@ -206,7 +207,7 @@ impl MultiplexPool {
                     // times, then report the overflow.
                     races += 1;
                     if races > 8 || (full && races > 2) {
-                        return Err(shared.overflow("write queue or in-flight limit"));
+                        return Err(shared.overflow("in-flight limit"));
                     }
                 }
                 Attempt::NoConnection => {

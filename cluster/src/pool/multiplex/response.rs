@@ -92,7 +92,7 @@ impl Future for ResponseFuture<'_> {
 pub(super) struct Waiting {
     conn: Arc<Conn>,
     id: u64,
-    rx: Answer,
+    rx: Option<Answer>,
     armed: bool,
 }
 
@@ -101,7 +101,7 @@ impl Waiting {
         Waiting {
             conn,
             id,
-            rx,
+            rx: Some(rx),
             armed: true,
         }
     }
@@ -116,12 +116,15 @@ impl Future for Waiting {
     type Output = Result<Frame, PoolError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = ready!(Pin::new(&mut self.rx).poll(cx));
+        let Some(rx) = &mut self.rx else {
+            return Poll::Ready(Err(PoolError::UpstreamReset { written: true }));
+        };
+        let answer = ready!(rx.poll_answer(cx));
         self.armed = false;
-        // The sender is only dropped unsent if the connection vanished
-        // without closing its book, which `Conn::close` rules out; answer
-        // conservatively all the same.
-        Poll::Ready(result.unwrap_or(Err(PoolError::UpstreamReset { written: true })))
+        if let Some(slot) = self.rx.take().and_then(|rx| rx.into_spare()) {
+            self.conn.keep_slot(slot);
+        }
+        Poll::Ready(answer)
     }
 }
 
