@@ -30,8 +30,9 @@ pub enum PoolError {
         kind: io::ErrorKind,
     },
     /// A bound was reached (in-flight requests per connection with every
-    /// connection open, the write queue, or waiters for a ping-pong
-    /// connection). The request was never sent.
+    /// connection open, or waiters for a ping-pong connection; a full
+    /// write buffer makes requests wait, not fail). The request was never
+    /// sent.
     #[error("upstream {addr} overflow: {what}")]
     Overflow {
         /// The host.

@@ -58,7 +58,7 @@ pub use backoff::Backoff;
 pub use counters::PoolCounters;
 pub use error::PoolError;
 pub use framed::{FramedCodec, FramedError};
-pub use multiplex::MultiplexPool;
+pub use multiplex::{MultiplexPool, ResponseFuture};
 pub use ping_pong::PingPongPool;
 
 use crate::HostStats;
@@ -180,15 +180,17 @@ impl Pool {
         }
     }
 
-    /// Sends a two-way request; returns its response carrying the
-    /// request's own (downstream) id. Cancel-safe: dropping the future
-    /// abandons the request, and its late response is discarded.
-    pub async fn send(&self, req: Frame) -> Result<Frame, PoolError> {
+    /// Sends a two-way request; the future answers with its response
+    /// carrying the request's own (downstream) id. A multiplexed pool
+    /// encodes the request when `send` is called (see
+    /// [`MultiplexPool::send`]). Cancel-safe: dropping the future abandons
+    /// the request, and its late response is discarded.
+    pub fn send(&self, req: Frame) -> ResponseFuture<'_> {
         match self {
-            Pool::Multiplex(pool) => pool.send(req).await,
+            Pool::Multiplex(pool) => pool.send(req),
             // Boxed: its future is twice the multiplexed one's, and every
             // request's future would otherwise be sized for it.
-            Pool::PingPong(pool) => Box::pin(pool.send(req)).await,
+            Pool::PingPong(pool) => ResponseFuture::boxed(Box::pin(pool.send(req))),
         }
     }
 

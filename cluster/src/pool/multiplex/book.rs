@@ -1,7 +1,7 @@
 //! One multiplexed connection's in-flight book: the map `upstream id →
-//! pending request`, the id counter, and the connection's state. It lives
-//! behind a mutex that is only ever held for a map operation, never across
-//! an await.
+//! pending request`, the id counter, the connection's state and its write
+//! buffer ([`Outbox`]). It lives behind a mutex that is only ever held for
+//! a map operation (and the encoding of one frame), never across an await.
 //!
 //! Ids come from a counter over `1..=max_request_id` that skips ids still in
 //! the map and never yields 0 (several protocols treat id 0 specially;
@@ -11,14 +11,14 @@
 //! request take the id and receive the old request's late response.
 
 use super::ConnState;
-use crate::pool::PoolError;
-use meshgate_codecs::Frame;
+use super::answer::{AnswerTx, SPARE_SLOTS, Slot};
+use super::outbox::{Outbox, Queued};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use tokio::sync::oneshot;
+use std::sync::Arc;
 
 /// The channel a caller waits on.
-pub(super) type Reply = oneshot::Sender<Result<Frame, PoolError>>;
+pub(super) type Reply = AnswerTx;
 
 /// Who waits for an id's answer.
 #[derive(Debug)]
@@ -35,8 +35,8 @@ pub(super) enum Waiter {
 #[derive(Debug)]
 pub(super) struct Pending {
     pub(super) waiter: Waiter,
-    /// The writer took the frame for the socket.
-    pub(super) written: bool,
+    /// Where its bytes are (pings: always encoded).
+    pub(super) queued: Queued,
 }
 
 impl Pending {
@@ -45,16 +45,24 @@ impl Pending {
     }
 }
 
-/// What the writer does with a queued request frame.
+/// What giving up on a request did.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum WriteCheck {
-    /// Write it (now marked written).
-    Write,
-    /// Its caller gave up before it was written: the entry is removed and
-    /// the frame is dropped, so the upstream never sees it.
-    DropAbandoned,
-    /// Its entry is gone (connection closed): drop the frame.
-    DropGone,
+pub(super) enum Abandoned {
+    /// It was not written yet: its entry and its bytes are gone, so the
+    /// upstream never sees it, and its id is free again.
+    Withdrawn,
+    /// It was written: the id stays taken until the late answer arrives.
+    Kept,
+    /// Nothing waited (already answered or failed).
+    NotWaiting,
+}
+
+/// A request's entry taken out by [`Book::close`].
+#[derive(Debug)]
+pub(super) struct Closed {
+    pub(super) waiter: Waiter,
+    /// Its batch had been taken by the writer.
+    pub(super) written: bool,
 }
 
 /// The in-flight book of one connection.
@@ -68,11 +76,16 @@ pub(super) struct Book {
     /// Requests (two-way and oneway) ever started here.
     started: u64,
     pub(super) state: ConnState,
+    /// The bytes waiting for the connection's writer.
+    pub(super) out: Outbox,
+    /// Answer slots callers are done with, for the next requests.
+    spare_slots: Vec<Arc<Slot>>,
 }
 
 impl Book {
-    /// An empty book for ids `1..=max_id`, sized for `capacity` entries.
-    pub(super) fn new(max_id: u64, capacity: usize) -> Book {
+    /// An empty book for ids `1..=max_id`, sized for `capacity` entries,
+    /// whose write buffer holds frames back past `high_water` bytes.
+    pub(super) fn new(max_id: u64, capacity: usize, high_water: usize) -> Book {
         Book {
             map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
             next_id: 1,
@@ -80,6 +93,20 @@ impl Book {
             requests: 0,
             started: 0,
             state: ConnState::Connecting,
+            out: Outbox::new(high_water),
+            spare_slots: Vec::new(),
+        }
+    }
+
+    /// A reusable answer slot, if one is spare.
+    pub(super) fn spare_slot(&mut self) -> Option<Arc<Slot>> {
+        self.spare_slots.pop()
+    }
+
+    /// Keeps `slot` for reuse (up to a bound).
+    pub(super) fn keep_slot(&mut self, slot: Arc<Slot>) {
+        if self.spare_slots.len() < SPARE_SLOTS {
+            self.spare_slots.push(slot);
         }
     }
 
@@ -109,9 +136,14 @@ impl Book {
         }
     }
 
-    /// Registers a two-way request under a fresh id.
-    pub(super) fn insert_request(&mut self, reply: Reply, downstream_id: u64) -> Option<u64> {
-        let id = self.alloc_id()?;
+    /// Registers a two-way request under `id` (from [`Book::alloc_id`]).
+    pub(super) fn insert_request(
+        &mut self,
+        id: u64,
+        reply: Reply,
+        downstream_id: u64,
+        queued: Queued,
+    ) {
         self.map.insert(
             id,
             Pending {
@@ -119,32 +151,45 @@ impl Book {
                     reply,
                     downstream_id,
                 },
-                written: false,
+                queued,
             },
         );
         self.requests += 1;
         self.started += 1;
-        Some(id)
     }
 
-    /// A fresh id for a oneway request (nothing waits, so nothing is kept).
-    pub(super) fn oneway_id(&mut self) -> Option<u64> {
-        let id = self.alloc_id()?;
+    /// Counts a oneway request started (nothing waits, so nothing is
+    /// kept).
+    pub(super) fn count_oneway(&mut self) {
         self.started += 1;
-        Some(id)
     }
 
-    /// Registers a ping of ours under a fresh id.
-    pub(super) fn insert_ping(&mut self) -> Option<u64> {
-        let id = self.alloc_id()?;
+    /// Registers a ping of ours under `id` (from [`Book::alloc_id`]).
+    pub(super) fn insert_ping(&mut self, id: u64, queued: Queued) {
         self.map.insert(
             id,
             Pending {
                 waiter: Waiter::Ping,
-                written: false,
+                queued,
             },
         );
-        Some(id)
+    }
+
+    /// True while `id` has an entry.
+    pub(super) fn contains(&self, id: u64) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// A request that waited for room was encoded as `queued`; false if
+    /// its entry is gone (the connection closed).
+    pub(super) fn set_queued(&mut self, id: u64, queued: Queued) -> bool {
+        match self.map.get_mut(&id) {
+            Some(pending) => {
+                pending.queued = queued;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes the entry a response answers. Pings answered by a response
@@ -175,42 +220,40 @@ impl Book {
         }
     }
 
-    /// The caller of `id` gave up. Returns true if a waiting caller was
-    /// abandoned (false: already answered or failed).
-    pub(super) fn abandon(&mut self, id: u64) -> bool {
-        match self.map.get_mut(&id) {
-            Some(pending) if matches!(pending.waiter, Waiter::Caller { .. }) => {
-                pending.waiter = Waiter::Abandoned;
-                true
-            }
-            _ => false,
+    /// The caller of `id` gave up: a request not written yet is withdrawn
+    /// (entry removed, bytes cut out of the open batch), a written one is
+    /// kept as `Abandoned` until its late answer.
+    pub(super) fn abandon(&mut self, id: u64) -> Abandoned {
+        let Some(pending) = self.map.get_mut(&id) else {
+            return Abandoned::NotWaiting;
+        };
+        if !matches!(pending.waiter, Waiter::Caller { .. }) {
+            return Abandoned::NotWaiting;
+        }
+        if self.out.withdraw(&pending.queued) {
+            self.map.remove(&id);
+            self.requests -= 1;
+            Abandoned::Withdrawn
+        } else {
+            pending.waiter = Waiter::Abandoned;
+            Abandoned::Kept
         }
     }
 
-    /// The writer is about to write request `id`.
-    pub(super) fn check_write(&mut self, id: u64) -> WriteCheck {
-        match self.map.get_mut(&id) {
-            None => WriteCheck::DropGone,
-            Some(Pending {
-                waiter: Waiter::Abandoned,
-                written: false,
-            }) => {
-                self.map.remove(&id);
-                self.requests -= 1;
-                WriteCheck::DropAbandoned
-            }
-            Some(pending) => {
-                pending.written = true;
-                WriteCheck::Write
-            }
-        }
-    }
-
-    /// Closes the book: every entry is taken out; no id is given again.
-    pub(super) fn close(&mut self) -> Vec<Pending> {
+    /// Closes the book: every entry is taken out, with whether the writer
+    /// had taken it; no id is given again.
+    pub(super) fn close(&mut self) -> Vec<Closed> {
         self.state = ConnState::Closed;
         self.requests = 0;
-        self.map.drain().map(|(_, pending)| pending).collect()
+        self.spare_slots = Vec::new();
+        let out = &self.out;
+        self.map
+            .drain()
+            .map(|(_, pending)| Closed {
+                written: out.written(&pending.queued),
+                waiter: pending.waiter,
+            })
+            .collect()
     }
 }
 
@@ -239,20 +282,38 @@ impl Hasher for IdHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::multiplex::outbox::HIGH_WATER;
+    use bytes::BytesMut;
 
     fn reply() -> Reply {
-        oneshot::channel().0
+        crate::pool::multiplex::answer::channel(None).0
+    }
+
+    /// Registers a two-way request queued as `queued`; its id.
+    fn request(book: &mut Book, queued: Queued) -> Option<u64> {
+        let id = book.alloc_id()?;
+        book.insert_request(id, reply(), 100, queued);
+        Some(id)
+    }
+
+    /// Queued in the open batch (the bytes do not matter here).
+    fn encoded(book: &Book) -> Queued {
+        Queued::Encoded {
+            batch: book.out.open_batch(),
+            at: 0..0,
+        }
     }
 
     #[test]
     fn ids_start_at_one_wrap_and_skip_in_flight() {
-        let mut book = Book::new(4, 4);
-        assert_eq!(book.insert_request(reply(), 100), Some(1));
-        assert_eq!(book.insert_request(reply(), 100), Some(2));
-        assert_eq!(book.oneway_id(), Some(3));
-        assert_eq!(book.insert_request(reply(), 100), Some(4));
+        let mut book = Book::new(4, 4, HIGH_WATER);
+        assert_eq!(request(&mut book, Queued::Waiting), Some(1));
+        assert_eq!(request(&mut book, Queued::Waiting), Some(2));
+        assert_eq!(book.alloc_id(), Some(3));
+        book.count_oneway();
+        assert_eq!(request(&mut book, Queued::Waiting), Some(4));
         // Wraps to 1, which is still in flight, and 2, and takes 3.
-        assert_eq!(book.insert_request(reply(), 100), Some(3));
+        assert_eq!(request(&mut book, Queued::Waiting), Some(3));
         assert_eq!(book.alloc_id(), None, "all four ids in flight");
         assert!(book.take(2).is_some());
         assert_eq!(book.alloc_id(), Some(2));
@@ -262,16 +323,22 @@ mod tests {
 
     #[test]
     fn abandoned_ids_stay_taken_until_answered() {
-        let mut book = Book::new(2, 2);
-        let a = book.insert_request(reply(), 7).unwrap();
-        let b = book.insert_request(reply(), 7).unwrap();
-        assert_eq!(book.check_write(a), WriteCheck::Write);
-        assert!(book.abandon(a));
-        assert!(book.abandon(b));
-        assert_eq!(book.alloc_id(), None, "the written abandoned id is kept");
-        // The unwritten abandoned one is dropped by the writer, freeing it.
-        assert_eq!(book.check_write(b), WriteCheck::DropAbandoned);
+        let mut book = Book::new(3, 3, HIGH_WATER);
+        let queued = encoded(&book);
+        let a = request(&mut book, queued.clone()).unwrap();
+        // The writer takes the batch `a` is in: `a` is written.
+        book.out.take(&mut BytesMut::new());
+        let queued = encoded(&book);
+        let b = request(&mut book, queued).unwrap();
+        let c = request(&mut book, Queued::Waiting).unwrap();
+        assert_eq!(book.abandon(a), Abandoned::Kept);
+        assert_eq!(book.abandon(a), Abandoned::NotWaiting);
+        // Not written yet: withdrawn at once, freeing their ids.
+        assert_eq!(book.abandon(b), Abandoned::Withdrawn);
+        assert_eq!(book.abandon(c), Abandoned::Withdrawn);
+        assert_eq!(book.requests(), 1);
         assert_eq!(book.alloc_id(), Some(b));
+        assert_eq!(book.alloc_id(), Some(c));
         // The late answer to `a` frees it.
         assert!(matches!(
             book.take(a).map(|p| p.waiter),
@@ -281,14 +348,32 @@ mod tests {
     }
 
     #[test]
+    fn close_says_which_requests_were_written() {
+        let mut book = Book::new(10, 4, HIGH_WATER);
+        let queued = encoded(&book);
+        let sent = request(&mut book, queued).unwrap();
+        book.out.take(&mut BytesMut::new());
+        let queued = encoded(&book);
+        let buffered = request(&mut book, queued).unwrap();
+        let waiting = request(&mut book, Queued::Waiting).unwrap();
+        let mut written: Vec<bool> = book.close().into_iter().map(|c| c.written).collect();
+        written.sort_unstable();
+        assert_eq!(written, vec![false, false, true], "only the taken batch");
+        assert_eq!(book.state, ConnState::Closed);
+        assert!(!book.set_queued(waiting, Queued::Waiting), "gone");
+        let _ = (sent, buffered);
+    }
+
+    #[test]
     fn stray_pongs_never_complete_requests() {
-        let mut book = Book::new(10, 4);
-        let req = book.insert_request(reply(), 1).unwrap();
-        let ping = book.insert_ping().unwrap();
+        let mut book = Book::new(10, 4, HIGH_WATER);
+        let req = request(&mut book, Queued::Waiting).unwrap();
+        let ping = book.alloc_id().unwrap();
+        book.insert_ping(ping, Queued::Waiting);
         assert!(!book.take_ping(req));
         assert!(book.take_ping(ping));
         assert_eq!(book.requests(), 1);
-        assert_eq!(book.check_write(99), WriteCheck::DropGone);
+        assert!(book.set_queued(req, Queued::Waiting));
         let left = book.close();
         assert_eq!(left.len(), 1);
         assert_eq!(book.state, ConnState::Closed);

@@ -4,14 +4,22 @@
 //! The request path takes no pool-wide lock: the ready connections are an
 //! `ArcSwap` snapshot, the least loaded one (fewest requests in flight) is
 //! picked by reading atomics, and the request is registered in that
-//! connection's book (one short mutex) and queued for its writer task. The
+//! connection's book and encoded into its write buffer (one short mutex,
+//! in the sending task, when `send` is called), then the connection's
+//! writer task writes the buffer whole. The
 //! pool-wide mutex guards only the slow path: opening connections, back-off
 //! after connect failures, and closing.
 
+mod answer;
 mod book;
 mod conn;
+mod outbox;
+mod response;
+
+pub use self::response::ResponseFuture;
 
 use self::conn::{Conn, Refused, Started};
+use self::response::Waiting;
 use crate::HostStats;
 use crate::pool::backoff::Reconnect;
 use crate::pool::{PoolConfig, PoolCounters, PoolError};
@@ -111,36 +119,64 @@ impl MultiplexPool {
         self.shared.ready.load().len()
     }
 
-    /// Sends a two-way request and waits for its response, which comes
-    /// back with the request's downstream id.
+    /// Sends a two-way request; the future answers with its response,
+    /// which comes back with the request's downstream id.
+    ///
+    /// The request is registered on a connection and encoded into its
+    /// write buffer here, when `send` is called, if a ready connection has
+    /// room; the returned future then holds only the answer channel.
+    /// Otherwise (no connection yet, all full, buffer past its high-water
+    /// mark) the future waits for one.
     ///
     /// Cancel-safe: dropping the future abandons the request. If it was not
     /// written yet it never will be; if it was, its id stays reserved until
     /// the late response arrives, which is then discarded and counted in
     /// [`PoolCounters::late_responses`].
-    pub async fn send(&self, req: Frame) -> Result<Frame, PoolError> {
-        let started = self.start(req, true).await?;
-        let Started::TwoWay { conn, id, rx, .. } = started else {
+    pub fn send(&self, mut req: Frame) -> ResponseFuture<'_> {
+        match self.shared.attempt(&mut req, true) {
+            Attempt::Started(
+                conn,
+                Started::TwoWay {
+                    id,
+                    rx,
+                    waiting: false,
+                    ..
+                },
+            ) => ResponseFuture::waiting(conn, id, rx),
+            Attempt::Failed(err) => ResponseFuture::failed(err),
+            first => ResponseFuture::boxed(Box::pin(self.send_slow(req, first))),
+        }
+    }
+
+    /// `send` when the first attempt did not end it.
+    async fn send_slow(&self, mut req: Frame, first: Attempt) -> Result<Frame, PoolError> {
+        let (conn, started) = self.start(&mut req, true, first).await?;
+        let Started::TwoWay {
+            id, rx, waiting, ..
+        } = started
+        else {
             debug_assert!(false, "a two-way start returns a receiver");
             return Err(PoolError::UpstreamReset { written: false });
         };
-        let mut guard = Waiting {
-            conn: &conn,
-            id,
-            armed: true,
-        };
-        let result = rx.await;
-        guard.armed = false;
-        // The sender is only dropped unsent if the connection vanished
-        // without closing its book, which `Conn::close` rules out; answer
-        // conservatively all the same.
-        result.unwrap_or(Err(PoolError::UpstreamReset { written: true }))
+        // Armed from here: dropped while waiting for room, the request is
+        // withdrawn.
+        let answer = Waiting::new(conn, id, rx);
+        if waiting {
+            answer.conn().encode_when_room(Some(id), &req).await?;
+        }
+        drop(req);
+        answer.await
     }
 
-    /// Sends a oneway request: `Ok` once it is queued for a connection's
-    /// writer (nothing answers a oneway request, so nothing more is known).
-    pub async fn send_oneway(&self, req: Frame) -> Result<(), PoolError> {
-        self.start(req, false).await.map(|_| ())
+    /// Sends a oneway request: `Ok` once it is in a connection's write
+    /// buffer (nothing answers a oneway request, so nothing more is known).
+    pub async fn send_oneway(&self, mut req: Frame) -> Result<(), PoolError> {
+        let first = self.shared.attempt(&mut req, false);
+        let (conn, started) = self.start(&mut req, false, first).await?;
+        if started.waiting() {
+            conn.encode_when_room(None, &req).await?;
+        }
+        Ok(())
     }
 
     /// Stops taking requests; every connection drains (in-flight requests
@@ -150,50 +186,45 @@ impl MultiplexPool {
     }
 
     /// Registers `req` on a ready connection, opening or waiting for one
-    /// when needed.
-    async fn start(&self, mut req: Frame, two_way: bool) -> Result<Started, PoolError> {
+    /// when needed; `last` is the outcome of the attempt made already.
+    async fn start(
+        &self,
+        req: &mut Frame,
+        two_way: bool,
+        mut last: Attempt,
+    ) -> Result<(Arc<Conn>, Started), PoolError> {
         let shared = &self.shared;
         let mut races = 0;
         // Held while this request waits for a connection.
         let mut pending = None;
         loop {
-            shared.maybe_grow();
-            if let Some(conn) = shared.least_loaded() {
-                match conn.start(req, two_way) {
-                    Ok(started) => {
-                        if started.rotated() {
-                            shared.retire(&conn);
-                        }
-                        return Ok(started);
-                    }
-                    Err(refused) => {
-                        let Refused { frame, full } = *refused;
-                        req = frame;
-                        if !full {
-                            shared.retire(&conn);
-                        }
-                        // Another request took the last slot, or the
-                        // connection started draining: look again, a few
-                        // times, then report the overflow.
-                        races += 1;
-                        if races > 8 || (full && races > 2) {
-                            return Err(shared.overflow("write queue or in-flight limit"));
-                        }
-                        continue;
+            match last {
+                Attempt::Started(conn, started) => return Ok((conn, started)),
+                Attempt::Failed(err) => return Err(err),
+                Attempt::Refused { full } => {
+                    // Another request took the last slot, or the
+                    // connection started draining: look again, a few
+                    // times, then report the overflow.
+                    races += 1;
+                    if races > 8 || (full && races > 2) {
+                        return Err(shared.overflow("in-flight limit"));
                     }
                 }
+                Attempt::NoConnection => {
+                    if pending.is_none() {
+                        pending = Some(crate::pool::admit_pending(
+                            &shared.config,
+                            shared.addr,
+                            &shared.counters,
+                        )?);
+                    }
+                    let mut changed = shared.wait_for_connection()?;
+                    // Bounded: the connect it waits for times out by itself.
+                    let bound = shared.config.connect_timeout + std::time::Duration::from_secs(1);
+                    let _ = tokio::time::timeout(bound, changed.changed()).await;
+                }
             }
-            if pending.is_none() {
-                pending = Some(crate::pool::admit_pending(
-                    &shared.config,
-                    shared.addr,
-                    &shared.counters,
-                )?);
-            }
-            let mut changed = shared.wait_for_connection()?;
-            // Bounded: the connect it waits for times out by itself.
-            let bound = shared.config.connect_timeout + std::time::Duration::from_secs(1);
-            let _ = tokio::time::timeout(bound, changed.changed()).await;
+            last = shared.attempt(req, two_way);
         }
     }
 }
@@ -204,22 +235,42 @@ impl Drop for MultiplexPool {
     }
 }
 
-/// Abandons the request if the `send` future is dropped while waiting.
-struct Waiting<'a> {
-    conn: &'a Arc<Conn>,
-    id: u64,
-    armed: bool,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.conn.abandon(self.id);
-        }
-    }
+/// What one try to place a request on a ready connection gave.
+enum Attempt {
+    /// Registered (and encoded unless `waiting`).
+    Started(Arc<Conn>, Started),
+    /// The request cannot be sent at all.
+    Failed(PoolError),
+    /// The chosen connection did not take it; `full`: at its limit (else
+    /// not ready, now retired).
+    Refused { full: bool },
+    /// No ready connection with room.
+    NoConnection,
 }
 
 impl Shared {
+    /// One try: the least loaded ready connection takes the request.
+    fn attempt(self: &Arc<Self>, req: &mut Frame, two_way: bool) -> Attempt {
+        self.maybe_grow();
+        let Some(conn) = self.least_loaded() else {
+            return Attempt::NoConnection;
+        };
+        match conn.start(req, two_way) {
+            Ok(started) => {
+                if started.rotated() {
+                    self.retire(&conn);
+                }
+                Attempt::Started(conn, started)
+            }
+            Err(Refused::Encode(err)) => Attempt::Failed(PoolError::Encode(err)),
+            Err(Refused::Full) => Attempt::Refused { full: true },
+            Err(Refused::NotReady) => {
+                self.retire(&conn);
+                Attempt::Refused { full: false }
+            }
+        }
+    }
+
     fn host(&self) -> MutexGuard<'_, HostState> {
         // The state stays consistent across a panic elsewhere (every update
         // is a few plain assignments), so a poisoned lock is still usable.
@@ -324,8 +375,8 @@ impl Shared {
         self.live.fetch_add(1, Ordering::AcqRel);
         self.counters.connect_attempt(self.config.max_connections);
         let serial = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (conn, rx) = Conn::new(serial, self);
-        let run = conn::run(conn, Arc::downgrade(self), rx);
+        let conn = Conn::new(serial, self);
+        let run = conn::run(conn, Arc::downgrade(self));
         tokio::spawn(async move {
             let _permit = permit;
             run.await;

@@ -2,21 +2,20 @@
 //! writer task, until the connection closes.
 
 use super::keepalive::{Beat, Keepalive};
-use super::{Conn, ConnState, Outgoing, Shared};
+use super::{Conn, ConnState, Shared};
 use crate::pool::connect::connect;
-use crate::pool::{FramedCodec, FramedError, PoolCounters, PoolError};
-use futures_util::{SinkExt, StreamExt};
+use crate::pool::{FramedError, PoolCounters};
+use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
-/// Frames the writer takes from its queue per flush, at most.
-const WRITE_BATCH: usize = 128;
+/// Read size: room made before each socket read.
+const READ_CHUNK: usize = 8 * 1024;
 
 /// Why a connection's reader stopped (logged when it closes).
 #[derive(Debug)]
@@ -31,11 +30,7 @@ enum End {
 }
 
 /// Drives one connection through its states (see the module docs).
-pub(in crate::pool::multiplex) async fn run(
-    conn: Arc<Conn>,
-    pool: Weak<Shared>,
-    rx: mpsc::Receiver<Outgoing>,
-) {
+pub(in crate::pool::multiplex) async fn run(conn: Arc<Conn>, pool: Weak<Shared>) {
     let stream = match connect(conn.addr, conn.config.connect_timeout).await {
         Ok(stream) => stream,
         Err(err) => {
@@ -58,14 +53,9 @@ pub(in crate::pool::multiplex) async fn run(
         .fetch_add(1, Ordering::Relaxed);
     PoolCounters::inc(&conn.counters.connections_opened);
 
-    let framed = FramedCodec::new(Arc::clone(&conn.codec), conn.config.limits);
     let (rd, wr) = stream.into_split();
-    let writer = tokio::spawn(write_loop(
-        Arc::clone(&conn),
-        FramedWrite::new(wr, framed.clone()),
-        rx,
-    ));
-    let end = read_loop(&conn, &pool, FramedRead::new(rd, framed)).await;
+    let writer = tokio::spawn(write_loop(Arc::clone(&conn), wr));
+    let end = read_loop(&conn, &pool, rd).await;
 
     conn.close();
     if let Some(pool) = pool.upgrade() {
@@ -84,14 +74,10 @@ pub(in crate::pool::multiplex) async fn run(
     tracing::debug!(upstream = %conn.addr, conn = conn.serial, ?end, "upstream connection closed");
 }
 
-async fn write_loop(
-    conn: Arc<Conn>,
-    sink: FramedWrite<OwnedWriteHalf, FramedCodec>,
-    rx: mpsc::Receiver<Outgoing>,
-) {
+async fn write_loop(conn: Arc<Conn>, wr: OwnedWriteHalf) {
     tokio::select! {
         () = conn.cancel.cancelled() => {}
-        result = write_frames(&conn, sink, rx) => {
+        result = write_batches(&conn, wr) => {
             if let Err(err) = result {
                 tracing::debug!(upstream = %conn.addr, conn = conn.serial, %err, "upstream write failed");
             }
@@ -100,68 +86,27 @@ async fn write_loop(
     }
 }
 
-/// Takes what is queued (up to [`WRITE_BATCH`]), feeds it all to the
-/// framed sink (which writes early only when its buffer passes its
-/// back-pressure mark), flushes once.
-async fn write_frames(
-    conn: &Conn,
-    mut sink: FramedWrite<OwnedWriteHalf, FramedCodec>,
-    mut rx: mpsc::Receiver<Outgoing>,
-) -> std::io::Result<()> {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
+/// Woken when the write buffer gets its first frame: lets the request
+/// tasks that are already runnable encode theirs too, then takes the
+/// buffer whole (the batch is written from here on) and writes it with
+/// one syscall when the socket takes it all.
+async fn write_batches(conn: &Conn, mut wr: OwnedWriteHalf) -> std::io::Result<()> {
+    let mut batch = BytesMut::new();
     loop {
-        if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
-            return Ok(());
+        conn.writer.notified().await;
+        // Coalesce: a syscall on loopback costs far more than the frames
+        // it carries.
+        tokio::task::yield_now().await;
+        conn.take_batch(&mut batch);
+        if batch.is_empty() {
+            continue;
         }
-        // Coalesce: let the request tasks that are already runnable queue
-        // their frames too, so one write carries them all (a syscall on
-        // loopback costs far more than the frames it carries).
-        if batch.len() < WRITE_BATCH {
-            tokio::task::yield_now().await;
-            while batch.len() < WRITE_BATCH {
-                match rx.try_recv() {
-                    Ok(out) => batch.push(out),
-                    Err(_) => break,
-                }
-            }
-        }
-        for Outgoing { id, frame } in batch.drain(..) {
-            // Room first, then the written mark: a frame waiting here for
-            // the socket to drain is not written yet, so if the connection
-            // dies meanwhile its caller learns `written: false` and the
-            // request may safely go to another host.
-            match std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await {
-                Ok(()) => {}
-                Err(FramedError::Io(err)) => return Err(err),
-                Err(FramedError::Codec(_)) => {}
-            }
-            if id.is_some_and(|id| !conn.check_write(id)) {
-                continue;
-            }
-            match sink.start_send_unpin(frame) {
-                Ok(()) => {}
-                Err(FramedError::Io(err)) => return Err(err),
-                Err(FramedError::Codec(err)) => match id {
-                    Some(id) => conn.fail_request(id, PoolError::Encode(err)),
-                    None => {
-                        tracing::warn!(upstream = %conn.addr, %err, "dropping a frame that cannot be encoded")
-                    }
-                },
-            }
-        }
-        match sink.flush().await {
-            Ok(()) => {}
-            Err(FramedError::Io(err)) => return Err(err),
-            Err(FramedError::Codec(_)) => {}
-        }
+        wr.write_all(&batch).await?;
+        batch.clear();
     }
 }
 
-async fn read_loop(
-    conn: &Arc<Conn>,
-    pool: &Weak<Shared>,
-    mut frames: FramedRead<OwnedReadHalf, FramedCodec>,
-) -> End {
+async fn read_loop(conn: &Arc<Conn>, pool: &Weak<Shared>, mut rd: OwnedReadHalf) -> End {
     const FAR: Duration = Duration::from_secs(86_400);
     let start = Instant::now();
     let heartbeats = conn
@@ -175,28 +120,44 @@ async fn read_loop(
     tokio::pin!(timer);
     // Made once and kept across turns (a fresh one per frame registered
     // and unregistered a waiter under a lock each time). Under load the
-    // frames branch is ready every turn, so cancellation is also checked
+    // read branch is ready every turn, so cancellation is also checked
     // by a plain load at the top of each turn.
     let cancelled = conn.cancel.cancelled();
     tokio::pin!(cancelled);
     let woken = conn.wake.notified();
     tokio::pin!(woken);
+    // Read and decoded here, not through a `FramedRead`: each frame goes
+    // straight from the decoder to its caller.
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         if conn.cancel.is_cancelled() {
             return End::Aborted;
         }
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
         tokio::select! {
             biased;
-            next = frames.next() => match next {
-                Some(Ok(frame)) => {
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) if buf.is_empty() => return End::Eof,
+                Ok(0) => {
+                    let err = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "upstream closed mid-frame");
+                    return End::ReadError(FramedError::Io(err));
+                }
+                Ok(_) => {
                     if next_beat.is_some() {
                         keepalive.on_read(Instant::now());
                     }
-                    conn.on_frame(frame, pool);
+                    loop {
+                        match conn.codec.decode(&mut buf, &conn.config.limits) {
+                            Ok(Some(frame)) => conn.on_frame(frame, pool),
+                            Ok(None) => break,
+                            Err(err) => return End::ReadError(FramedError::Codec(err)),
+                        }
+                    }
                     continue;
                 }
-                Some(Err(err)) => return End::ReadError(err),
-                None => return End::Eof,
+                Err(err) => return End::ReadError(FramedError::Io(err)),
             },
             () = &mut woken => {
                 woken.set(conn.wake.notified());
