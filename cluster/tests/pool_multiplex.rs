@@ -195,6 +195,35 @@ async fn colliding_downstream_ids_are_kept_apart() {
     assert_eq!(MockCounters::get(&upstream.counters().id_reuse), 0);
 }
 
+#[tokio::test]
+async fn send_keep_leaves_the_request_as_it_was_for_another_try() {
+    let upstream = MockUpstream::builder(bolt()).start();
+    let (pool, _) = pool_for(&upstream, bolt(), PoolConfig::default());
+    let body = Bytes::from_static(b"kept");
+    let mut request = bolt_request(7, body.clone());
+    let original = request.wire().expect("decoded").to_vec();
+    // Twice, as a retry would: the first send has no connection yet (the
+    // slow path, which takes a copy), the second finds one ready.
+    for attempt in 0..2 {
+        let resp = timeout(BOUND, pool.send_keep(&mut request))
+            .await
+            .expect("in time")
+            .expect("response");
+        assert_eq!(
+            (resp.request_id, resp.body()),
+            (7, &body[..]),
+            "attempt {attempt}"
+        );
+        assert_eq!(request.request_id, 7, "the caller's id is back");
+        assert_eq!(
+            request.wire().expect("wire kept").to_vec(),
+            original,
+            "the caller's bytes are as they were"
+        );
+    }
+    assert_eq!(upstream.requests(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_id_space_wraps_without_reusing_in_flight_ids() {
     // Ids 1..=15 on one connection, up to 14 in flight, and callers that

@@ -243,20 +243,16 @@ impl ProxyCore {
                 pool.send_oneway(cx.request.clone()).await?;
                 return Ok(None);
             }
-            // Keep the request for another try only when one may follow.
             let may_retry = policy.num_retries() >= cx.attempts;
-            let request = if may_retry {
-                cx.request.clone()
-            } else {
-                reply_template(&cx.request)
-            };
-            let request = std::mem::replace(&mut cx.request, request);
+            // The request stays in `cx` (for another try, the access log,
+            // a local reply): the pool encodes it without taking it.
+            let sent = pool.send_keep(&mut cx.request);
             let result = match per_try {
-                Some(limit) => match tokio::time::timeout(limit, pool.send(request)).await {
+                Some(limit) => match tokio::time::timeout(limit, sent).await {
                     Ok(result) => result.map_err(ProxyError::from),
                     Err(_) => Err(ProxyError::PerTryTimeout(limit)),
                 },
-                None => pool.send(request).await.map_err(ProxyError::from),
+                None => sent.await.map_err(ProxyError::from),
             };
             cluster.report_outcome(&host, super::outcome::attempt_outcome(&result));
             cx.stats.attempt_done(&result);
@@ -348,17 +344,4 @@ async fn run_filters(
         return Ok(());
     }
     run_stage(filters, stage, &mut cx.filter_cx()).await
-}
-
-/// What a local error reply needs of a request once the request itself
-/// went to the pool: every field but the wire bytes (cloning those would
-/// allocate; codecs build replies from the fields).
-fn reply_template(request: &Frame) -> Frame {
-    let mut template = Frame::new(request.kind, request.request_id);
-    template.set_headers(request.headers().clone());
-    template.set_body(request.body_bytes());
-    template.status = request.status;
-    template.set_timeout_ms(request.timeout_ms());
-    template.meta = request.meta;
-    template
 }

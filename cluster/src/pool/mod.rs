@@ -194,6 +194,17 @@ impl Pool {
         }
     }
 
+    /// [`Pool::send`], leaving `req` with the caller as it was: what a
+    /// proxy that may retry the request calls, instead of copying it for
+    /// every try. (A multiplexed pool encodes the request at once and
+    /// copies it only when it must wait; a ping-pong pool copies it.)
+    pub fn send_keep(&self, req: &mut Frame) -> ResponseFuture<'_> {
+        match self {
+            Pool::Multiplex(pool) => pool.send_keep(req),
+            Pool::PingPong(pool) => ResponseFuture::boxed(Box::pin(pool.send(req.clone()))),
+        }
+    }
+
     /// Sends a oneway request: `Ok` once it is queued for the socket.
     pub async fn send_oneway(&self, req: Frame) -> Result<(), PoolError> {
         match self {

@@ -133,7 +133,31 @@ impl MultiplexPool {
     /// the late response arrives, which is then discarded and counted in
     /// [`PoolCounters::late_responses`].
     pub fn send(&self, mut req: Frame) -> ResponseFuture<'_> {
-        match self.shared.attempt(&mut req, true) {
+        self.dispatch(&mut req, |req| {
+            std::mem::replace(req, Frame::new(req.kind, 0))
+        })
+    }
+
+    /// [`MultiplexPool::send`], leaving `req` with the caller as it was
+    /// (its id restored after the encode): a request kept for a retry
+    /// needs no copy. Only a request that has to wait for a connection or
+    /// for room is copied, into the waiting future.
+    pub fn send_keep(&self, req: &mut Frame) -> ResponseFuture<'_> {
+        let downstream_id = req.request_id;
+        let sent = self.dispatch(req, |req| req.clone());
+        if req.request_id != downstream_id {
+            self.shared.codec.set_request_id(req, downstream_id);
+        }
+        sent
+    }
+
+    /// The two `send`s: `take` gives the slow path its own frame.
+    fn dispatch(
+        &self,
+        req: &mut Frame,
+        take: impl FnOnce(&mut Frame) -> Frame,
+    ) -> ResponseFuture<'_> {
+        match self.shared.attempt(req, true) {
             Attempt::Started(
                 conn,
                 Started::TwoWay {
@@ -144,7 +168,7 @@ impl MultiplexPool {
                 },
             ) => ResponseFuture::waiting(conn, id, rx),
             Attempt::Failed(err) => ResponseFuture::failed(err),
-            first => ResponseFuture::boxed(Box::pin(self.send_slow(req, first))),
+            first => ResponseFuture::boxed(Box::pin(self.send_slow(take(req), first))),
         }
     }
 
