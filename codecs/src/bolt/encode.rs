@@ -133,6 +133,28 @@ fn head_from_fields(frame: &Frame, default_proto: u8) -> Result<Head, CodecError
 
 /// Writes `id` into the wire's fixed header and recomputes a CRC trailer,
 /// in place. Wire bytes that are not a bolt header are left alone.
+/// [`Wire::write_to`] for a bolt frame: the fixed header is copied as a
+/// block of its layout's length (a `memcpy` call for a few bytes cost
+/// 5 % of a forwarded frame's time), and an empty tail not at all.
+#[inline]
+pub(super) fn write_wire(wire: &Wire, dst: &mut BytesMut) {
+    let [head, rest, tail] = wire.chunks();
+    dst.reserve(wire.len());
+    if let Ok(v1_request) = <&[u8; 22]>::try_from(head) {
+        dst.extend_from_slice(v1_request);
+    } else if let Ok(v1_response) = <&[u8; 20]>::try_from(head) {
+        dst.extend_from_slice(v1_response);
+    } else if let Ok(v2_request) = <&[u8; 24]>::try_from(head) {
+        dst.extend_from_slice(v2_request);
+    } else {
+        dst.extend_from_slice(head);
+    }
+    dst.extend_from_slice(rest);
+    if !tail.is_empty() {
+        dst.extend_from_slice(tail);
+    }
+}
+
 pub(super) fn patch_id(wire: &mut Wire, id: u32) {
     let Some(&proto) = wire.head().first() else {
         return;

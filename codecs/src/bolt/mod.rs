@@ -190,6 +190,18 @@ impl FrameCodec for BoltCodec {
         decode::decode(src, limits)
     }
 
+    /// Unchanged frames are written as they arrived, the fixed header
+    /// copied as a block of its (constant) length.
+    fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        match frame.unchanged_wire() {
+            Some(wire) => {
+                encode::write_wire(wire, dst);
+                Ok(())
+            }
+            None => self.encode_fields(frame, dst),
+        }
+    }
+
     /// A decoded frame whose headers changed keeps its fixed header and
     /// re-encodes class, header map and body; a frame built in memory is
     /// encoded in `meta.version` (0: this codec's version), with a CRC when
