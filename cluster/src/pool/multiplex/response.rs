@@ -18,7 +18,7 @@ use std::task::{Context, Poll, ready};
 /// request). Dropping it abandons the request: if its bytes had not been
 /// taken by the connection's writer yet they are withdrawn and the
 /// upstream never sees them; otherwise the late answer is discarded and
-/// counted in [`crate::PoolCounters::late_responses`].
+/// counted in [`crate::pool::PoolCounters::late_responses`].
 #[must_use = "the request is abandoned when its response future is dropped"]
 pub struct ResponseFuture<'a> {
     state: State<'a>,
