@@ -7,6 +7,7 @@ use meshgate_cluster::HostStats;
 use meshgate_cluster::pool::{Backoff, MultiplexPool, PoolConfig, PoolCounters, PoolError};
 use meshgate_codecs::FrameCodec;
 use meshgate_codecs::bolt::BoltCodec;
+use meshgate_test_support::eventually;
 use meshgate_test_support::frames::bolt_request;
 use meshgate_test_support::mock::{MockCounters, MockUpstream, Mode};
 use meshgate_test_support::net::{closed_port, unaccepting_listener};
@@ -31,17 +32,6 @@ fn pool_at(addr: SocketAddr, config: PoolConfig) -> (Arc<MultiplexPool>, Arc<Hos
     let stats = Arc::new(HostStats::default());
     let pool = MultiplexPool::new(addr, bolt(), config, Arc::clone(&stats));
     (Arc::new(pool), stats)
-}
-
-/// Polls `cond` every 5 ms for up to 5 s.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test]

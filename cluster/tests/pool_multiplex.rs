@@ -6,6 +6,7 @@ use meshgate_cluster::HostStats;
 use meshgate_cluster::pool::{MultiplexPool, PoolConfig, PoolCounters, PoolError};
 use meshgate_codecs::bolt::BoltCodec;
 use meshgate_codecs::{FrameCodec, FrameKind};
+use meshgate_test_support::eventually;
 use meshgate_test_support::frames::{bolt_goaway, bolt_request, decoded};
 use meshgate_test_support::mock::{MockCounters, MockUpstream, Mode};
 use meshgate_test_support::test_codec::TestCodec;
@@ -48,17 +49,6 @@ fn random_body(rng: &mut impl Rng, tag: u64) -> Bytes {
         body.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
     }
     Bytes::from(body)
-}
-
-/// Polls `cond` every 5 ms for up to 5 s.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[derive(Default, Debug)]

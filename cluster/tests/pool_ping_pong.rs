@@ -6,6 +6,7 @@ use meshgate_cluster::HostStats;
 use meshgate_cluster::pool::{PingPongPool, Pool, PoolConfig, PoolCounters, PoolError};
 use meshgate_codecs::FrameCodec;
 use meshgate_codecs::bolt::BoltCodec;
+use meshgate_test_support::eventually;
 use meshgate_test_support::frames::bolt_request;
 use meshgate_test_support::mock::{MockCounters, MockUpstream, Mode};
 use meshgate_test_support::test_codec::TestCodec;
@@ -21,17 +22,6 @@ fn pool_for(upstream: &MockUpstream, config: PoolConfig) -> (Arc<PingPongPool>, 
     let stats = Arc::new(HostStats::default());
     let pool = PingPongPool::new(upstream.addr(), ping_pong(), config, Arc::clone(&stats));
     (Arc::new(pool), stats)
-}
-
-/// Polls `cond` every 5 ms for up to 5 s.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use meshgate_cluster::HostStats;
 use meshgate_cluster::pool::{MultiplexPool, PoolConfig, PoolCounters};
 use meshgate_codecs::FrameCodec;
 use meshgate_codecs::bolt::BoltCodec;
+use meshgate_test_support::eventually;
 use meshgate_test_support::frames::bolt_request;
 use meshgate_test_support::mock::{MockUpstream, Mode};
 use std::sync::Arc;
@@ -31,17 +32,6 @@ fn pool_at(upstream: &MockUpstream) -> Arc<MultiplexPool> {
         PoolConfig::default(),
         stats,
     ))
-}
-
-/// Polls `cond` every 5 ms for up to 5 s.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[tokio::test]

@@ -243,16 +243,7 @@ pub fn pool(upstream: &Upstream, version: HttpVersion, settings: HttpPoolSetting
     HttpPool::new(upstream.addr, version, settings)
 }
 
-/// Waits (bounded) until `cond` holds.
-pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
+pub use meshgate_test_support::eventually;
 
 /// A bare HTTP/1.1 upstream for the stale-connection races hyper's server
 /// cannot stage: on each connection it answers the first `answer` request
