@@ -184,6 +184,12 @@ impl Cluster {
         &self.settings
     }
 
+    /// True when its balancer places requests by [`LbContext::hash_key`],
+    /// so a caller computes the key only then.
+    pub fn uses_hash_key(&self) -> bool {
+        self.settings.lb_type.uses_hash_key()
+    }
+
     /// All its hosts, in config order.
     pub fn hosts(&self) -> &HostSet {
         self.lb.hosts()

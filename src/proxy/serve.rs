@@ -204,8 +204,6 @@ impl ProxyCore {
         let policy = forward.effective_retry_policy();
         let per_try = policy.per_try_timeout();
         let hash_key = cluster
-            .settings()
-            .lb_type
             .uses_hash_key()
             .then(|| forward.hash_key(cx.request.headers(), Some(cx.downstream.peer.ip())))
             .flatten();

@@ -213,8 +213,6 @@ impl ProxyCore {
         let layers = matched.header_layers();
         let view = HttpRouteView::new(head);
         let hash_key = cluster
-            .settings()
-            .lb_type
             .uses_hash_key()
             .then(|| forward.hash_key(&view, Some(downstream.peer.ip())))
             .flatten();

@@ -88,12 +88,11 @@ impl Future for ResponseFuture<'_> {
 }
 
 /// A registered request's answer channel; abandons the request when
-/// dropped before the answer came.
+/// dropped before the answer came (while `rx` is still there).
 pub(super) struct Waiting {
     conn: Arc<Conn>,
     id: u64,
     rx: Option<Answer>,
-    armed: bool,
 }
 
 impl Waiting {
@@ -102,7 +101,6 @@ impl Waiting {
             conn,
             id,
             rx: Some(rx),
-            armed: true,
         }
     }
 
@@ -120,7 +118,6 @@ impl Future for Waiting {
             return Poll::Ready(Err(PoolError::UpstreamReset { written: true }));
         };
         let answer = ready!(rx.poll_answer(cx));
-        self.armed = false;
         if let Some(slot) = self.rx.take().and_then(|rx| rx.into_spare()) {
             self.conn.keep_slot(slot);
         }
@@ -130,7 +127,7 @@ impl Future for Waiting {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if self.armed {
+        if self.rx.is_some() {
             self.conn.abandon(self.id);
         }
     }
