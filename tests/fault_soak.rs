@@ -39,7 +39,6 @@ use meshgate_test_support::process::External;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -95,29 +94,12 @@ impl Proto {
     }
 }
 
-/// `mg-stub`, built by `cargo build --workspace --bins` next to the test binary's
-/// directory (`target/<profile>/deps/..`).
-fn stub_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let stub = profile_dir.join(format!("mg-stub{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        stub.exists(),
-        "{} is missing: run `cargo build --workspace --bins` (or `cargo build -p meshgate-bench`) first",
-        stub.display()
-    );
-    stub
-}
-
 /// Starts `mg-stub` for `proto` on `port` (0: any) with `tag`. A restart
 /// on a fixed port is tried a few times, should the port still be held.
 async fn start_stub(proto: Proto, port: u16, tag: &str) -> External {
     let mut last = None;
     for _ in 0..20 {
-        let mut cmd = tokio::process::Command::new(stub_binary());
+        let mut cmd = tokio::process::Command::new(common::process::workspace_binary("mg-stub"));
         cmd.args(["--protocol", proto.name(), "--tag", tag])
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"));

@@ -33,13 +33,12 @@
 //! connection owns no buffer at all; the read buffer, the set of requests
 //! in flight and the reply buffer are made then.
 
+use super::in_flight::InFlight;
 use super::tracker::ConnectionGuard;
 use crate::config::ListenerLimits;
 use crate::proxy::{Downstream, ProxyCore, RequestCx};
 use crate::stats::{CountingWriter, ListenerStats};
 use bytes::BytesMut;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use meshgate_cluster::pool::FramedError;
 use meshgate_codecs::{Frame, FrameCodec, FrameKind, Limits};
 use std::sync::Arc;
@@ -133,7 +132,7 @@ async fn serve_active(
     let max_in_flight = cx.limits.max_in_flight_per_conn.max(1);
     let core = Arc::clone(&cx.core);
     let listener = Arc::clone(&cx.downstream.listener);
-    let mut in_flight = FuturesUnordered::new();
+    let mut in_flight = InFlight::new();
     let mut draining = *cx.drain.borrow();
     let mut reading = true;
     if opening == Opening::IdleExpired {
@@ -156,6 +155,12 @@ async fn serve_active(
     let idle = tokio::time::sleep_until(Instant::now());
     tokio::pin!(idle);
     let mut idle_armed = false;
+    // Gives back the requests' memory the in-flight set keeps for reuse
+    // once the connection has been quiet a while; armed at most once per
+    // `RELEASE_AFTER`, so a busy connection pays one timer a second.
+    let release = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(release);
+    let mut release_armed = false;
 
     loop {
         if raised_now(&mut cx.close) {
@@ -184,10 +189,7 @@ async fn serve_active(
                         FrameKind::Request | FrameKind::Oneway => {
                             let request =
                                 RequestCx::new(frame, Arc::clone(&cx.downstream), rand::random());
-                            // Boxed before it joins the set: the set would
-                            // otherwise copy the whole (large) future three
-                            // times on its way into its slot.
-                            in_flight.push(Box::pin(core.serve(&listener, &codec, request)));
+                            in_flight.push(core.serve(&listener, &codec, request));
                         }
                         // Pongs, stray responses and a peer's GoAway need no answer.
                         FrameKind::Heartbeat { reply: true }
@@ -218,6 +220,10 @@ async fn serve_active(
             }
             _ if !quiet => idle_armed = false,
             _ => {}
+        }
+        if quiet && !release_armed && in_flight.keeps_memory() {
+            release.as_mut().reset(Instant::now() + RELEASE_AFTER);
+            release_armed = true;
         }
         tokio::select! {
             biased;
@@ -252,6 +258,13 @@ async fn serve_active(
                 reading = false;
                 say_goaway(&mut writer, codec.as_ref(), &cx.limits);
             }
+            () = &mut release, if release_armed => {
+                release_armed = false;
+                // Busy now: armed again at the next quiet moment.
+                if in_flight.is_empty() {
+                    in_flight.release();
+                }
+            }
             () = &mut closed => {
                 // The stop's grace period is over: whatever is in flight
                 // is abandoned, nothing more is written.
@@ -270,6 +283,10 @@ async fn serve_active(
         tracing::debug!(%peer, error = %e, "downstream shutdown failed");
     }
 }
+
+/// How long a connection stays quiet before its in-flight set gives back
+/// the memory it keeps for the next requests.
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether `signal` turned `true` since this receiver last looked: one
 /// atomic load while nothing changed.

@@ -14,6 +14,24 @@ use tokio::time::Instant;
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_meshgate");
 
+/// A binary of another workspace package (`mg-stub`, `mg-load` from
+/// bench/), built by `cargo build --workspace --bins` next to the test
+/// binary's directory (`target/<profile>/deps/..`).
+pub(crate) fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (or `cargo build -p meshgate-bench`) first",
+        binary.display()
+    );
+    binary
+}
+
 /// A directory for one test's files, removed on drop.
 pub(crate) struct TempDir(PathBuf);
 

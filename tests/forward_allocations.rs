@@ -1,0 +1,108 @@
+//! The framed forward path allocates nothing per request: a counting
+//! global allocator over a run of real load through the gateway.
+//!
+//! The gateway runs in this test's process; the load generator (`mg-load`,
+//! every reply checked against its request) and the upstream (`mg-stub`)
+//! are separate processes, so the allocator counts only the gateway (and
+//! this test, which waits meanwhile). A warm-up run first lets the
+//! connections, buffers and in-flight slots reach their working sizes; the
+//! measured run then opens new client connections and pushes a few
+//! thousand requests (debug build) or many more.
+//!
+//! What may still allocate is per buffer or per connection, never per
+//! request: a new 8 KiB read buffer (and the first split that shares it)
+//! every few dozen requests while the old one is still held by requests
+//! in flight, and an upstream connection replaced every
+//! `max_request_per_conn` (1024) requests with its buffers and task. Those
+//! come to about 0.2 allocations per request; one allocation on every
+//! request would make it at least 1. Before the in-flight set reused its
+//! futures' memory it was 2.2 (callgrind's call counts, BENCHMARKS.md).
+//!
+//! Needs `mg-stub` and `mg-load` built next to the test binary:
+//! `cargo build --workspace --bins` (scripts/test does it).
+
+#![allow(clippy::print_stdout)] // The figure is printed, for BENCHMARKS.md.
+
+mod common;
+
+use common::process::workspace_binary;
+use meshgate_test_support::process::External;
+use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use std::alloc::System;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Above this many allocations per request, something allocates on every
+/// request again.
+const MAX_ALLOCATIONS_PER_REQUEST: f64 = 0.5;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_bolt_request_forwarded_allocates_nothing_of_its_own() {
+    forward_allocations("bolt").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_dubbo_request_forwarded_allocates_nothing_of_its_own() {
+    forward_allocations("dubbo").await;
+}
+
+async fn forward_allocations(protocol: &str) {
+    let mut stub = tokio::process::Command::new(workspace_binary("mg-stub"));
+    stub.args(["--protocol", protocol, "--listen", "127.0.0.1:0"]);
+    let stub = External::start(format!("mg-stub {protocol}"), stub, Duration::from_secs(10))
+        .await
+        .expect("mg-stub starts");
+    let upstream: SocketAddr = ([127, 0, 0, 1], stub.port()).into();
+    let doc = common::document(
+        "Auto",
+        json!([common::route(".*", "stub")]),
+        json!([common::cluster("stub", "LB_ROUNDROBIN", &[upstream])]),
+        json!([]),
+    );
+    let (_gateway, addr) = common::start(&doc).await;
+
+    let warm_up = load(protocol, addr, "1s").await;
+    assert!(warm_up["ok"].as_u64() > Some(100), "warm-up: {warm_up}");
+
+    let region = Region::new(GLOBAL);
+    let run = load(protocol, addr, "2s").await;
+    let allocations = region.change().allocations;
+
+    let ok = run["ok"].as_u64().unwrap_or(0);
+    assert_eq!(
+        (run["errors"].as_u64(), run["mismatched"].as_u64()),
+        (Some(0), Some(0)),
+        "every reply is its request's: {run}"
+    );
+    assert!(ok >= 1000, "too few requests to measure: {run}");
+    let per_request = allocations as f64 / ok as f64;
+    println!(
+        "{protocol}: {allocations} allocations over {ok} requests = {per_request:.3} per request"
+    );
+    assert!(
+        per_request < MAX_ALLOCATIONS_PER_REQUEST,
+        "{protocol}: {allocations} allocations over {ok} requests = {per_request:.3} per request"
+    );
+}
+
+/// One `mg-load` run against `addr` with no warm-up of its own: 8
+/// connections × 8 requests in flight for `duration`. Its JSON report.
+async fn load(protocol: &str, addr: SocketAddr, duration: &str) -> Value {
+    let output = tokio::process::Command::new(workspace_binary("mg-load"))
+        .args(["--protocol", protocol, "--target", &addr.to_string()])
+        .args(["--connections", "8", "--in-flight", "8", "--warmup", "0s"])
+        .args(["--duration", duration, "--timeout", "5s", "--json"])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("mg-load stops by itself")
+        .expect("mg-load runs");
+    assert!(output.status.success(), "mg-load failed: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("mg-load's report {text:?}: {e}"))
+}
