@@ -103,6 +103,7 @@ impl<F: Future> InFlight<F> {
 
     /// Adds `future`; it is first polled by the next `poll_next`. The
     /// caller's task is not woken: it is the one that polls next.
+    #[inline(always)]
     pub(crate) fn push(&mut self, future: F) {
         let index = if let Some(index) = self.free_boxed.pop() {
             let slot = &mut self.slots[index];
