@@ -552,3 +552,39 @@ async fn idle_connections_close_after_connection_idle_timeout() {
     })
     .await;
 }
+
+/// The streams of one h2c connection are served inside its task: a slow
+/// one must not hold back the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_streams_of_one_connection_are_served_concurrently() {
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let (gw, addr) = gateway("Http2", "Http1", &up).await;
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(connection);
+        let mut client = client.ready().await.expect("ready");
+        let get = |path: &str| {
+            http::Request::get(format!("http://{addr}{path}"))
+                .body(())
+                .expect("a request")
+        };
+        let (slow, _) = client.send_request(get("/slow/1500"), true).expect("send");
+        tokio::pin!(slow);
+        let mut client = client.ready().await.expect("ready");
+        let (fast, _) = client.send_request(get("/echo"), true).expect("send");
+        let fast = fast.await.expect("the fast stream's response");
+        assert_eq!(fast.status(), 200, "{fast:?}");
+        let slow_done =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(slow.as_mut().poll(cx).is_ready()))
+                .await;
+        assert!(
+            !slow_done,
+            "the fast stream was answered while the slow one still waited"
+        );
+        let slow = slow.await.expect("the slow stream's response");
+        assert_eq!(slow.status(), 200, "{slow:?}");
+        gw.stop(std::time::Duration::from_secs(2)).await;
+    })
+    .await;
+}
