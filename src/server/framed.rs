@@ -33,7 +33,6 @@
 //! connection owns no buffer at all; the read buffer, the set of requests
 //! in flight and the reply buffer are made then.
 
-use super::in_flight::InFlight;
 use super::tracker::ConnectionGuard;
 use crate::config::ListenerLimits;
 use crate::proxy::{Downstream, ProxyCore, RequestCx};
@@ -41,6 +40,7 @@ use crate::stats::{CountingWriter, ListenerStats};
 use bytes::BytesMut;
 use meshgate_cluster::pool::FramedError;
 use meshgate_codecs::{Frame, FrameCodec, FrameKind, Limits};
+use meshgate_tasks::FutureSet;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -132,7 +132,7 @@ async fn serve_active(
     let max_in_flight = cx.limits.max_in_flight_per_conn.max(1);
     let core = Arc::clone(&cx.core);
     let listener = Arc::clone(&cx.downstream.listener);
-    let mut in_flight = InFlight::new();
+    let mut in_flight = FutureSet::new();
     let mut draining = *cx.drain.borrow();
     let mut reading = true;
     if opening == Opening::IdleExpired {
@@ -227,7 +227,7 @@ async fn serve_active(
         }
         tokio::select! {
             biased;
-            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(reply) = in_flight.next_finished(), if !in_flight.is_empty() => {
                 if let Some(reply) = reply {
                     writer.push(reply);
                 }

@@ -10,7 +10,6 @@
 mod detect;
 mod framed;
 mod http;
-mod in_flight;
 mod limits;
 mod listener;
 mod tcp_proxy;

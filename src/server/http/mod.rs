@@ -17,7 +17,6 @@
 //! protocol error on HTTP/2.
 
 mod io;
-mod streams;
 
 use super::framed::ConnContext;
 use super::tracker::ConnectionGuard;
@@ -28,12 +27,12 @@ use bytes::BytesMut;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use meshgate_tasks::{LocalExecutor, LocalTasks};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
-use streams::{StreamQueue, StreamSet};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -199,9 +198,9 @@ pub(crate) async fn serve_connection(
             }
         }
         HttpVersion::Http2 => {
-            // Streams run inside this task (`streams.rs`), not a task each.
-            let queue = StreamQueue::default();
-            let mut builder = hyper::server::conn::http2::Builder::new(queue.clone());
+            // Streams run inside this task, not a task each.
+            let streams = LocalExecutor::default();
+            let mut builder = hyper::server::conn::http2::Builder::new(streams.clone());
             builder
                 .timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX))
@@ -209,11 +208,11 @@ pub(crate) async fn serve_connection(
                     u32::try_from(cx.limits.max_in_flight_per_conn).unwrap_or(u32::MAX),
                 )
                 .max_send_buf_size(H2_SEND_BUFFER);
-            // The stream's future is not boxed on its own: the queue boxes
-            // each stream once (boxing it too measured no fewer
+            // The stream's future is not boxed on its own: the executor
+            // boxes each stream once (boxing it too measured no fewer
             // instructions per request, and one allocation more).
             let conn = builder.serve_connection(io, service);
-            let streams = StreamSet::new(&queue);
+            let streams = LocalTasks::new(&streams);
             drive(Graceful::H2(Box::pin(conn), streams), &cx, &activity, peer).await;
         }
     }
@@ -221,7 +220,7 @@ pub(crate) async fn serve_connection(
 
 type H1Conn<S> = hyper::server::conn::http1::UpgradeableConnection<TokioIo<io::PrefixedStream>, S>;
 type H2Conn<S> =
-    hyper::server::conn::http2::Connection<TokioIo<io::PrefixedStream>, S, StreamQueue>;
+    hyper::server::conn::http2::Connection<TokioIo<io::PrefixedStream>, S, LocalExecutor>;
 
 /// Either of hyper's server connections, which share no trait for their
 /// graceful shutdown.
@@ -230,7 +229,7 @@ where
     S: hyper::service::HttpService<Incoming, ResBody = TrackedBody>,
 {
     H1(Pin<Box<H1Conn<S>>>),
-    H2(Pin<Box<H2Conn<S>>>, StreamSet),
+    H2(Pin<Box<H2Conn<S>>>, LocalTasks),
 }
 
 impl<S> Graceful<S>
@@ -253,7 +252,7 @@ where
             Graceful::H2(conn, streams) => {
                 std::future::poll_fn(|cx| {
                     let ended = conn.as_mut().poll(cx);
-                    streams.poll_streams(cx);
+                    streams.poll_tasks(cx);
                     ended
                 })
                 .await

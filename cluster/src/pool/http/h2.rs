@@ -26,7 +26,8 @@ use http::request::Parts;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use meshgate_tasks::{LocalExecutor, LocalTasks};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -56,7 +57,7 @@ struct Conns {
     closed: bool,
 }
 
-type Connection = http2::Connection<TokioIo<tokio::net::TcpStream>, SendBody, TokioExecutor>;
+type Connection = http2::Connection<TokioIo<tokio::net::TcpStream>, SendBody, LocalExecutor>;
 
 struct Conn {
     sender: http2::SendRequest<SendBody>,
@@ -340,7 +341,12 @@ impl Shared {
             self.settings.host_stats.clone(),
             permit,
         );
-        let mut builder = http2::Builder::new(TokioExecutor::new());
+        // hyper's client spawns a task per request (it waits for the
+        // response, and pipes a request body); they run inside the
+        // connection's task instead, polled after the connection.
+        let executor = LocalExecutor::default();
+        let mut tasks = LocalTasks::new(&executor);
+        let mut builder = http2::Builder::new(executor);
         builder.timer(TokioTimer::new());
         if let Some(interval) = self.settings.h2_keep_alive_interval {
             builder
@@ -361,19 +367,31 @@ impl Shared {
         let polled = Arc::clone(&driver);
         tokio::spawn(async move {
             let _open = open;
-            let ended = std::future::poll_fn(|cx| {
-                let mut slot = lock(&polled);
-                let Some(connection) = slot.as_mut() else {
-                    return std::task::Poll::Ready(Ok(()));
-                };
-                let polled = connection.as_mut().poll(cx);
-                if polled.is_ready() {
-                    *slot = None;
+            let mut ended = None;
+            std::future::poll_fn(|cx| {
+                if ended.is_none() {
+                    let mut slot = lock(&polled);
+                    match slot.as_mut().map(|connection| connection.as_mut().poll(cx)) {
+                        None => ended = Some(Ok(())),
+                        Some(std::task::Poll::Ready(result)) => {
+                            *slot = None;
+                            ended = Some(result);
+                        }
+                        Some(std::task::Poll::Pending) => {}
+                    }
                 }
-                polled
+                tasks.poll_tasks(cx);
+                // Once the connection ended, its requests' tasks still
+                // finish: they report each stream's own error (a refused
+                // stream is retried elsewhere), not a dropped request.
+                if ended.is_some() && tasks.is_empty() {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
             })
             .await;
-            if let Err(err) = ended {
+            if let Some(Err(err)) = ended {
                 tracing::debug!(%addr, %err, "upstream HTTP/2 connection ended");
             }
         });

@@ -1,16 +1,16 @@
-//! The requests of one downstream connection, run concurrently inside its
-//! task, with the memory of finished requests reused for the next ones.
+//! [`FutureSet`]: futures run concurrently inside one task, with the
+//! memory of finished ones reused for the next.
 //!
 //! Why not `FuturesUnordered`: it allocates a node for every future pushed,
-//! and the driver boxed each (large) request future before that, so every
-//! request cost two allocations. Here a finished request's box is kept and
-//! the next request is written into it in place, and each slot's waker is
-//! made once, so a busy connection allocates nothing per request. A set of
-//! arenas (`futures-buffered`) would also avoid the per-request allocations,
-//! but it keeps its peak capacity for the connection's whole life; this set
-//! gives all its memory back on `release`, which the driver calls once the
-//! connection has been quiet for a while, so an idle connection does not
-//! keep what a past burst needed.
+//! and a framed connection boxed each (large) request future before that,
+//! so every request cost two allocations. Here a finished future's box is
+//! kept and the next future is written into it in place, and each slot's
+//! waker is made once, so a busy connection allocates nothing per request.
+//! A set of arenas (`futures-buffered`) would also avoid the per-request
+//! allocations, but it keeps its peak capacity for the connection's whole
+//! life; this set gives all its memory back on [`FutureSet::release`],
+//! which a connection calls once it has been quiet for a while, so an idle
+//! connection does not keep what a past burst needed.
 
 use futures_util::task::AtomicWaker;
 use std::pin::Pin;
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// Futures run concurrently; their outputs come out in completion order.
-pub(crate) struct InFlight<F: Future> {
+pub struct FutureSet<F: Future> {
     slots: Vec<Slot<F>>,
     /// Free slots whose box is kept, reused first.
     free_boxed: Vec<usize>,
@@ -78,10 +78,25 @@ fn lock(woken: &Mutex<Vec<usize>>) -> MutexGuard<'_, Vec<usize>> {
     woken.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<F: Future> InFlight<F> {
+impl<F: Future> std::fmt::Debug for FutureSet<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureSet")
+            .field("running", &self.running)
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Default for FutureSet<F> {
+    fn default() -> FutureSet<F> {
+        FutureSet::new()
+    }
+}
+
+impl<F: Future> FutureSet<F> {
     /// An empty set; allocates nothing until the first push.
-    pub(crate) fn new() -> InFlight<F> {
-        InFlight {
+    pub fn new() -> FutureSet<F> {
+        FutureSet {
             slots: Vec::new(),
             free_boxed: Vec::new(),
             free_bare: Vec::new(),
@@ -93,18 +108,19 @@ impl<F: Future> InFlight<F> {
     }
 
     /// Futures not finished yet.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.running
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether no future is left to finish.
+    pub fn is_empty(&self) -> bool {
         self.running == 0
     }
 
     /// Adds `future`; it is first polled by the next `poll_next`. The
     /// caller's task is not woken: it is the one that polls next.
     #[inline(always)]
-    pub(crate) fn push(&mut self, future: F) {
+    pub fn push(&mut self, future: F) {
         let index = if let Some(index) = self.free_boxed.pop() {
             let slot = &mut self.slots[index];
             match slot.future.as_mut() {
@@ -140,7 +156,7 @@ impl<F: Future> InFlight<F> {
 
     /// The next output of a finished future; `Ready(None)` when the set is
     /// empty.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         let Some(shared) = self.shared.as_ref().filter(|_| self.running > 0) else {
             return Poll::Ready(None);
         };
@@ -177,7 +193,7 @@ impl<F: Future> InFlight<F> {
     }
 
     /// The next output, as a future.
-    pub(crate) fn next(&mut self) -> impl Future<Output = Option<F::Output>> + '_ {
+    pub fn next_finished(&mut self) -> impl Future<Output = Option<F::Output>> + '_ {
         std::future::poll_fn(move |cx| self.poll_next(cx))
     }
 
@@ -191,18 +207,18 @@ impl<F: Future> InFlight<F> {
     }
 
     /// Whether finished futures' memory is kept for reuse.
-    pub(crate) fn keeps_memory(&self) -> bool {
+    pub fn keeps_memory(&self) -> bool {
         !self.free_boxed.is_empty()
     }
 
     /// Gives back all the memory kept for reuse, once nothing is in
     /// flight: the set is then as small as one never used. (A set busy
     /// again regrows; the driver calls this only after a quiet spell.)
-    pub(crate) fn release(&mut self) {
+    pub fn release(&mut self) {
         if self.running == 0 {
             // Wakers still held elsewhere keep only their own small
             // allocation and a `Shared` no longer read.
-            *self = InFlight::new();
+            *self = FutureSet::new();
         }
     }
 
@@ -222,13 +238,13 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use tokio::sync::oneshot;
 
-    fn poll_once<F: Future>(set: &mut InFlight<F>) -> Poll<Option<F::Output>> {
+    fn poll_once<F: Future>(set: &mut FutureSet<F>) -> Poll<Option<F::Output>> {
         set.poll_next(&mut Context::from_waker(Waker::noop()))
     }
 
     #[tokio::test]
     async fn outputs_come_in_completion_order() {
-        let mut set = InFlight::new();
+        let mut set = FutureSet::new();
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..3).map(|_| oneshot::channel()).unzip();
         for (n, receiver) in receivers.into_iter().enumerate() {
             set.push(async move { (n, receiver.await.ok()) });
@@ -239,18 +255,18 @@ mod tests {
             if let Some(sender) = senders[n].take() {
                 sender.send(n * 10).unwrap();
             }
-            assert_eq!(set.next().await, Some((n, Some(n * 10))));
+            assert_eq!(set.next_finished().await, Some((n, Some(n * 10))));
         }
         assert!(set.is_empty());
-        assert_eq!(set.next().await, None);
+        assert_eq!(set.next_finished().await, None);
     }
 
     #[tokio::test]
     async fn a_finished_slot_is_reused_with_its_box() {
-        let mut set = InFlight::new();
+        let mut set = FutureSet::new();
         for round in 0..5 {
             set.push(async move { round });
-            assert_eq!(set.next().await, Some(round));
+            assert_eq!(set.next_finished().await, Some(round));
             assert_eq!((set.slots.len(), set.kept_boxes()), (1, 1));
         }
     }
@@ -262,7 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn boxes_are_kept_until_released_while_quiet() {
-        let mut set = InFlight::new();
+        let mut set = FutureSet::new();
         let mut senders = Vec::new();
         for n in 0..8 {
             let (sender, receiver) = oneshot::channel::<()>();
@@ -274,7 +290,7 @@ mod tests {
             sender.send(()).unwrap();
         }
         for _ in 0..4 {
-            assert!(set.next().await.is_some());
+            assert!(set.next_finished().await.is_some());
         }
         assert_eq!((set.len(), set.kept_boxes()), (4, 4));
         set.release();
@@ -283,7 +299,7 @@ mod tests {
             sender.send(()).unwrap();
         }
         for _ in 0..4 {
-            assert!(set.next().await.is_some());
+            assert!(set.next_finished().await.is_some());
         }
         assert_eq!((set.len(), set.kept_boxes()), (0, 8));
         // Growing again reuses the slots and their boxes.
@@ -293,7 +309,7 @@ mod tests {
         }
         assert_eq!((set.slots.len(), set.kept_boxes()), (8, 0));
         let mut outputs = Vec::new();
-        while let Some(n) = set.next().await {
+        while let Some(n) = set.next_finished().await {
             outputs.push(n);
         }
         outputs.sort_unstable();
@@ -303,7 +319,7 @@ mod tests {
         assert!(!set.keeps_memory());
         assert_eq!((set.slots.len(), set.slots.capacity()), (0, 0));
         set.push(waits_then(oneshot::channel().1, 9));
-        assert_eq!(set.next().await, Some(9), "usable after a release");
+        assert_eq!(set.next_finished().await, Some(9), "usable after a release");
     }
 
     #[tokio::test]
@@ -315,12 +331,12 @@ mod tests {
             }
         }
         let drops = Arc::new(AtomicUsize::new(0));
-        let mut set = InFlight::new();
+        let mut set = FutureSet::new();
         let guard = CountsDrop(Arc::clone(&drops));
         set.push(async move {
             let _guard = guard;
         });
-        assert_eq!(set.next().await, Some(()));
+        assert_eq!(set.next_finished().await, Some(()));
         assert_eq!(
             drops.load(Ordering::SeqCst),
             1,
@@ -330,7 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wake_from_another_thread_reaches_the_owner() {
-        let mut set = InFlight::new();
+        let mut set = FutureSet::new();
         let (sender, receiver) = oneshot::channel();
         set.push(receiver);
         assert!(poll_once(&mut set).is_pending());
@@ -338,7 +354,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
             sender.send(7u8).unwrap();
         });
-        let output = tokio::time::timeout(std::time::Duration::from_secs(5), set.next())
+        let output = tokio::time::timeout(std::time::Duration::from_secs(5), set.next_finished())
             .await
             .expect("woken, not hung");
         assert_eq!(output, Some(Ok(7)));
@@ -348,7 +364,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_set_drops_running_futures() {
         let (sender, receiver) = oneshot::channel::<()>();
-        let mut set = InFlight::new();
+        let mut set = FutureSet::new();
         set.push(async move {
             let _ = receiver.await;
         });
