@@ -15,6 +15,7 @@
 //! streamed back, and logged to the listener's access logs when the
 //! stream ends (`log`).
 
+mod conn;
 mod filters;
 mod headers;
 mod log;
@@ -31,7 +32,7 @@ use super::error::ProxyError;
 use super::filter::{FilterRedo, MAX_REDO, Stage, StreamFilter};
 use super::outcome::http_attempt_outcome;
 use super::steps::{HeaderLayers, pick_cluster};
-use super::{DEFAULT_TIMEOUT, Downstream, ProxyCore};
+use super::{DEFAULT_TIMEOUT, ProxyCore};
 use crate::config::http::HttpVersion;
 use crate::config::{GatewayConfig, ListenerSpec};
 use bytes::Bytes;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use view::HttpRouteView;
 
+pub use conn::HttpConnection;
 pub(crate) use mirror::Mirrors;
 
 /// Errors of streamed bodies.
@@ -93,14 +95,15 @@ impl Routed<'_> {
 }
 
 impl ProxyCore {
-    /// Serves one HTTP request of `downstream`'s connection and returns
-    /// the response to send: the upstream's, streamed, or a local reply
-    /// (an HTTP error page, or a gRPC trailers-only response for gRPC).
+    /// Serves one HTTP request of `connection` and returns the response
+    /// to send: the upstream's, streamed, or a local reply (an HTTP error
+    /// page, or a gRPC trailers-only response for gRPC).
     pub async fn serve_http(
         &self,
         request: Request<Incoming>,
-        downstream: &Arc<Downstream>,
+        connection: &HttpConnection,
     ) -> Response<ResponseBody> {
+        let downstream = connection.downstream();
         let config = self.config();
         let spec = config.listener(&downstream.listener);
         // The one branch a listener without access logs pays.
@@ -115,7 +118,7 @@ impl ProxyCore {
         let version = head.version;
         let outcome = match spec {
             Some(spec) => {
-                self.proxy_http(&config, spec, (&mut head, body), &mut cx)
+                self.proxy_http(&config, spec, (&mut head, body), connection, &mut cx)
                     .await
             }
             None => Err(ProxyError::NoRoute),
@@ -144,6 +147,7 @@ impl ProxyCore {
         config: &GatewayConfig,
         spec: &ListenerSpec,
         (head, body): (&mut Parts, Incoming),
+        connection: &HttpConnection,
         cx: &mut HttpCx<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         if let Some(too_large) = body_too_large(head, spec.http.max_request_body_size) {
@@ -266,7 +270,7 @@ impl ProxyCore {
             upgrade,
             filters,
         };
-        prepare_upstream_head(head, &routed, downstream);
+        prepare_upstream_head(head, &routed, connection);
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
@@ -277,13 +281,13 @@ impl ProxyCore {
         // Boxed: the tries' state machine (the pool's and hyper's futures)
         // is large, and was copied into the timeout and into this future.
         let tries = Box::pin(self.forward_http(head, &routed, &source, cx));
-        let mut response = match tokio::time::timeout(timeout, tries).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) if source.over_limit() => {
+        let mut response = match tokio::time::timeout(timeout, tries).await.ok() {
+            Some(Ok(response)) => response,
+            Some(Err(_)) if source.over_limit() => {
                 return Ok(payload_too_large(spec.http.max_request_body_size));
             }
-            Ok(Err(err)) => return Err(err),
-            Err(_) => return Err(ProxyError::Timeout(timeout)),
+            Some(Err(err)) => return Err(err),
+            None => return Err(ProxyError::Timeout(timeout)),
         };
         let switched = upgrade::switched(&response, routed.upgrade.as_ref())?;
         headers::strip_hop_by_hop(response.headers_mut());
@@ -465,15 +469,15 @@ fn bad_rewrite() -> ProxyError {
 /// The request head as every try sends it: hop-by-hop fields and
 /// `Expect` gone (the gateway answers 100-continue itself, as Envoy does),
 /// `x-forwarded-*` added, the route's header lists applied.
-fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, downstream: &Downstream) {
+fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, connection: &HttpConnection) {
     headers::strip_hop_by_hop(&mut head.headers);
     head.headers.remove(header::EXPECT);
-    headers::add_forwarded(&mut head.headers, downstream);
+    headers::add_forwarded(&mut head.headers, &connection.forwarded_for);
     headers::apply_layers(
         &mut head.headers,
         &routed.layers,
         Direction::Request,
-        downstream,
+        connection.downstream(),
         Some(&routed.cluster),
     );
 }

@@ -21,7 +21,7 @@ mod io;
 use super::framed::ConnContext;
 use super::tracker::ConnectionGuard;
 use crate::config::http::HttpVersion;
-use crate::proxy::http::ResponseBody;
+use crate::proxy::http::{HttpConnection, ResponseBody};
 use crate::proxy::http::upgrade::{self, TunnelSlot};
 use bytes::BytesMut;
 use hyper::body::Incoming;
@@ -155,19 +155,19 @@ pub(crate) async fn serve_connection(
     let activity = Arc::new(Activity::new(cx.limits.idle_timeout.is_some()));
     let tunnel = TunnelSlot::default();
     let service = {
-        let (core, downstream, activity, tunnel) = (
+        let (core, connection, activity, tunnel) = (
             Arc::clone(&cx.core),
-            Arc::clone(&cx.downstream),
+            Arc::new(HttpConnection::new(Arc::clone(&cx.downstream))),
             Arc::clone(&activity),
             tunnel.clone(),
         );
         service_fn(move |mut request: hyper::Request<Incoming>| {
-            let (core, downstream, tunnel) =
-                (Arc::clone(&core), Arc::clone(&downstream), tunnel.clone());
+            let (core, connection, tunnel) =
+                (Arc::clone(&core), Arc::clone(&connection), tunnel.clone());
             let in_flight = InFlight::start(&activity);
             let upgrade = TunnelSlot::downstream(&mut request);
             async move {
-                let mut response = core.serve_http(request, &downstream).await;
+                let mut response = core.serve_http(request, &connection).await;
                 tunnel.arm(&mut response, upgrade);
                 // Counted until the body has gone out, so a long download
                 // or gRPC stream is not taken for an idle connection.
