@@ -1,9 +1,11 @@
 //! What the HTTP path keeps per downstream connection rather than per
-//! request: the facts about the connection and the `x-forwarded-for`
-//! value its requests append (the peer never changes within a connection).
+//! request: the facts about the connection, the `x-forwarded-for` value
+//! its requests append (the peer never changes within a connection), and
+//! a request timer its requests reuse.
 
 use super::super::context::Downstream;
 use super::headers;
+use super::timeout::TimerSlot;
 use http::header::HeaderValue;
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ pub struct HttpConnection {
     downstream: Arc<Downstream>,
     /// The peer's address as a header value, built once.
     pub(super) forwarded_for: HeaderValue,
+    /// A request timer kept between requests (see [`TimerSlot`]).
+    pub(super) timer: TimerSlot,
 }
 
 impl HttpConnection {
@@ -24,6 +28,7 @@ impl HttpConnection {
         HttpConnection {
             forwarded_for: headers::ip_value(downstream.peer.ip()),
             downstream,
+            timer: TimerSlot::default(),
         }
     }
 

@@ -281,7 +281,7 @@ impl ProxyCore {
         // Boxed: the tries' state machine (the pool's and hyper's futures)
         // is large, and was copied into the timeout and into this future.
         let tries = Box::pin(self.forward_http(head, &routed, &source, cx));
-        let mut response = match tokio::time::timeout(timeout, tries).await.ok() {
+        let mut response = match connection.timer.timeout(timeout, tries).await {
             Some(Ok(response)) => response,
             Some(Err(_)) if source.over_limit() => {
                 return Ok(payload_too_large(spec.http.max_request_body_size));
