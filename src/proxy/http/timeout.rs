@@ -18,11 +18,14 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// has a deadline (the route's timeout, or the default), and a fresh tokio
 /// timer per request costs a registration in the timer wheel and a removal
 /// under the wheel's lock (about 1,000 instructions per request). The kept
-/// timer is moved later with each request instead, which is an atomic
-/// update while it is still registered; the wheel moves it on when its old
-/// deadline comes. An HTTP/1 connection serves its requests one at a time
-/// and always finds the timer here; concurrent HTTP/2 streams that find
-/// it taken make their own and leave it for the next one.
+/// timer is left where it is when it fires no later than the request's
+/// deadline (the usual case: the same timeout for every request, so an
+/// earlier request's deadline); when it fires before the request's
+/// deadline, the request moves it on then. So a request only reads the
+/// clock, and the timer is touched about once per timeout period. An
+/// HTTP/1 connection serves its requests one at a time and always finds
+/// the timer here; concurrent HTTP/2 streams that find it taken make
+/// their own and leave it for the next one.
 #[derive(Debug, Default)]
 pub(crate) struct TimerSlot(Mutex<Option<Pin<Box<Sleep>>>>);
 
@@ -36,7 +39,10 @@ impl TimerSlot {
             .unwrap_or_else(|| now + FAR_FUTURE);
         let sleep = match self.lock().take() {
             Some(mut kept) => {
-                kept.as_mut().reset(deadline);
+                // Past its deadline it has fired (or is about to): set anew.
+                if kept.deadline() > deadline || kept.deadline() <= now {
+                    kept.as_mut().reset(deadline);
+                }
                 kept
             }
             None => Box::pin(tokio::time::sleep_until(deadline)),
@@ -44,6 +50,7 @@ impl TimerSlot {
         Timeout {
             future,
             sleep: Some(sleep),
+            deadline,
             slot: self,
         }
     }
@@ -58,7 +65,9 @@ impl TimerSlot {
 /// slot when this ends or is dropped.
 pub(crate) struct Timeout<'s, F> {
     future: F,
+    /// The timer fires at or before this.
     sleep: Option<Pin<Box<Sleep>>>,
+    deadline: Instant,
     slot: &'s TimerSlot,
 }
 
@@ -71,10 +80,17 @@ impl<F: Future + Unpin> Future for Timeout<'_, F> {
         if let Poll::Ready(output) = Pin::new(&mut this.future).poll(cx) {
             return Poll::Ready(Some(output));
         }
-        match &mut this.sleep {
-            Some(sleep) => sleep.as_mut().poll(cx).map(|()| None),
-            None => Poll::Pending,
+        let Some(sleep) = &mut this.sleep else {
+            return Poll::Pending;
+        };
+        while sleep.as_mut().poll(cx).is_ready() {
+            if sleep.deadline() >= this.deadline || Instant::now() >= this.deadline {
+                return Poll::Ready(None);
+            }
+            // An earlier request's deadline: on to this one's.
+            sleep.as_mut().reset(this.deadline);
         }
+        Poll::Pending
     }
 }
 
@@ -149,6 +165,14 @@ mod tests {
         let start = Instant::now();
         assert_eq!(slot.timeout(Duration::from_millis(250), pending()).await, None);
         assert_eq!(start.elapsed(), Duration::from_millis(250));
+        // The kept timer fires at an earlier request's deadline: this one
+        // still gets its whole limit.
+        let early = slot.timeout(Duration::from_millis(300), Box::pin(async {}));
+        assert_eq!(early.await, Some(()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let start = Instant::now();
+        assert_eq!(slot.timeout(Duration::from_millis(300), pending()).await, None);
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
         // A shorter deadline after a longer one still fires on time.
         let start = Instant::now();
         let long = slot.timeout(Duration::from_secs(60), Box::pin(async {}));
