@@ -177,11 +177,29 @@ async fn route_timeouts_bound_every_request_of_a_connection() {
         let mut h1 = Client::h1(connect_from(local, addr).await).await;
         // One keep-alive connection: each request has its own deadline,
         // shorter or longer than the one before.
-        timed(&mut h1, "/short/2000", StatusCode::GATEWAY_TIMEOUT, (290, 1500)).await;
+        timed(
+            &mut h1,
+            "/short/2000",
+            StatusCode::GATEWAY_TIMEOUT,
+            (290, 1500),
+        )
+        .await;
         timed(&mut h1, "/short/10", StatusCode::OK, (0, 290)).await;
         timed(&mut h1, "/long/600", StatusCode::OK, (590, 2900)).await;
-        timed(&mut h1, "/short/2000", StatusCode::GATEWAY_TIMEOUT, (290, 1500)).await;
-        timed(&mut h1, "/long/5000", StatusCode::GATEWAY_TIMEOUT, (2990, 4500)).await;
+        timed(
+            &mut h1,
+            "/short/2000",
+            StatusCode::GATEWAY_TIMEOUT,
+            (290, 1500),
+        )
+        .await;
+        timed(
+            &mut h1,
+            "/long/5000",
+            StatusCode::GATEWAY_TIMEOUT,
+            (2990, 4500),
+        )
+        .await;
         timed(&mut h1, "/echo", StatusCode::OK, (0, 1000)).await;
         // h2c: streams in flight together, each bounded by its own route.
         let h2 = Client::h2(connect_from(local, addr).await).await;
@@ -190,10 +208,108 @@ async fn route_timeouts_bound_every_request_of_a_connection() {
             Client::H1(_) => unreachable!("an h2 client"),
         };
         tokio::join!(
-            timed(&mut one, "/short/2000", StatusCode::GATEWAY_TIMEOUT, (290, 1500)),
+            timed(
+                &mut one,
+                "/short/2000",
+                StatusCode::GATEWAY_TIMEOUT,
+                (290, 1500)
+            ),
             timed(&mut two, "/long/600", StatusCode::OK, (590, 2900)),
         );
-        timed(&mut one, "/short/2000", StatusCode::GATEWAY_TIMEOUT, (290, 1500)).await;
+        timed(
+            &mut one,
+            "/short/2000",
+            StatusCode::GATEWAY_TIMEOUT,
+            (290, 1500),
+        )
+        .await;
+        gw.stop(Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+/// Reads until the gateway closes `conn` (or fails it): how long that took
+/// from `since`, and the bytes read; `None` if still open after `limit`.
+async fn closed_after(
+    conn: &mut TcpStream,
+    since: Instant,
+    limit: Duration,
+) -> Option<(Duration, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut read = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = since + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some((since.elapsed(), read)),
+            Ok(Ok(n)) => read.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_heads_must_arrive_within_the_frame_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let mut doc = document(&up);
+        common::extend_config(&mut doc, json!({ "frame_read_timeout": "500ms" }));
+        let (gw, addr) = start(&doc).await;
+        let local: IpAddr = "127.0.0.1".parse().expect("ip");
+
+        // Slowloris: a head trickling in, a field every 100 ms, is cut off.
+        let mut slow = connect_from(local, addr).await;
+        let started = Instant::now();
+        slow.write_all(b"GET /echo HTTP/1.1\r\nHost: gw\r\n")
+            .await
+            .expect("write");
+        for i in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let field = format!("x-slow-{i}: 1\r\n");
+            if slow.write_all(field.as_bytes()).await.is_err() {
+                break;
+            }
+            if started.elapsed() > Duration::from_millis(400) {
+                break;
+            }
+        }
+        let (took, answer) = closed_after(&mut slow, started, Duration::from_secs(5))
+            .await
+            .expect("the slow head's connection is closed");
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+            "closed after {took:?}"
+        );
+        assert!(answer.is_empty(), "no response: {answer:?}");
+
+        // A request slower than the limit is not cut off, nor is the next
+        // one; then, with no head coming, the connection is closed.
+        let mut h1 = connect_from(local, addr).await;
+        for _ in 0..2 {
+            h1.write_all(b"GET /long/700 HTTP/1.1\r\nHost: gw\r\n\r\n")
+                .await
+                .expect("write");
+            let mut head = [0u8; 12];
+            tokio::io::AsyncReadExt::read_exact(&mut h1, &mut head)
+                .await
+                .expect("answer");
+            assert_eq!(&head, b"HTTP/1.1 200");
+            // The rest of the (short) answer.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut rest = [0u8; 8192];
+            let _ = tokio::time::timeout(
+                Duration::from_millis(100),
+                tokio::io::AsyncReadExt::read(&mut h1, &mut rest),
+            )
+            .await;
+        }
+        let idle_from = Instant::now();
+        let (took, _) = closed_after(&mut h1, idle_from, Duration::from_secs(5))
+            .await
+            .expect("the idle connection is closed");
+        assert!(took < Duration::from_secs(2), "closed after {took:?}");
+        assert_eq!(up.requests(), 2);
         gw.stop(Duration::from_secs(2)).await;
     })
     .await;

@@ -34,9 +34,7 @@ impl TimerSlot {
     /// `None` when `limit` passed first.
     pub(crate) fn timeout<F: Future + Unpin>(&self, limit: Duration, future: F) -> Timeout<'_, F> {
         let now = Instant::now();
-        let deadline = now
-            .checked_add(limit)
-            .unwrap_or_else(|| now + FAR_FUTURE);
+        let deadline = now.checked_add(limit).unwrap_or_else(|| now + FAR_FUTURE);
         let sleep = match self.lock().take() {
             Some(mut kept) => {
                 // Past its deadline it has fired (or is about to): set anew.
@@ -57,7 +55,9 @@ impl TimerSlot {
 
     fn lock(&self) -> MutexGuard<'_, Option<Pin<Box<Sleep>>>> {
         // A take or a put only: a poisoned lock still holds a consistent value.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -156,14 +156,23 @@ mod tests {
         let slot = TimerSlot::default();
         let pending = || Box::pin(std::future::pending::<()>());
         let start = Instant::now();
-        assert_eq!(slot.timeout(Duration::from_millis(100), pending()).await, None);
+        assert_eq!(
+            slot.timeout(Duration::from_millis(100), pending()).await,
+            None
+        );
         assert_eq!(start.elapsed(), Duration::from_millis(100));
-        assert!(slot.lock().is_some(), "the timer is kept for the next request");
+        assert!(
+            slot.lock().is_some(),
+            "the timer is kept for the next request"
+        );
         // A later request: its own deadline, counted from its start.
         let ready = slot.timeout(Duration::from_millis(100), Box::pin(async { 7 }));
         assert_eq!(ready.await, Some(7));
         let start = Instant::now();
-        assert_eq!(slot.timeout(Duration::from_millis(250), pending()).await, None);
+        assert_eq!(
+            slot.timeout(Duration::from_millis(250), pending()).await,
+            None
+        );
         assert_eq!(start.elapsed(), Duration::from_millis(250));
         // The kept timer fires at an earlier request's deadline: this one
         // still gets its whole limit.
@@ -171,13 +180,19 @@ mod tests {
         assert_eq!(early.await, Some(()));
         tokio::time::sleep(Duration::from_millis(100)).await;
         let start = Instant::now();
-        assert_eq!(slot.timeout(Duration::from_millis(300), pending()).await, None);
+        assert_eq!(
+            slot.timeout(Duration::from_millis(300), pending()).await,
+            None
+        );
         assert_eq!(start.elapsed(), Duration::from_millis(300));
         // A shorter deadline after a longer one still fires on time.
         let start = Instant::now();
         let long = slot.timeout(Duration::from_secs(60), Box::pin(async {}));
         assert_eq!(long.await, Some(()));
-        assert_eq!(slot.timeout(Duration::from_millis(50), pending()).await, None);
+        assert_eq!(
+            slot.timeout(Duration::from_millis(50), pending()).await,
+            None
+        );
         assert_eq!(start.elapsed(), Duration::from_millis(50));
     }
 
@@ -185,8 +200,14 @@ mod tests {
     async fn concurrent_requests_each_get_a_timer() {
         let slot = TimerSlot::default();
         let start = Instant::now();
-        let first = slot.timeout(Duration::from_millis(300), Box::pin(std::future::pending::<()>()));
-        let second = slot.timeout(Duration::from_millis(100), Box::pin(std::future::pending::<()>()));
+        let first = slot.timeout(
+            Duration::from_millis(300),
+            Box::pin(std::future::pending::<()>()),
+        );
+        let second = slot.timeout(
+            Duration::from_millis(100),
+            Box::pin(std::future::pending::<()>()),
+        );
         let (first, second) = tokio::join!(first, async {
             let out = second.await;
             (out, start.elapsed())

@@ -21,8 +21,8 @@ mod io;
 use super::framed::ConnContext;
 use super::tracker::ConnectionGuard;
 use crate::config::http::HttpVersion;
-use crate::proxy::http::{HttpConnection, ResponseBody};
 use crate::proxy::http::upgrade::{self, TunnelSlot};
+use crate::proxy::http::{HttpConnection, ResponseBody};
 use bytes::BytesMut;
 use hyper::body::Incoming;
 use hyper::service::{Service, service_fn};
@@ -43,9 +43,10 @@ use tokio::time::Instant;
 const H2_SEND_BUFFER: usize = 64 * 1024;
 
 /// Requests of one connection in flight and when the last one ended, for
-/// the idle timeout. Requests only touch atomics (and read the clock at
-/// their end when there is a timeout): the connection's task is not woken
-/// per request; its idle timer checks these when it fires.
+/// the idle timeout and, on HTTP/1, the header read timeout. Requests only
+/// touch atomics (and read the clock at their end when there is a
+/// timeout): the connection's task is not woken per request; its timer
+/// checks these when it fires.
 #[derive(Debug)]
 struct Activity {
     in_flight: AtomicUsize,
@@ -152,7 +153,21 @@ pub(crate) async fn serve_connection(
         .listener(&cx.downstream.listener)
         .map(|spec| spec.http)
         .unwrap_or_default();
-    let activity = Arc::new(Activity::new(cx.limits.idle_timeout.is_some()));
+    // HTTP/1: a request head must arrive whole within `frame_read_timeout`
+    // of the previous request's end (or of the connection's start): the
+    // drive loop's timer enforces it, as hyper's own header read timer
+    // would, without a timer armed and dropped per request.
+    let header_limit = match version {
+        HttpVersion::Http1 => cx.limits.frame_read_timeout,
+        HttpVersion::Http2 => None,
+    };
+    let timeouts = Timeouts {
+        idle: cx.limits.idle_timeout,
+        header: header_limit,
+    };
+    let activity = Arc::new(Activity::new(
+        timeouts.idle.is_some() || timeouts.header.is_some(),
+    ));
     let tunnel = TunnelSlot::default();
     let service = {
         let (core, connection, activity, tunnel) = (
@@ -186,9 +201,10 @@ pub(crate) async fn serve_connection(
                 .keep_alive(true)
                 // hyper's floor for its read buffer is 8 KiB.
                 .max_buf_size(limits.max_header_size.max(8192))
-                .header_read_timeout(cx.limits.frame_read_timeout);
+                // The drive loop's timer reads heads' time (`Timeouts::header`).
+                .header_read_timeout(None);
             let conn = builder.serve_connection(io, service).with_upgrades();
-            drive(Graceful::H1(Box::pin(conn)), &cx, &activity, peer).await;
+            drive(Graceful::H1(Box::pin(conn)), &cx, &activity, timeouts, peer).await;
             // After a 101 hyper has given the connection up: it is the
             // tunnel's now, still counted by the guard and the listener.
             if let Some(pending) = tunnel.take() {
@@ -210,7 +226,7 @@ pub(crate) async fn serve_connection(
             // state machine (several copies of it per request otherwise).
             let service = service_fn(move |request| Box::pin(service.call(request)));
             let conn = builder.serve_connection(io, service);
-            drive(Graceful::H2(Box::pin(conn)), &cx, &activity, peer).await;
+            drive(Graceful::H2(Box::pin(conn)), &cx, &activity, timeouts, peer).await;
         }
     }
 }
@@ -250,13 +266,26 @@ where
     }
 }
 
+/// The bounds the drive loop's timer enforces.
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    /// `connection_idle_timeout`: graceful shutdown after this long with
+    /// nothing in flight.
+    idle: Option<Duration>,
+    /// HTTP/1's header read timeout: closed when no request head has
+    /// arrived this long after the last request ended.
+    header: Option<Duration>,
+}
+
 /// Polls the connection to its end, turning the drain signal and the idle
-/// timeout into a graceful shutdown, and the close signal into an abrupt
-/// one. The loop turns only on those events, never per request.
+/// timeout into a graceful shutdown, and the close signal and the header
+/// read timeout into an abrupt one. The loop turns only on those events,
+/// never per request.
 async fn drive<S>(
     mut conn: Graceful<S>,
     cx: &ConnContext,
     activity: &Activity,
+    timeouts: Timeouts,
     peer: std::net::SocketAddr,
 ) where
     S: hyper::service::HttpService<Incoming, ResBody = TrackedBody> + Send,
@@ -271,8 +300,9 @@ async fn drive<S>(
     }
     let closed = super::tracker::raised(cx.close.clone());
     tokio::pin!(closed);
-    let limit = cx.limits.idle_timeout;
-    let idle = tokio::time::sleep_until(activity.since + limit.unwrap_or_default());
+    let (limit, header) = (timeouts.idle, timeouts.header);
+    let first = [limit, header].into_iter().flatten().min();
+    let idle = tokio::time::sleep_until(activity.since + first.unwrap_or_default());
     tokio::pin!(idle);
     loop {
         tokio::select! {
@@ -292,18 +322,29 @@ async fn drive<S>(
                     shutting_down = true;
                 }
             }
-            () = &mut idle, if limit.is_some() && !shutting_down => {
-                let limit = limit.unwrap_or_default();
+            () = &mut idle, if header.is_some() || (limit.is_some() && !shutting_down) => {
                 let now = Instant::now();
-                match activity.idle_deadline(limit) {
-                    Some(deadline) if deadline <= now => {
-                        tracing::debug!(%peer, "idle timeout, closing");
-                        conn.shutdown();
-                        shutting_down = true;
-                    }
+                let header_deadline = header.and_then(|h| activity.idle_deadline(h));
+                if header_deadline.is_some_and(|deadline| deadline <= now) {
+                    tracing::debug!(%peer, "no request head within the header read timeout, closing");
+                    return;
+                }
+                let idle_deadline = limit
+                    .filter(|_| !shutting_down)
+                    .and_then(|l| activity.idle_deadline(l));
+                if idle_deadline.is_some_and(|deadline| deadline <= now) {
+                    tracing::debug!(%peer, "idle timeout, closing");
+                    conn.shutdown();
+                    shutting_down = true;
+                }
+                let pending = [header_deadline, idle_deadline.filter(|_| !shutting_down)];
+                match pending.into_iter().flatten().min() {
                     Some(deadline) => idle.as_mut().reset(deadline),
                     // Busy: look again in a while.
-                    None => idle.as_mut().reset(now + limit),
+                    None => {
+                        let every = [header, limit].into_iter().flatten().min();
+                        idle.as_mut().reset(now + every.unwrap_or_default());
+                    }
                 }
             }
         }
