@@ -61,8 +61,56 @@ pub(crate) use mirror::Mirrors;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of every response the gateway sends downstream: an upstream's
-/// streamed body or a local reply's.
-pub type ResponseBody = BoxBody<Bytes, BoxError>;
+/// streamed body as the pool returns it (no box per request), or any
+/// other body, boxed (a local reply's, one that writes the access log).
+#[derive(Debug)]
+pub enum ResponseBody {
+    /// An upstream's body, unwrapped.
+    Upstream(UpstreamBody),
+    /// Any other body.
+    Boxed(BoxBody<Bytes, BoxError>),
+}
+
+impl ResponseBody {
+    /// `body`, boxed.
+    pub(crate) fn boxed<B>(body: B) -> ResponseBody
+    where
+        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+    {
+        ResponseBody::Boxed(BoxBody::new(body))
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ResponseBody::Upstream(body) => std::pin::Pin::new(body)
+                .poll_frame(cx)
+                .map_err(BoxError::from),
+            ResponseBody::Boxed(body) => std::pin::Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Upstream(body) => body.is_end_stream(),
+            ResponseBody::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            ResponseBody::Upstream(body) => body.size_hint(),
+            ResponseBody::Boxed(body) => body.size_hint(),
+        }
+    }
+}
 
 /// What the route decided, borrowed from the configuration snapshot.
 struct Routed<'a> {
@@ -300,7 +348,7 @@ impl ProxyCore {
             Some(&routed.cluster),
         );
         cx.filter_response(filters, head, response.headers_mut());
-        Ok(response.map(|body| body.map_err(BoxError::from).boxed()))
+        Ok(response.map(ResponseBody::Upstream))
     }
 
     /// ChooseHost → Upstream → Retry, until a response or a final error.
