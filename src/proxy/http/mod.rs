@@ -322,7 +322,7 @@ impl ProxyCore {
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
-        let body = downstream_body(body, spec.http.max_request_body_size);
+        let body = downstream_body(body, head.version, spec.http.max_request_body_size);
         let source = ReplaySource::new(log::count_received(body, cx));
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
@@ -488,7 +488,19 @@ fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
 }
 
 /// The downstream body, cut off past the listener's limit.
-fn downstream_body(body: Incoming, limit: Option<u64>) -> BoxBody<Bytes, BoxError> {
+fn downstream_body(
+    body: Incoming,
+    version: http::Version,
+    limit: Option<u64>,
+) -> BoxBody<Bytes, BoxError> {
+    // An HTTP/1 request without a body (most GETs): hyper's `Incoming`
+    // holds nothing, and an empty body needs no allocation. (An h2 body
+    // holds its stream: kept, it is not dropped early.)
+    if version < http::Version::HTTP_2 && http_body::Body::is_end_stream(&body) {
+        return http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed();
+    }
     match limit.and_then(|l| usize::try_from(l).ok()) {
         Some(limit) => Limited::new(body, limit).boxed(),
         None => body.map_err(BoxError::from).boxed(),
