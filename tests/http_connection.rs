@@ -237,7 +237,7 @@ async fn closed_after(
 ) -> Option<(Duration, Vec<u8>)> {
     use tokio::io::AsyncReadExt;
     let mut read = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut chunk = vec![0u8; 4096];
     let deadline = since + limit;
     loop {
         match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
@@ -297,7 +297,7 @@ async fn http1_heads_must_arrive_within_the_frame_read_timeout() {
             assert_eq!(&head, b"HTTP/1.1 200");
             // The rest of the (short) answer.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut rest = [0u8; 8192];
+            let mut rest = vec![0u8; 8192];
             let _ = tokio::time::timeout(
                 Duration::from_millis(100),
                 tokio::io::AsyncReadExt::read(&mut h1, &mut rest),
