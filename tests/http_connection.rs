@@ -304,12 +304,36 @@ async fn http1_heads_must_arrive_within_the_frame_read_timeout() {
             )
             .await;
         }
+        // A body uploaded more slowly than the limit is a request in
+        // flight, not a slow head.
+        h1.write_all(b"POST /echo HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .expect("write");
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            h1.write_all(b"5\r\nhello\r\n").await.expect("chunk");
+        }
+        h1.write_all(b"0\r\n\r\n").await.expect("last chunk");
+        let mut answer = Vec::new();
+        let mut chunk = vec![0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("\"body_len\":60") {
+            let n = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::io::AsyncReadExt::read(&mut h1, &mut chunk),
+            )
+            .await
+            .expect("answered in time")
+            .expect("read");
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
         let idle_from = Instant::now();
         let (took, _) = closed_after(&mut h1, idle_from, Duration::from_secs(5))
             .await
             .expect("the idle connection is closed");
         assert!(took < Duration::from_secs(2), "closed after {took:?}");
-        assert_eq!(up.requests(), 2);
+        assert_eq!(up.requests(), 3);
         gw.stop(Duration::from_secs(2)).await;
     })
     .await;

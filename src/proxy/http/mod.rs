@@ -43,7 +43,6 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use meshgate_cluster::{Cluster, Host, LbContext, UpstreamBody};
 use meshgate_router::{
     FailureKind, Forward, HostRewrite, MetadataMatch, RouteAction, RouteRequest,
@@ -59,6 +58,18 @@ pub(crate) use mirror::Mirrors;
 
 /// Errors of streamed bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A downstream request body as the driver hands it over: hyper's
+/// `Incoming`, or a wrapper around it.
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static
+{
+}
 
 /// The body of every response the gateway sends downstream: an upstream's
 /// streamed body as the pool returns it (no box per request), or any
@@ -146,9 +157,9 @@ impl ProxyCore {
     /// Serves one HTTP request of `connection` and returns the response
     /// to send: the upstream's, streamed, or a local reply (an HTTP error
     /// page, or a gRPC trailers-only response for gRPC).
-    pub async fn serve_http(
+    pub async fn serve_http<B: RequestBody>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
         connection: &HttpConnection,
     ) -> Response<ResponseBody> {
         let downstream = connection.downstream();
@@ -190,11 +201,11 @@ impl ProxyCore {
         }
     }
 
-    async fn proxy_http(
+    async fn proxy_http<B: RequestBody>(
         &self,
         config: &GatewayConfig,
         spec: &ListenerSpec,
-        (head, body): (&mut Parts, Incoming),
+        (head, body): (&mut Parts, B),
         connection: &HttpConnection,
         cx: &mut HttpCx<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
@@ -488,15 +499,15 @@ fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
 }
 
 /// The downstream body, cut off past the listener's limit.
-fn downstream_body(
-    body: Incoming,
+fn downstream_body<B: RequestBody>(
+    body: B,
     version: http::Version,
     limit: Option<u64>,
 ) -> BoxBody<Bytes, BoxError> {
     // An HTTP/1 request without a body (most GETs): hyper's `Incoming`
     // holds nothing, and an empty body needs no allocation. (An h2 body
     // holds its stream: kept, it is not dropped early.)
-    if version < http::Version::HTTP_2 && http_body::Body::is_end_stream(&body) {
+    if version < http::Version::HTTP_2 && body.is_end_stream() {
         return http_body_util::Empty::new()
             .map_err(|never| match never {})
             .boxed();

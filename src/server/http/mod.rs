@@ -105,6 +105,44 @@ impl Drop for InFlight {
     }
 }
 
+/// A request body that keeps its request counted in flight until hyper
+/// has delivered all of it or the proxy dropped it: a client still
+/// uploading after its response went out is not idle, nor waiting to send
+/// a head (as hyper's own header timer saw it).
+pub(crate) struct TrackedRequestBody {
+    inner: Incoming,
+    in_flight: Option<InFlight>,
+}
+
+impl http_body::Body for TrackedRequestBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(None | Some(Err(_))) => this.in_flight = None,
+            std::task::Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
+                this.in_flight = None;
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A response body that keeps its request counted in flight until it
 /// ends or is dropped.
 pub(crate) struct TrackedBody {
@@ -181,6 +219,15 @@ pub(crate) async fn serve_connection(
                 (Arc::clone(&core), Arc::clone(&connection), tunnel.clone());
             let in_flight = InFlight::start(&activity);
             let upgrade = TunnelSlot::downstream(&mut request);
+            let request = request.map(|body| {
+                // Nothing to wait for in a body that has ended already.
+                let in_flight =
+                    (!http_body::Body::is_end_stream(&body)).then(|| InFlight::start(&activity));
+                TrackedRequestBody {
+                    inner: body,
+                    in_flight,
+                }
+            });
             async move {
                 let mut response = core.serve_http(request, &connection).await;
                 tunnel.arm(&mut response, upgrade);
