@@ -15,6 +15,7 @@
 //! streamed back, and logged to the listener's access logs when the
 //! stream ends (`log`).
 
+mod body;
 mod conn;
 mod filters;
 mod headers;
@@ -53,75 +54,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use view::HttpRouteView;
 
+pub use body::{RequestBody, ResponseBody};
 pub use conn::HttpConnection;
 pub(crate) use mirror::Mirrors;
 
 /// Errors of streamed bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A downstream request body as the driver hands it over: hyper's
-/// `Incoming`, or a wrapper around it.
-pub trait RequestBody:
-    http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static
-{
-}
-
-impl<B> RequestBody for B where
-    B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static
-{
-}
-
-/// The body of every response the gateway sends downstream: an upstream's
-/// streamed body as the pool returns it (no box per request), or any
-/// other body, boxed (a local reply's, one that writes the access log).
-#[derive(Debug)]
-pub enum ResponseBody {
-    /// An upstream's body, unwrapped.
-    Upstream(UpstreamBody),
-    /// Any other body.
-    Boxed(BoxBody<Bytes, BoxError>),
-}
-
-impl ResponseBody {
-    /// `body`, boxed.
-    pub(crate) fn boxed<B>(body: B) -> ResponseBody
-    where
-        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
-    {
-        ResponseBody::Boxed(BoxBody::new(body))
-    }
-}
-
-impl http_body::Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            ResponseBody::Upstream(body) => std::pin::Pin::new(body)
-                .poll_frame(cx)
-                .map_err(BoxError::from),
-            ResponseBody::Boxed(body) => std::pin::Pin::new(body).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ResponseBody::Upstream(body) => body.is_end_stream(),
-            ResponseBody::Boxed(body) => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        match self {
-            ResponseBody::Upstream(body) => body.size_hint(),
-            ResponseBody::Boxed(body) => body.size_hint(),
-        }
-    }
-}
 
 /// What the route decided, borrowed from the configuration snapshot.
 struct Routed<'a> {
