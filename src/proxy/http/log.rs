@@ -117,12 +117,11 @@ pub(crate) fn logged(
         answered,
     };
     response.map(|body| {
-        LoggedBody {
+        ResponseBody::boxed(LoggedBody {
             inner: body,
             sent: 0,
             pending: Some(pending),
-        }
-        .boxed()
+        })
     })
 }
 

@@ -15,6 +15,8 @@
 //! streamed back, and logged to the listener's access logs when the
 //! stream ends (`log`).
 
+mod body;
+mod conn;
 mod filters;
 mod headers;
 mod log;
@@ -31,7 +33,7 @@ use super::error::ProxyError;
 use super::filter::{FilterRedo, MAX_REDO, Stage, StreamFilter};
 use super::outcome::http_attempt_outcome;
 use super::steps::{HeaderLayers, pick_cluster};
-use super::{DEFAULT_TIMEOUT, Downstream, ProxyCore};
+use super::{DEFAULT_TIMEOUT, ProxyCore};
 use crate::config::http::HttpVersion;
 use crate::config::{GatewayConfig, ListenerSpec};
 use bytes::Bytes;
@@ -42,7 +44,6 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use meshgate_cluster::{Cluster, Host, LbContext, UpstreamBody};
 use meshgate_router::{
     FailureKind, Forward, HostRewrite, MetadataMatch, RouteAction, RouteRequest,
@@ -53,14 +54,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use view::HttpRouteView;
 
+pub use body::{RequestBody, ResponseBody};
+pub use conn::HttpConnection;
 pub(crate) use mirror::Mirrors;
 
 /// Errors of streamed bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body of every response the gateway sends downstream: an upstream's
-/// streamed body or a local reply's.
-pub type ResponseBody = BoxBody<Bytes, BoxError>;
 
 /// What the route decided, borrowed from the configuration snapshot.
 struct Routed<'a> {
@@ -93,14 +92,15 @@ impl Routed<'_> {
 }
 
 impl ProxyCore {
-    /// Serves one HTTP request of `downstream`'s connection and returns
-    /// the response to send: the upstream's, streamed, or a local reply
-    /// (an HTTP error page, or a gRPC trailers-only response for gRPC).
-    pub async fn serve_http(
+    /// Serves one HTTP request of `connection` and returns the response
+    /// to send: the upstream's, streamed, or a local reply (an HTTP error
+    /// page, or a gRPC trailers-only response for gRPC).
+    pub async fn serve_http<B: RequestBody>(
         &self,
-        request: Request<Incoming>,
-        downstream: &Arc<Downstream>,
+        request: Request<B>,
+        connection: &HttpConnection,
     ) -> Response<ResponseBody> {
+        let downstream = connection.downstream();
         let config = self.config();
         let spec = config.listener(&downstream.listener);
         // The one branch a listener without access logs pays.
@@ -115,7 +115,7 @@ impl ProxyCore {
         let version = head.version;
         let outcome = match spec {
             Some(spec) => {
-                self.proxy_http(&config, spec, (&mut head, body), &mut cx)
+                self.proxy_http(&config, spec, (&mut head, body), connection, &mut cx)
                     .await
             }
             None => Err(ProxyError::NoRoute),
@@ -139,11 +139,12 @@ impl ProxyCore {
         }
     }
 
-    async fn proxy_http(
+    async fn proxy_http<B: RequestBody>(
         &self,
         config: &GatewayConfig,
         spec: &ListenerSpec,
-        (head, body): (&mut Parts, Incoming),
+        (head, body): (&mut Parts, B),
+        connection: &HttpConnection,
         cx: &mut HttpCx<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         if let Some(too_large) = body_too_large(head, spec.http.max_request_body_size) {
@@ -266,24 +267,24 @@ impl ProxyCore {
             upgrade,
             filters,
         };
-        prepare_upstream_head(head, &routed, downstream);
+        prepare_upstream_head(head, &routed, connection);
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
-        let body = downstream_body(body, spec.http.max_request_body_size);
+        let body = downstream_body(body, head.version, spec.http.max_request_body_size);
         let source = ReplaySource::new(log::count_received(body, cx));
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
         // Boxed: the tries' state machine (the pool's and hyper's futures)
         // is large, and was copied into the timeout and into this future.
         let tries = Box::pin(self.forward_http(head, &routed, &source, cx));
-        let mut response = match tokio::time::timeout(timeout, tries).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) if source.over_limit() => {
+        let mut response = match connection.timer.timeout(timeout, tries).await {
+            Some(Ok(response)) => response,
+            Some(Err(_)) if source.over_limit() => {
                 return Ok(payload_too_large(spec.http.max_request_body_size));
             }
-            Ok(Err(err)) => return Err(err),
-            Err(_) => return Err(ProxyError::Timeout(timeout)),
+            Some(Err(err)) => return Err(err),
+            None => return Err(ProxyError::Timeout(timeout)),
         };
         let switched = upgrade::switched(&response, routed.upgrade.as_ref())?;
         headers::strip_hop_by_hop(response.headers_mut());
@@ -296,7 +297,7 @@ impl ProxyCore {
             Some(&routed.cluster),
         );
         cx.filter_response(filters, head, response.headers_mut());
-        Ok(response.map(|body| body.map_err(BoxError::from).boxed()))
+        Ok(response.map(ResponseBody::Upstream))
     }
 
     /// ChooseHost → Upstream → Retry, until a response or a final error.
@@ -436,7 +437,19 @@ fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
 }
 
 /// The downstream body, cut off past the listener's limit.
-fn downstream_body(body: Incoming, limit: Option<u64>) -> BoxBody<Bytes, BoxError> {
+fn downstream_body<B: RequestBody>(
+    body: B,
+    version: http::Version,
+    limit: Option<u64>,
+) -> BoxBody<Bytes, BoxError> {
+    // An HTTP/1 request without a body (most GETs): hyper's `Incoming`
+    // holds nothing, and an empty body needs no allocation. (An h2 body
+    // holds its stream: kept, it is not dropped early.)
+    if version < http::Version::HTTP_2 && body.is_end_stream() {
+        return http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed();
+    }
     match limit.and_then(|l| usize::try_from(l).ok()) {
         Some(limit) => Limited::new(body, limit).boxed(),
         None => body.map_err(BoxError::from).boxed(),
@@ -465,15 +478,15 @@ fn bad_rewrite() -> ProxyError {
 /// The request head as every try sends it: hop-by-hop fields and
 /// `Expect` gone (the gateway answers 100-continue itself, as Envoy does),
 /// `x-forwarded-*` added, the route's header lists applied.
-fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, downstream: &Downstream) {
+fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, connection: &HttpConnection) {
     headers::strip_hop_by_hop(&mut head.headers);
     head.headers.remove(header::EXPECT);
-    headers::add_forwarded(&mut head.headers, downstream);
+    headers::add_forwarded(&mut head.headers, &connection.forwarded_for);
     headers::apply_layers(
         &mut head.headers,
         &routed.layers,
         Direction::Request,
-        downstream,
+        connection.downstream(),
         Some(&routed.cluster),
     );
 }

@@ -140,7 +140,7 @@ pub(crate) fn grpc_response(code: GrpcCode, message: &str) -> Response<ResponseB
 
 /// A whole body.
 pub(crate) fn full(bytes: Bytes) -> ResponseBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    ResponseBody::boxed(Full::new(bytes).map_err(|never| match never {}))
 }
 
 /// gRPC's `grpc-message` encoding: printable ASCII except `%` as is,

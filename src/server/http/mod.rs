@@ -21,8 +21,8 @@ mod io;
 use super::framed::ConnContext;
 use super::tracker::ConnectionGuard;
 use crate::config::http::HttpVersion;
-use crate::proxy::http::ResponseBody;
 use crate::proxy::http::upgrade::{self, TunnelSlot};
+use crate::proxy::http::{HttpConnection, ResponseBody};
 use bytes::BytesMut;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -44,9 +44,10 @@ use tokio::time::Instant;
 const H2_SEND_BUFFER: usize = 64 * 1024;
 
 /// Requests of one connection in flight and when the last one ended, for
-/// the idle timeout. Requests only touch atomics (and read the clock at
-/// their end when there is a timeout): the connection's task is not woken
-/// per request; its idle timer checks these when it fires.
+/// the idle timeout and, on HTTP/1, the header read timeout. Requests only
+/// touch atomics (and read the clock at their end when there is a
+/// timeout): the connection's task is not woken per request; its timer
+/// checks these when it fires.
 #[derive(Debug)]
 struct Activity {
     in_flight: AtomicUsize,
@@ -105,6 +106,44 @@ impl Drop for InFlight {
     }
 }
 
+/// A request body that keeps its request counted in flight until hyper
+/// has delivered all of it or the proxy dropped it: a client still
+/// uploading after its response went out is not idle, nor waiting to send
+/// a head (as hyper's own header timer saw it).
+pub(crate) struct TrackedRequestBody {
+    inner: Incoming,
+    in_flight: Option<InFlight>,
+}
+
+impl http_body::Body for TrackedRequestBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(None | Some(Err(_))) => this.in_flight = None,
+            std::task::Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
+                this.in_flight = None;
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A response body that keeps its request counted in flight until it
 /// ends or is dropped.
 pub(crate) struct TrackedBody {
@@ -153,22 +192,45 @@ pub(crate) async fn serve_connection(
         .listener(&cx.downstream.listener)
         .map(|spec| spec.http)
         .unwrap_or_default();
-    let activity = Arc::new(Activity::new(cx.limits.idle_timeout.is_some()));
+    // HTTP/1: a request head must arrive whole within `frame_read_timeout`
+    // of the previous request's end (or of the connection's start): the
+    // drive loop's timer enforces it, as hyper's own header read timer
+    // would, without a timer armed and dropped per request.
+    let header_limit = match version {
+        HttpVersion::Http1 => cx.limits.frame_read_timeout,
+        HttpVersion::Http2 => None,
+    };
+    let timeouts = Timeouts {
+        idle: cx.limits.idle_timeout,
+        header: header_limit,
+    };
+    let activity = Arc::new(Activity::new(
+        timeouts.idle.is_some() || timeouts.header.is_some(),
+    ));
     let tunnel = TunnelSlot::default();
     let service = {
-        let (core, downstream, activity, tunnel) = (
+        let (core, connection, activity, tunnel) = (
             Arc::clone(&cx.core),
-            Arc::clone(&cx.downstream),
+            Arc::new(HttpConnection::new(Arc::clone(&cx.downstream))),
             Arc::clone(&activity),
             tunnel.clone(),
         );
         service_fn(move |mut request: hyper::Request<Incoming>| {
-            let (core, downstream, tunnel) =
-                (Arc::clone(&core), Arc::clone(&downstream), tunnel.clone());
+            let (core, connection, tunnel) =
+                (Arc::clone(&core), Arc::clone(&connection), tunnel.clone());
             let in_flight = InFlight::start(&activity);
             let upgrade = TunnelSlot::downstream(&mut request);
+            let request = request.map(|body| {
+                // Nothing to wait for in a body that has ended already.
+                let in_flight =
+                    (!http_body::Body::is_end_stream(&body)).then(|| InFlight::start(&activity));
+                TrackedRequestBody {
+                    inner: body,
+                    in_flight,
+                }
+            });
             async move {
-                let mut response = core.serve_http(request, &downstream).await;
+                let mut response = core.serve_http(request, &connection).await;
                 tunnel.arm(&mut response, upgrade);
                 // Counted until the body has gone out, so a long download
                 // or gRPC stream is not taken for an idle connection.
@@ -187,9 +249,10 @@ pub(crate) async fn serve_connection(
                 .keep_alive(true)
                 // hyper's floor for its read buffer is 8 KiB.
                 .max_buf_size(limits.max_header_size.max(8192))
-                .header_read_timeout(cx.limits.frame_read_timeout);
+                // The drive loop's timer reads heads' time (`Timeouts::header`).
+                .header_read_timeout(None);
             let conn = builder.serve_connection(io, service).with_upgrades();
-            drive(Graceful::H1(Box::pin(conn)), &cx, &activity, peer).await;
+            drive(Graceful::H1(Box::pin(conn)), &cx, &activity, timeouts, peer).await;
             // After a 101 hyper has given the connection up: it is the
             // tunnel's now, still counted by the guard and the listener.
             if let Some(pending) = tunnel.take() {
@@ -213,7 +276,14 @@ pub(crate) async fn serve_connection(
             // instructions per request, and one allocation more).
             let conn = builder.serve_connection(io, service);
             let streams = LocalTasks::new(&streams);
-            drive(Graceful::H2(Box::pin(conn), streams), &cx, &activity, peer).await;
+            drive(
+                Graceful::H2(Box::pin(conn), streams),
+                &cx,
+                &activity,
+                timeouts,
+                peer,
+            )
+            .await;
         }
     }
 }
@@ -261,13 +331,26 @@ where
     }
 }
 
+/// The bounds the drive loop's timer enforces.
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    /// `connection_idle_timeout`: graceful shutdown after this long with
+    /// nothing in flight.
+    idle: Option<Duration>,
+    /// HTTP/1's header read timeout: closed when no request head has
+    /// arrived this long after the last request ended.
+    header: Option<Duration>,
+}
+
 /// Polls the connection to its end, turning the drain signal and the idle
-/// timeout into a graceful shutdown, and the close signal into an abrupt
-/// one. The loop turns only on those events, never per request.
+/// timeout into a graceful shutdown, and the close signal and the header
+/// read timeout into an abrupt one. The loop turns only on those events,
+/// never per request.
 async fn drive<S>(
     mut conn: Graceful<S>,
     cx: &ConnContext,
     activity: &Activity,
+    timeouts: Timeouts,
     peer: std::net::SocketAddr,
 ) where
     S: hyper::service::HttpService<Incoming, ResBody = TrackedBody> + Send,
@@ -282,8 +365,9 @@ async fn drive<S>(
     }
     let closed = super::tracker::raised(cx.close.clone());
     tokio::pin!(closed);
-    let limit = cx.limits.idle_timeout;
-    let idle = tokio::time::sleep_until(activity.since + limit.unwrap_or_default());
+    let (limit, header) = (timeouts.idle, timeouts.header);
+    let first = [limit, header].into_iter().flatten().min();
+    let idle = tokio::time::sleep_until(activity.since + first.unwrap_or_default());
     tokio::pin!(idle);
     loop {
         tokio::select! {
@@ -303,18 +387,29 @@ async fn drive<S>(
                     shutting_down = true;
                 }
             }
-            () = &mut idle, if limit.is_some() && !shutting_down => {
-                let limit = limit.unwrap_or_default();
+            () = &mut idle, if header.is_some() || (limit.is_some() && !shutting_down) => {
                 let now = Instant::now();
-                match activity.idle_deadline(limit) {
-                    Some(deadline) if deadline <= now => {
-                        tracing::debug!(%peer, "idle timeout, closing");
-                        conn.shutdown();
-                        shutting_down = true;
-                    }
+                let header_deadline = header.and_then(|h| activity.idle_deadline(h));
+                if header_deadline.is_some_and(|deadline| deadline <= now) {
+                    tracing::debug!(%peer, "no request head within the header read timeout, closing");
+                    return;
+                }
+                let idle_deadline = limit
+                    .filter(|_| !shutting_down)
+                    .and_then(|l| activity.idle_deadline(l));
+                if idle_deadline.is_some_and(|deadline| deadline <= now) {
+                    tracing::debug!(%peer, "idle timeout, closing");
+                    conn.shutdown();
+                    shutting_down = true;
+                }
+                let pending = [header_deadline, idle_deadline.filter(|_| !shutting_down)];
+                match pending.into_iter().flatten().min() {
                     Some(deadline) => idle.as_mut().reset(deadline),
                     // Busy: look again in a while.
-                    None => idle.as_mut().reset(now + limit),
+                    None => {
+                        let every = [header, limit].into_iter().flatten().min();
+                        idle.as_mut().reset(now + every.unwrap_or_default());
+                    }
                 }
             }
         }
