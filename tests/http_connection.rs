@@ -28,32 +28,21 @@ fn document(up: &HttpUpstream) -> Value {
         json!({"match": {"prefix": prefix},
                "route": {"cluster_name": "web", "timeout": timeout, "prefix_rewrite": "/slow/"}})
     };
-    json!({
-        "servers": [{
-            "routers": [{
-                "router_config_name": "web",
-                "virtual_hosts": [{"name": "any", "domains": ["*"], "routers": [
-                    to_slow("/short/", "300ms"),
-                    to_slow("/long/", "3s"),
-                    {"match": {"prefix": "/"}, "route": {"cluster_name": "web"}}
-                ]}]
-            }],
-            "listeners": [{
-                "name": "rpc",
-                "address": "127.0.0.1:0",
-                "bind_port": true,
-                "filter_chains": [{ "filters": [{
-                    "type": "proxy",
-                    "config": {
-                        "downstream_protocol": "Auto",
-                        "upstream_protocol": "Http1",
-                        "router_config_name": "web"
-                    }
-                }]}]
-            }]
-        }],
-        "cluster_manager": { "clusters": [common::cluster("web", "LB_ROUNDROBIN", &[up.addr()])] }
-    })
+    let mut doc = common::document(
+        "Auto",
+        json!([
+            to_slow("/short/", "300ms"),
+            to_slow("/long/", "3s"),
+            {"match": {"prefix": "/"}, "route": {"cluster_name": "web"}}
+        ]),
+        json!([common::cluster("web", "LB_ROUNDROBIN", &[up.addr()])]),
+        json!([]),
+    );
+    common::merge(
+        &mut doc["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"],
+        json!({"upstream_protocol": "Http1"}),
+    );
+    doc
 }
 
 /// A connection to `gateway` from the loopback address `from`.

@@ -21,10 +21,8 @@ use std::task::{Context, Poll, Wake, Waker};
 /// Futures run concurrently; their outputs come out in completion order.
 pub struct FutureSet<F: Future> {
     slots: Vec<Slot<F>>,
-    /// Free slots whose box is kept, reused first.
-    free_boxed: Vec<usize>,
-    /// Free slots whose box was given back.
-    free_bare: Vec<usize>,
+    /// Slots whose future finished; their boxes are reused first.
+    free: Vec<usize>,
     running: usize,
     /// Made with the first future, so a set never used allocates nothing.
     shared: Option<Arc<Shared>>,
@@ -36,9 +34,9 @@ pub struct FutureSet<F: Future> {
 }
 
 struct Slot<F> {
-    /// `None` inside once the future finished; the box itself is `None`
-    /// once given back.
-    future: Option<Pin<Box<Option<F>>>>,
+    /// `None` inside once the future finished; the box stays until the
+    /// whole set is released.
+    future: Pin<Box<Option<F>>>,
     waker: Waker,
     wake: Arc<SlotWake>,
 }
@@ -98,8 +96,7 @@ impl<F: Future> FutureSet<F> {
     pub fn new() -> FutureSet<F> {
         FutureSet {
             slots: Vec::new(),
-            free_boxed: Vec::new(),
-            free_bare: Vec::new(),
+            free: Vec::new(),
             running: 0,
             shared: None,
             due: Vec::new(),
@@ -121,15 +118,8 @@ impl<F: Future> FutureSet<F> {
     /// caller's task is not woken: it is the one that polls next.
     #[inline(always)]
     pub fn push(&mut self, future: F) {
-        let index = if let Some(index) = self.free_boxed.pop() {
-            let slot = &mut self.slots[index];
-            match slot.future.as_mut() {
-                Some(boxed) => boxed.as_mut().set(Some(future)),
-                None => slot.future = Some(Box::pin(Some(future))),
-            }
-            index
-        } else if let Some(index) = self.free_bare.pop() {
-            self.slots[index].future = Some(Box::pin(Some(future)));
+        let index = if let Some(index) = self.free.pop() {
+            self.slots[index].future.as_mut().set(Some(future));
             index
         } else {
             let index = self.slots.len();
@@ -140,7 +130,7 @@ impl<F: Future> FutureSet<F> {
                 shared: Arc::clone(shared),
             });
             self.slots.push(Slot {
-                future: Some(Box::pin(Some(future))),
+                future: Box::pin(Some(future)),
                 waker: Waker::from(Arc::clone(&wake)),
                 wake,
             });
@@ -170,7 +160,8 @@ impl<F: Future> FutureSet<F> {
         // woken the owner, which polls again.
         while let Some(&index) = self.due.get(self.next_due) {
             self.next_due += 1;
-            // A slot of before a `release` may still be woken.
+            // Indices come from this set's own slots (a `release` gives
+            // its wakers a fresh `Shared`); checked rather than trusted.
             let Some(Slot {
                 future,
                 waker,
@@ -181,7 +172,7 @@ impl<F: Future> FutureSet<F> {
             };
             wake.queued.store(false, Ordering::Release);
             // A slot woken after its future finished: nothing to poll.
-            let Some(pinned) = future.as_mut().and_then(|f| f.as_mut().as_pin_mut()) else {
+            let Some(pinned) = future.as_mut().as_pin_mut() else {
                 continue;
             };
             if let Poll::Ready(output) = pinned.poll(&mut Context::from_waker(waker)) {
@@ -199,16 +190,14 @@ impl<F: Future> FutureSet<F> {
 
     /// Drops the finished future in place and keeps its box for the next.
     fn finished(&mut self, index: usize) {
-        if let Some(boxed) = self.slots[index].future.as_mut() {
-            boxed.as_mut().set(None);
-        }
-        self.free_boxed.push(index);
+        self.slots[index].future.as_mut().set(None);
+        self.free.push(index);
         self.running -= 1;
     }
 
     /// Whether finished futures' memory is kept for reuse.
     pub fn keeps_memory(&self) -> bool {
-        !self.free_boxed.is_empty()
+        !self.free.is_empty()
     }
 
     /// Gives back all the memory kept for reuse, once nothing is in
@@ -227,7 +216,7 @@ impl<F: Future> FutureSet<F> {
     fn kept_boxes(&self) -> usize {
         self.slots
             .iter()
-            .filter(|slot| slot.future.as_ref().is_some_and(|f| f.is_none()))
+            .filter(|slot| slot.future.is_none())
             .count()
     }
 }
