@@ -2,6 +2,7 @@
 //! coming back, and the internal wrapper that lets the pool take a request
 //! body back when hyper gave up on the request before reading any of it.
 
+use super::h1::WireBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -28,9 +29,11 @@ pub fn empty_body() -> HttpBody {
         .boxed_unsync()
 }
 
-/// A response body from the upstream: hyper's [`Incoming`], streamed as the
-/// upstream sends it (flow control is hyper's and h2's: nothing is
-/// buffered beyond their windows), trailers included.
+/// A response body from the upstream, streamed as the upstream sends it
+/// (nothing is buffered beyond a read buffer, or hyper's and h2's flow
+/// control windows), trailers included: HTTP/1 read by the pool's own
+/// client straight from the connection, h2 (and HTTP/1 upgrades) hyper's
+/// [`Incoming`].
 ///
 /// It also holds the request's place in the pool: the request counts as
 /// in flight, and its HTTP/1 connection stays out of the idle list, until
@@ -38,58 +41,81 @@ pub fn empty_body() -> HttpBody {
 /// (or read it to the end) promptly: an HTTP/1 connection whose body is
 /// dropped half-read is closed, not reused.
 pub struct UpstreamBody {
-    inner: Incoming,
-    lease: Option<Box<dyn Send + Sync>>,
+    inner: Inner,
+}
+
+enum Inner {
+    Wire(WireBody),
+    Hyper {
+        body: Incoming,
+        lease: Option<Box<dyn Send + Sync>>,
+    },
 }
 
 impl UpstreamBody {
-    pub(crate) fn new(inner: Incoming, lease: Box<dyn Send + Sync>) -> UpstreamBody {
-        let mut body = UpstreamBody {
-            inner,
-            lease: Some(lease),
-        };
+    pub(crate) fn new(body: Incoming, lease: Box<dyn Send + Sync>) -> UpstreamBody {
         // A response without a body (204, 304, HEAD, an empty h2 stream)
         // finishes the exchange at once.
-        if body.inner.is_end_stream() {
-            body.lease = None;
+        let lease = (!body.is_end_stream()).then_some(lease);
+        UpstreamBody {
+            inner: Inner::Hyper { body, lease },
         }
-        body
+    }
+
+    pub(crate) fn wire(body: WireBody) -> UpstreamBody {
+        UpstreamBody {
+            inner: Inner::Wire(body),
+        }
     }
 }
 
 impl fmt::Debug for UpstreamBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpstreamBody")
-            .field("inner", &self.inner)
-            .field("finished", &self.lease.is_none())
-            .finish()
+        match &self.inner {
+            Inner::Wire(body) => body.fmt(f),
+            Inner::Hyper { body, lease } => f
+                .debug_struct("UpstreamBody")
+                .field("inner", body)
+                .field("finished", &lease.is_none())
+                .finish(),
+        }
     }
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = HttpBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.lease = None,
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.lease = None,
-            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
+        match &mut self.get_mut().inner {
+            Inner::Wire(body) => body.poll_frame(cx),
+            Inner::Hyper { body, lease } => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(None) | Poll::Ready(Some(Err(_))) => *lease = None,
+                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => *lease = None,
+                    Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+                }
+                polled.map_err(HttpBodyError::from)
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Wire(body) => body.is_end_stream(),
+            Inner::Hyper { body, .. } => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Wire(body) => body.size_hint(),
+            Inner::Hyper { body, .. } => body.size_hint(),
+        }
     }
 }
 

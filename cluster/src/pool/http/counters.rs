@@ -150,6 +150,11 @@ impl CountedStream {
             _open: open,
         }
     }
+
+    /// The socket, for readiness checks on an idle connection.
+    pub(crate) fn tcp(&self) -> &tokio::net::TcpStream {
+        &self.stream
+    }
 }
 
 impl tokio::io::AsyncRead for CountedStream {

@@ -47,9 +47,9 @@ pub enum HttpPoolError {
     Handshake {
         /// The host.
         addr: SocketAddr,
-        /// hyper's error.
+        /// What failed: hyper's error, or the HTTP/1 client's own.
         #[source]
-        source: hyper::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The cluster's circuit breaker refused a new connection
     /// (`max_connections`). Nothing sent.
@@ -69,9 +69,9 @@ pub enum HttpPoolError {
     StaleConnection {
         /// The host.
         addr: SocketAddr,
-        /// hyper's error.
+        /// What failed: hyper's error, or the HTTP/1 client's own.
         #[source]
-        source: hyper::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The upstream refused the request without processing it: an h2
     /// `REFUSED_STREAM`, a stream above a graceful GOAWAY's last stream
@@ -81,9 +81,9 @@ pub enum HttpPoolError {
     Refused {
         /// The host.
         addr: SocketAddr,
-        /// hyper's error.
+        /// What failed: hyper's error, or the HTTP/1 client's own.
         #[source]
-        source: hyper::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The connection or stream was reset, or closed, before the response
     /// head arrived (h2 `RST_STREAM`, a GOAWAY with an error code, an I/O
@@ -93,9 +93,9 @@ pub enum HttpPoolError {
     Reset {
         /// The host.
         addr: SocketAddr,
-        /// hyper's error.
+        /// What failed: hyper's error, or the HTTP/1 client's own.
         #[source]
-        source: hyper::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The upstream broke the protocol (an unparsable response, an h2
     /// protocol error), or the request itself could not be sent as it is
@@ -104,9 +104,9 @@ pub enum HttpPoolError {
     Protocol {
         /// The host.
         addr: SocketAddr,
-        /// hyper's error.
+        /// What failed: hyper's error, or the HTTP/1 client's own.
         #[source]
-        source: hyper::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The pool was shut down (reload or stop). Nothing sent.
     #[error("the HTTP pool for {addr} is closed")]

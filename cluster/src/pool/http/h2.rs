@@ -171,7 +171,7 @@ impl H2Pool {
                         _ => {
                             return Err(HttpPoolError::Refused {
                                 addr: shared.addr,
-                                source: err,
+                                source: err.into(),
                             });
                         }
                     }
@@ -205,11 +205,18 @@ impl Shared {
     fn error(&self, err: hyper::Error) -> HttpPoolError {
         let addr = self.addr;
         match classify(&err) {
-            Failure::Unprocessed => HttpPoolError::Refused { addr, source: err },
-            Failure::ConnectionLost | Failure::StreamReset => {
-                HttpPoolError::Reset { addr, source: err }
-            }
-            Failure::Other => HttpPoolError::Protocol { addr, source: err },
+            Failure::Unprocessed => HttpPoolError::Refused {
+                addr,
+                source: err.into(),
+            },
+            Failure::ConnectionLost | Failure::StreamReset => HttpPoolError::Reset {
+                addr,
+                source: err.into(),
+            },
+            Failure::Other => HttpPoolError::Protocol {
+                addr,
+                source: err.into(),
+            },
         }
     }
 
@@ -360,7 +367,7 @@ impl Shared {
                 .await
                 .map_err(|source| HttpPoolError::Handshake {
                     addr: self.addr,
-                    source,
+                    source: source.into(),
                 })?;
         let driver = Arc::new(Mutex::new(Some(Box::pin(connection))));
         let addr = self.addr;

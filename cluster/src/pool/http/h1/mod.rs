@@ -2,31 +2,41 @@
 //! time each), idle ones in a LIFO stack so the warm connection is reused
 //! and the cold ones age out.
 //!
+//! The pool speaks HTTP/1.1 itself ([`wire`]: request head out, response
+//! head in with `httparse`, bodies by length, chunked or until close) and
+//! the request's own task does the I/O ([`conn`]): no connection task, no
+//! channel and no extra wake-up per request. A request that asks for a
+//! protocol upgrade (or CONNECT) goes through hyper's client instead, on a
+//! connection that then belongs to the upgrade.
+//!
 //! Life of a connection:
 //!
 //! ```text
-//!  connect ──> busy ──(response body finished, hyper ready)──> idle ──(checkout)──> busy
-//!               │  └─(body dropped half-read, error, 101, rotation)──> closed
-//!               └─ idle: upstream closed it ─> discarded at checkout; too old ─> reaped
+//!  connect ──> busy ──(response body finished, request fully sent)──> idle ──(checkout)──> busy
+//!               │  └─(body dropped half-read, error, close, rotation)──> closed
+//!               └─ idle: upstream closed it ─> discarded at checkout or by the sweep; too old ─> reaped
 //! ```
 //!
 //! The socket carries the connection's [`OpenConn`] count
 //! ([`CountedStream`]), so a connection handed over after a 101 stays
 //! counted until its new owner closes it.
 //!
-//! A connection is lent with its response: the [`UpstreamBody`] holds the
-//! lease, and when it ends the lease checks the connection in, once hyper
-//! says it is ready for another request (the body was read to its end; a
-//! half-read body makes hyper close the connection instead). The request
-//! counts as in flight until then.
+//! A connection is lent with its response: the [`UpstreamBody`] holds it,
+//! and checks it in when the body ends. The request counts as in flight
+//! until then.
 
-use crate::pool::http::body::{SendBody, UpstreamBody};
+mod conn;
+mod wire;
+
+pub(crate) use conn::WireBody;
+
+use crate::pool::http::body::UpstreamBody;
 use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, OpenConn};
 use crate::pool::http::error::{Failure, classify};
 use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
-use futures_util::FutureExt;
+use conn::{Failed, WireConn};
 use http::request::Parts;
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, Uri};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -39,7 +49,7 @@ pub(crate) struct H1Pool {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     addr: SocketAddr,
     settings: HttpPoolSettings,
     counters: Arc<HttpPoolCounters>,
@@ -56,22 +66,14 @@ struct State {
 }
 
 struct Idle {
-    conn: Conn,
+    conn: WireConn,
     since: Instant,
 }
 
-struct Conn {
-    sender: http1::SendRequest<SendBody>,
-    uses: u64,
-}
-
-/// One request's hold on its connection, kept by the response body.
-struct Lease {
-    shared: Arc<Shared>,
-    conn: Option<Conn>,
-    /// False after a `101 Switching Protocols` or a CONNECT tunnel: the
-    /// connection now belongs to the upgrade.
-    reusable: bool,
+/// An upgrade's hold on hyper's client connection, kept by the response
+/// body: the connection closes when both are done.
+struct UpgradeLease {
+    _sender: http1::SendRequest<HttpBody>,
     _in_flight: InFlight,
 }
 
@@ -100,72 +102,70 @@ impl H1Pool {
         body: HttpBody,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
-        let was_empty = http_body::Body::is_end_stream(&body);
-        let (mut send_body, mut slot) = SendBody::new(body);
+        let mut parts = head();
+        if parts.method == Method::CONNECT || parts.headers.contains_key(http::header::UPGRADE) {
+            return shared.send_upgrade(parts, body).await;
+        }
+        let idempotent = is_idempotent(&parts.method);
+        let mut body = Some(body);
         let mut fresh_only = false;
         // At most two attempts: the second only on a fresh connection and
         // only when the first provably or very probably never reached the
         // upstream's application.
         for attempt in 0..2 {
             let (mut conn, reused) = shared.checkout(fresh_only).await?;
+            if attempt > 0 {
+                parts = head();
+            }
+            let Some(request_body) = body.take() else {
+                break;
+            };
+            let was_empty = http_body::Body::is_end_stream(&request_body);
             conn.uses += 1;
             let in_flight = InFlight::new(&shared.counters, &shared.settings.host_stats);
-            let req = origin_form(Request::from_parts(head(), send_body));
-            let connect = req.method() == Method::CONNECT;
-            let idempotent = is_idempotent(req.method());
-            match conn.sender.try_send_request(req).await {
-                Ok(resp) => {
-                    let reusable = resp.status() != StatusCode::SWITCHING_PROTOCOLS
-                        && !(connect && resp.status().is_success());
-                    let lease = Lease {
-                        shared: Arc::clone(shared),
-                        conn: Some(conn),
-                        reusable,
-                        _in_flight: in_flight,
-                    };
-                    return Ok(resp.map(|body| UpstreamBody::new(body, Box::new(lease))));
+            let error = match conn.exchange(&parts, request_body).await {
+                Ok((head, sent_whole)) => {
+                    let reusable = head.keep_alive && sent_whole;
+                    let framing = head.framing;
+                    let body =
+                        WireBody::new(conn, framing, reusable, Arc::clone(shared), in_flight);
+                    return Ok(conn::response(head, body).map(UpstreamBody::wire));
                 }
-                Err(mut failed) => {
-                    drop(conn);
-                    // An unsent request comes back with its body unpolled,
-                    // still in the slot: nothing reached the upstream.
-                    let unsent = failed.take_message().is_some();
-                    let err = failed.into_error();
-                    let stale = reused && classify(&err) == Failure::ConnectionLost;
-                    if !unsent && !stale {
-                        return Err(shared.error(err, reused));
+                Err(Failed::Unsent(error, whole)) => {
+                    if attempt > 0 {
+                        return Err(HttpPoolError::Refused {
+                            addr: shared.addr,
+                            source: error.into(),
+                        });
                     }
+                    body = Some(whole);
+                    error
+                }
+                Err(Failed::Lost {
+                    error,
+                    response_bytes,
+                }) => {
                     // The stale keep-alive race: the upstream closed the
                     // idle connection as the request went out. Replay it if
-                    // it is idempotent (or was never sent) and its body is
-                    // still whole.
-                    let whole = slot.reclaim().or_else(|| was_empty.then(super::empty_body));
-                    match whole {
-                        Some(body) if attempt == 0 && (unsent || idempotent) => {
-                            (send_body, slot) = SendBody::new(body);
-                        }
-                        _ if unsent => {
-                            return Err(HttpPoolError::Refused {
-                                addr: shared.addr,
-                                source: err,
-                            });
-                        }
-                        _ => {
-                            return Err(HttpPoolError::StaleConnection {
-                                addr: shared.addr,
-                                source: err,
-                            });
-                        }
+                    // it is idempotent and its body was empty.
+                    let stale = reused && !response_bytes && error.is_connection_lost();
+                    if !(stale && attempt == 0 && idempotent && was_empty) {
+                        return Err(shared.wire_error(error, reused));
                     }
-                    HttpPoolCounters::inc(&shared.counters.internal_retries);
-                    fresh_only = true;
+                    body = Some(super::empty_body());
+                    error
                 }
-            }
+            };
+            tracing::debug!(addr = %shared.addr, %error, "upstream HTTP/1 request sent again on a fresh connection");
+            HttpPoolCounters::inc(&shared.counters.internal_retries);
+            fresh_only = true;
         }
         Err(HttpPoolError::Closed { addr: shared.addr })
     }
 
+    /// Idle connections, once those the upstream closed are gone.
     pub(crate) fn idle_connections(&self) -> usize {
+        self.shared.sweep_stale();
         self.shared.state().idle.len()
     }
 
@@ -186,22 +186,40 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn error(&self, err: hyper::Error, reused: bool) -> HttpPoolError {
+    fn wire_error(&self, error: wire::WireError, reused: bool) -> HttpPoolError {
+        let addr = self.addr;
+        let lost = error.is_connection_lost();
+        let source = error.into();
+        match (lost, reused) {
+            (true, true) => HttpPoolError::StaleConnection { addr, source },
+            (true, false) => HttpPoolError::Reset { addr, source },
+            (false, _) => HttpPoolError::Protocol { addr, source },
+        }
+    }
+
+    fn hyper_error(&self, err: hyper::Error) -> HttpPoolError {
         let addr = self.addr;
         match classify(&err) {
-            Failure::Unprocessed => HttpPoolError::Refused { addr, source: err },
-            Failure::ConnectionLost if reused => {
-                HttpPoolError::StaleConnection { addr, source: err }
-            }
-            Failure::ConnectionLost | Failure::StreamReset => {
-                HttpPoolError::Reset { addr, source: err }
-            }
-            Failure::Other => HttpPoolError::Protocol { addr, source: err },
+            Failure::Unprocessed => HttpPoolError::Refused {
+                addr,
+                source: err.into(),
+            },
+            Failure::ConnectionLost | Failure::StreamReset => HttpPoolError::Reset {
+                addr,
+                source: err.into(),
+            },
+            Failure::Other => HttpPoolError::Protocol {
+                addr,
+                source: err.into(),
+            },
         }
     }
 
     /// A live idle connection (`true`: reused) or a new one.
-    async fn checkout(self: &Arc<Self>, fresh_only: bool) -> Result<(Conn, bool), HttpPoolError> {
+    async fn checkout(
+        self: &Arc<Self>,
+        fresh_only: bool,
+    ) -> Result<(WireConn, bool), HttpPoolError> {
         if !fresh_only && let Some(conn) = self.pop_live()? {
             return Ok((conn, true));
         }
@@ -213,7 +231,7 @@ impl Shared {
 
     /// The newest idle connection still usable; stale and expired ones
     /// met on the way are closed.
-    fn pop_live(&self) -> Result<Option<Conn>, HttpPoolError> {
+    fn pop_live(&self) -> Result<Option<WireConn>, HttpPoolError> {
         // Each turn pops one: bounded by the stack's size.
         loop {
             let idle = {
@@ -223,18 +241,40 @@ impl Shared {
                 }
                 state.idle.pop()
             };
-            let Some(Idle { conn, since }) = idle else {
+            let Some(Idle { mut conn, since }) = idle else {
                 return Ok(None);
             };
             HttpPoolCounters::dec(&self.counters.idle);
             if self.expired(since) {
                 HttpPoolCounters::inc(&self.counters.idle_expired);
-            } else if conn.sender.is_closed() || !conn.sender.is_ready() {
+            } else if conn.is_stale() {
                 // The upstream closed it while it sat idle.
                 HttpPoolCounters::inc(&self.counters.stale_discarded);
             } else {
                 return Ok(Some(conn));
             }
+        }
+    }
+
+    /// Closes the idle connections the upstream has closed (nothing reads
+    /// an idle connection, so this is when the pool notices).
+    fn sweep_stale(&self) {
+        let stale: Vec<Idle> = {
+            let mut state = self.state();
+            let mut stale = Vec::new();
+            let mut index = 0;
+            while index < state.idle.len() {
+                if state.idle[index].conn.is_stale() {
+                    stale.push(state.idle.remove(index));
+                } else {
+                    index += 1;
+                }
+            }
+            stale
+        };
+        for _ in &stale {
+            HttpPoolCounters::dec(&self.counters.idle);
+            HttpPoolCounters::inc(&self.counters.stale_discarded);
         }
     }
 
@@ -244,7 +284,7 @@ impl Shared {
             .is_some_and(|timeout| since.elapsed() >= timeout)
     }
 
-    async fn connect(&self) -> Result<Conn, HttpPoolError> {
+    async fn open(&self) -> Result<CountedStream, HttpPoolError> {
         let (stream, permit) =
             open_tcp(self.addr, &self.settings, &self.counters, &self.gate).await?;
         let open = OpenConn::new(
@@ -252,27 +292,57 @@ impl Shared {
             self.settings.host_stats.clone(),
             permit,
         );
+        Ok(CountedStream::new(stream, open))
+    }
+
+    async fn connect(&self) -> Result<WireConn, HttpPoolError> {
+        Ok(WireConn::new(
+            self.open().await?,
+            self.settings.h1_max_buf_size,
+        ))
+    }
+
+    /// An upgrade request (or CONNECT) through hyper's client, on a
+    /// connection of its own from then on: after a 101 (or a CONNECT's
+    /// 2xx) the caller takes it with `hyper::upgrade::on`; after any other
+    /// answer it closes with the body.
+    async fn send_upgrade(
+        self: &Arc<Self>,
+        head: Parts,
+        body: HttpBody,
+    ) -> Result<Response<UpstreamBody>, HttpPoolError> {
+        let (conn, _) = self.checkout(false).await?;
         let mut builder = http1::Builder::new();
         builder.max_buf_size(self.settings.h1_max_buf_size.max(8192));
-        let (sender, connection) = builder
-            .handshake(TokioIo::new(CountedStream::new(stream, open)))
+        let (mut sender, connection) = builder
+            .handshake(TokioIo::new(conn.into_stream()))
             .await
             .map_err(|source| HttpPoolError::Handshake {
                 addr: self.addr,
-                source,
+                source: source.into(),
             })?;
         let addr = self.addr;
         tokio::spawn(async move {
             if let Err(err) = connection.with_upgrades().await {
-                tracing::debug!(%addr, %err, "upstream HTTP/1 connection ended");
+                tracing::debug!(%addr, %err, "upstream HTTP/1 upgrade connection ended");
             }
         });
-        Ok(Conn { sender, uses: 0 })
+        let in_flight = InFlight::new(&self.counters, &self.settings.host_stats);
+        let request = origin_form(Request::from_parts(head, body));
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|err| self.hyper_error(err))?;
+        let lease = UpgradeLease {
+            _sender: sender,
+            _in_flight: in_flight,
+        };
+        Ok(response.map(|body| UpstreamBody::new(body, Box::new(lease))))
     }
 
     /// Puts a connection whose exchange is over back on the stack, or
     /// closes it.
-    fn checkin(self: &Arc<Self>, conn: Conn) {
+    fn checkin(self: &Arc<Self>, conn: WireConn) {
         let max_uses = self.settings.max_requests_per_conn;
         if max_uses > 0 && conn.uses >= max_uses {
             HttpPoolCounters::inc(&self.counters.rotations);
@@ -280,7 +350,7 @@ impl Shared {
         }
         let evicted = {
             let mut state = self.state();
-            if state.closed || conn.sender.is_closed() {
+            if state.closed {
                 return;
             }
             state.idle.push(Idle {
@@ -299,28 +369,32 @@ impl Shared {
         self.start_reaper();
     }
 
-    /// Closes idle connections past `idle_timeout` in the background (one
-    /// task per pool, ending with it).
+    /// Closes idle connections past `idle_timeout`, and those the upstream
+    /// closed, in the background (one task per pool, ending with it).
     fn start_reaper(self: &Arc<Self>) {
-        let Some(timeout) = self.settings.idle_timeout else {
-            return;
-        };
         if self.reaper_started.swap(true, Ordering::AcqRel) {
             return;
         }
+        let timeout = self.settings.idle_timeout;
         let pool: Weak<Shared> = Arc::downgrade(self);
-        let period = (timeout / 2).max(Duration::from_millis(10));
+        let period = timeout
+            .map_or(SWEEP_PERIOD, |timeout| (timeout / 2).min(SWEEP_PERIOD))
+            .max(Duration::from_millis(10));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(period).await;
                 let Some(shared) = pool.upgrade() else {
                     return;
                 };
+                if shared.state().closed {
+                    return;
+                }
+                shared.sweep_stale();
+                let Some(timeout) = timeout else {
+                    continue;
+                };
                 let expired: Vec<Idle> = {
                     let mut state = shared.state();
-                    if state.closed {
-                        return;
-                    }
                     let (old, fresh) = std::mem::take(&mut state.idle)
                         .into_iter()
                         .partition(|idle| idle.since.elapsed() >= timeout);
@@ -347,39 +421,8 @@ impl Shared {
     }
 }
 
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        if !self.reusable {
-            return;
-        }
-        // hyper is ready again once it has read the response to its end;
-        // usually already so when the body yields its last frame.
-        match std::future::poll_fn(|cx| conn.sender.poll_ready(cx)).now_or_never() {
-            Some(Ok(())) => self.shared.checkin(conn),
-            Some(Err(_)) => {}
-            None => {
-                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    return;
-                };
-                let shared = Arc::clone(&self.shared);
-                // Bounded: a connection not ready within the idle timeout
-                // would have been closed as idle anyway.
-                let wait = shared
-                    .settings
-                    .idle_timeout
-                    .unwrap_or(Duration::from_secs(90));
-                runtime.spawn(async move {
-                    if let Ok(Ok(())) = tokio::time::timeout(wait, conn.sender.ready()).await {
-                        shared.checkin(conn);
-                    }
-                });
-            }
-        }
-    }
-}
+/// How often idle connections are checked for a close by the upstream.
+const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// RFC 9110 §9.2.2: methods whose intended effect of several identical
 /// requests is that of one.
