@@ -14,10 +14,10 @@ use std::time::Duration;
 /// route declares retriable), [`HttpPoolError::is_connect_failure`] (for
 /// outlier detection) and [`HttpPoolError::reply_status`].
 ///
-/// The pool has already retried once itself where that was safe: a
-/// request handed back unsent by hyper, a reused keep-alive connection the
-/// upstream had closed (idempotent requests only), an h2 stream refused or
-/// cut by a graceful GOAWAY. Those retries happen only while the request
+/// The pool has already retried once itself where that was safe: an
+/// HTTP/1 request none of which was written, a reused keep-alive
+/// connection the upstream had closed (idempotent requests only), an h2
+/// stream refused or cut by a graceful GOAWAY. Those retries happen only while the request
 /// body is still whole (not yet polled, or empty), so the errors below are
 /// what is left when they could not.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
-//! Upstream HTTP connection pools, one per (host, version), on hyper's
-//! client connection API (`hyper::client::conn::{http1, http2}`; no HTTP
-//! parsing of our own).
+//! Upstream HTTP connection pools, one per (host, version). HTTP/1.1 is
+//! spoken by the pool itself (`h1/wire.rs`, with `httparse`), in the
+//! calling task; upgrades and h2 go through hyper's client connection API
+//! (`hyper::client::conn::{http1, http2}`).
 //!
 //! - [`HttpVersion::Http1`]: keep-alive, one exchange per connection at a
 //!   time. Idle connections wait in a LIFO stack (bounded, closed after
@@ -8,8 +9,8 @@
 //!   body was read to the end; `max_requests_per_conn` rotates it. A
 //!   reused connection the upstream had closed is detected at checkout, or,
 //!   in the race where the request was already on its way, the request is
-//!   sent again once on a fresh connection (always if hyper had not
-//!   started writing it, else only idempotent requests with a whole body).
+//!   sent again once on a fresh connection (always if none of it had been
+//!   written, else only idempotent requests without a body).
 //! - [`HttpVersion::Http2`] (cleartext, prior knowledge): one multiplexed
 //!   connection per host; another opens when every open one is full (the
 //!   server's `SETTINGS_MAX_CONCURRENT_STREAMS`, or
@@ -90,11 +91,12 @@ pub struct HttpPoolSettings {
     /// HTTP/1: idle connections kept per host; one more closes the oldest.
     /// Default 256.
     pub max_idle_per_host: usize,
-    /// HTTP/1: hyper's read buffer limit per connection, which bounds a
-    /// response head and the size of the body chunks read. Default 64 KiB
-    /// (hyper's is 400 KiB): each chunk keeps its whole read buffer alive
-    /// until the downstream has taken it, so with a slow client every
-    /// response in flight held over 1.5 MiB at hyper's default.
+    /// HTTP/1: the read buffer limit per connection, which bounds a
+    /// response head (and a chunked body's trailers) and the size of the
+    /// body chunks read. Default 64 KiB (hyper's is 400 KiB): each chunk
+    /// keeps its read buffer alive until the downstream has taken it, so
+    /// with a slow client every response in flight held over 1.5 MiB at
+    /// hyper's default.
     pub h1_max_buf_size: usize,
     /// h2: a local cap on streams per connection, on top of the server's
     /// `SETTINGS_MAX_CONCURRENT_STREAMS` (the lower wins). `None` = the

@@ -31,8 +31,11 @@ pub(crate) struct WireConn {
     write: BytesMut,
     /// Exchanges carried, for `max_requests_per_conn`.
     pub(super) uses: u64,
-    /// Bound on the response head and a chunked body's trailers.
+    /// Bound on the response head and a chunked body's trailers, and on
+    /// a single read.
     max_head: usize,
+    /// How much the next read makes room for.
+    read_size: usize,
 }
 
 /// Why an exchange produced no response head.
@@ -55,7 +58,8 @@ impl WireConn {
             read: BytesMut::new(),
             write: BytesMut::new(),
             uses: 0,
-            max_head: max_head.max(8192),
+            max_head: max_head.max(READ_CHUNK),
+            read_size: READ_CHUNK,
         }
     }
 
@@ -82,6 +86,7 @@ impl WireConn {
 
     /// Drops oversized buffers before the connection waits idle.
     pub(super) fn trim(&mut self) {
+        self.read_size = READ_CHUNK;
         if self.read.capacity() > KEEP_BUFFER {
             self.read = BytesMut::new();
         }
@@ -140,6 +145,10 @@ impl WireConn {
             if !sending.done && sending.failed.is_none() {
                 match self.poll_send(&mut body, &mut sending, cx) {
                     Poll::Ready(Ok(())) => sending.done = true,
+                    // The request cannot be completed: no answer to wait for.
+                    Poll::Ready(Err(error @ WireError::Body(_))) => return Poll::Ready(Err(error)),
+                    // The upstream may still have answered before it stopped
+                    // reading (an early 413, say): read on.
                     Poll::Ready(Err(error)) => sending.failed = Some(error),
                     Poll::Pending => {}
                 }
@@ -247,11 +256,18 @@ impl WireConn {
     }
 
     /// Reads more of the socket into the read buffer (0: end of file).
+    /// A read that fills all the room there was doubles the next one's,
+    /// up to the buffer limit, so a long body takes fewer reads.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if self.read.capacity() - self.read.len() < 1024 {
-            self.read.reserve(READ_CHUNK);
+            self.read.reserve(self.read_size);
         }
-        poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
+        let room = self.read.capacity() - self.read.len();
+        let read = ready!(poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read))?;
+        if read == room {
+            self.read_size = (self.read_size * 2).min(self.max_head);
+        }
+        Poll::Ready(Ok(read))
     }
 }
 

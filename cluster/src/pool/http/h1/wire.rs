@@ -219,7 +219,9 @@ pub(crate) fn parse_response(
             headers.append(name, value);
         }
         let framing = body_framing(method, status, &headers)?;
+        // After a 101 the connection speaks something else.
         let keep_alive = keep_alive(version, &headers)
+            && status != StatusCode::SWITCHING_PROTOCOLS
             && framing != BodyFraming::UntilClose
             && !(headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH));
         let mut response = Response::new(());
