@@ -33,7 +33,7 @@
 //! ```no_run
 //! # use std::net::SocketAddr;
 //! # use meshgate_cluster::pool::http::{empty_body, HttpPool, HttpPoolSettings, HttpVersion};
-//! # async fn demo(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use http_body_util::BodyExt;
 //! let pool = HttpPool::new(addr, HttpVersion::Http1, HttpPoolSettings::default());
 //! let req = http::Request::get("/health").header("host", "svc").body(empty_body())?;

@@ -9,6 +9,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use std::fmt::Write as _;
 use std::io;
+use std::mem::MaybeUninit;
 
 /// Headers per response head (hyper's bound too); more is a protocol error.
 const MAX_HEADERS: usize = 100;
@@ -176,45 +177,44 @@ pub(crate) fn parse_response(
     buf: &mut BytesMut,
     method: &Method,
 ) -> Result<Option<ResponseHead>, WireError> {
+    // httparse's defaults: strict about the head's syntax.
+    let parser = httparse::ParserConfig::default();
     loop {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut fields);
-        let length = match parsed.parse(buf) {
-            Ok(httparse::Status::Complete(length)) => length,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(err) => return Err(WireError::Head(err.to_string())),
+        let (length, code, version) = {
+            let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut []);
+            match parser.parse_response_with_uninit_headers(&mut parsed, buf, &mut fields) {
+                Ok(httparse::Status::Complete(length)) => (length, parsed.code, parsed.version),
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(err) => return Err(WireError::Head(err.to_string())),
+            }
         };
-        let code = parsed.code.unwrap_or(0);
+        let code = code.unwrap_or(0);
         let status = StatusCode::from_u16(code)
             .map_err(|_| WireError::Head(format!("status code {code}")))?;
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             buf.advance(length);
             continue;
         }
-        let version = if parsed.version == Some(0) {
+        let version = if version == Some(0) {
             Version::HTTP_10
         } else {
             Version::HTTP_11
         };
-        // Where each field lies in `buf`, so the values can be sliced out
-        // of the frozen head once httparse's borrow ends.
-        let base = buf.as_ptr() as usize;
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-        let count = parsed.headers.len();
-        for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
-            *span = (
-                field.name.as_ptr() as usize - base,
-                field.name.len(),
-                field.value.as_ptr() as usize - base,
-                field.value.len(),
-            );
-        }
+        // Parsed again from the frozen head, so the header values can be
+        // slices of it: cheaper than copying each value, or than keeping
+        // where each lies through the first parse.
         let head = buf.split_to(length).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
-        for &(name_at, name_len, value_at, value_len) in &spans[..count] {
-            let name = HeaderName::from_bytes(&head[name_at..name_at + name_len])
+        let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        parser
+            .parse_response_with_uninit_headers(&mut parsed, &head, &mut fields)
+            .map_err(|err| WireError::Head(err.to_string()))?;
+        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+        for field in parsed.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes())
                 .map_err(|_| WireError::Head("invalid header name".into()))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len))
+            let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
                 .map_err(|_| WireError::Head(format!("invalid value of header {name}")))?;
             headers.append(name, value);
         }
