@@ -635,4 +635,31 @@ mod tests {
         assert!(ended);
         assert_eq!(body, b"abcdefg");
     }
+
+    proptest::proptest! {
+        /// Whatever an upstream sends, the parser and the chunked decoder
+        /// answer (a head, an error, or a request for more) without
+        /// panicking, and the decoder always makes progress or stops.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let mut wire = b"HTTP/1.1 200 OK\r\n".to_vec();
+            wire.extend_from_slice(&head);
+            let _ = parse_response(&mut BytesMut::from(&head[..]), &Method::GET);
+            let _ = parse_response(&mut BytesMut::from(&wire[..]), &Method::GET);
+            let mut buf = BytesMut::from(&body[..]);
+            let mut state = Chunked::Size;
+            for _ in 0..=body.len() + 2 {
+                let before = (buf.len(), state);
+                match state.step(&mut buf, 256) {
+                    Ok(ChunkStep::Data(_) | ChunkStep::Trailers(_)) => {
+                        proptest::prop_assert!(before != (buf.len(), state));
+                    }
+                    Ok(ChunkStep::End | ChunkStep::NeedMore) | Err(_) => break,
+                }
+            }
+        }
+    }
 }
