@@ -29,7 +29,7 @@ mod stats;
 
 pub use pool::http::{
     HttpBody, HttpBodyError, HttpPool, HttpPoolError, HttpPoolSettings, HttpPoolStats, HttpVersion,
-    UpstreamBody,
+    LentHead, UpstreamBody,
 };
 pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;

@@ -352,15 +352,15 @@ impl ProxyCore {
             let try_head = try_head(head, routed, &host)?;
             cx.stats
                 .attempt(self.stats().host(&cx.stats, cluster, &host));
-            // The pool copies the headers for each attempt it makes: the
-            // one copy a try needs, since `head` stays for the next try.
+            // Lent, not copied: `head` stays for the next try, and the
+            // HTTP/1 pool writes the try straight from it (h2 copies it).
             let head: &Parts = head;
             let sent = upstream::send(
                 self.upstreams(),
                 &host,
                 cluster,
                 routed.version,
-                || try_head.head(&head.method, head.headers.clone()),
+                try_head.lend(&head.method, &head.headers),
                 body,
             );
             let result = match per_try {

@@ -11,7 +11,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use meshgate_cluster::pool::PoolError;
-use meshgate_cluster::{Cluster, Host, HttpBody, HttpPoolError, UpstreamBody};
+use meshgate_cluster::{Cluster, Host, HttpBody, HttpPoolError, LentHead, UpstreamBody};
 
 /// One try's body as the pool takes it.
 pub(super) fn body(body: ReplayBody) -> HttpBody {
@@ -98,6 +98,20 @@ impl TryHead {
         })
     }
 
+    /// The head of one attempt, lent: the request's `method` and
+    /// `headers` with the try's URI and `Host`, copied by the pool only
+    /// where it must own them (h2).
+    pub(super) fn lend<'a>(&'a self, method: &'a Method, headers: &'a HeaderMap) -> LentHead<'a> {
+        LentHead {
+            method,
+            uri: &self.uri,
+            version: self.version,
+            headers,
+            host: self.host.as_ref(),
+            strip_host: self.strip_host,
+        }
+    }
+
     /// The head of one attempt, with `headers` (the request's, a copy).
     pub(super) fn head(&self, method: &Method, mut headers: HeaderMap) -> Parts {
         if self.strip_host {
@@ -115,19 +129,19 @@ impl TryHead {
     }
 }
 
-/// Sends `body` to `host` over the pool for (`host`, `version`), with the
-/// head `head` makes for each attempt (the pool replays a request once on
-/// a stale keep-alive or refused stream).
+/// Sends `head` and `body` to `host` over the pool for (`host`,
+/// `version`) (the pool replays a request once on a stale keep-alive or
+/// refused stream).
 pub(super) async fn send(
     upstreams: &Upstreams,
     host: &Host,
     cluster: &Cluster,
     version: HttpVersion,
-    head: impl FnMut() -> Parts + Send,
+    head: LentHead<'_>,
     body: HttpBody,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
     let pool = upstreams.http_pool(host, pool_version(version), cluster);
-    pool.send_with(head, body).await.map_err(pool_error)
+    pool.send_lent(head, body).await.map_err(pool_error)
 }
 
 /// The pool's error as the framed pools' [`PoolError`], so retry policy,

@@ -49,10 +49,12 @@ mod counters;
 mod error;
 mod h1;
 mod h2;
+mod head;
 
 pub use body::{HttpBody, HttpBodyError, UpstreamBody, empty_body};
 pub use counters::{HttpPoolCounters, HttpPoolStats};
 pub use error::HttpPoolError;
+pub use head::LentHead;
 
 use connect::{ConnectGate, open_tcp};
 
@@ -242,6 +244,20 @@ impl HttpPool {
         match &self.inner.pool {
             Versioned::Http1(pool) => pool.send(head, body).await,
             Versioned::Http2(pool) => pool.send(head, body).await,
+        }
+    }
+
+    /// [`HttpPool::send`] with a borrowed head: HTTP/1 writes it straight
+    /// from the caller's request (no copy of its headers, for each attempt
+    /// too); h2 copies it once per attempt.
+    pub async fn send_lent(
+        &self,
+        head: LentHead<'_>,
+        body: HttpBody,
+    ) -> Result<Response<UpstreamBody>, HttpPoolError> {
+        match &self.inner.pool {
+            Versioned::Http1(pool) => pool.send_lent(head, body).await,
+            Versioned::Http2(pool) => pool.send(|| head.to_parts(), body).await,
         }
     }
 

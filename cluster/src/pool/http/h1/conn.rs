@@ -6,11 +6,10 @@
 
 use super::Shared;
 use super::wire::{self, BodyFraming, ChunkStep, Chunked, SendFraming, WireError};
-use crate::pool::http::HttpBody;
 use crate::pool::http::body::HttpBodyError;
 use crate::pool::http::counters::{CountedStream, InFlight};
+use crate::pool::http::{HttpBody, LentHead};
 use bytes::{Buf, Bytes, BytesMut};
-use http::request::Parts;
 use http::{Method, Response};
 use http_body::{Body, Frame, SizeHint};
 use std::future::poll_fn;
@@ -108,7 +107,7 @@ impl WireConn {
     /// is then dropped and the connection not reused).
     pub(super) async fn exchange(
         &mut self,
-        head: &Parts,
+        head: &LentHead<'_>,
         mut body: HttpBody,
     ) -> Result<(wire::ResponseHead, bool), Failed> {
         let framing = if body.is_end_stream() {
@@ -140,7 +139,7 @@ impl WireConn {
                 response_bytes: false,
             });
         }
-        let method = &head.method;
+        let method = head.method;
         let result = poll_fn(|cx| {
             if !sending.done && sending.failed.is_none() {
                 match self.poll_send(&mut body, &mut sending, cx) {

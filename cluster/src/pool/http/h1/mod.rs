@@ -33,7 +33,9 @@ pub(crate) use conn::WireBody;
 use crate::pool::http::body::UpstreamBody;
 use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, OpenConn};
 use crate::pool::http::error::{Failure, classify};
-use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
+use crate::pool::http::{
+    ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, LentHead, open_tcp,
+};
 use conn::{Failed, WireConn};
 use http::request::Parts;
 use http::{Method, Request, Response, Uri};
@@ -95,18 +97,28 @@ impl H1Pool {
         }
     }
 
-    /// Sends the request `head` makes (once per attempt) with `body`.
+    /// Sends the request `head` makes with `body`.
     pub(crate) async fn send(
         &self,
         mut head: impl FnMut() -> Parts,
         body: HttpBody,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
+        let parts = head();
+        self.send_lent(LentHead::of(&parts), body).await
+    }
+
+    /// Sends `head` with `body`: written from the borrowed head, for each
+    /// attempt.
+    pub(crate) async fn send_lent(
+        &self,
+        head: LentHead<'_>,
+        body: HttpBody,
+    ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
-        let mut parts = head();
-        if parts.method == Method::CONNECT || parts.headers.contains_key(http::header::UPGRADE) {
-            return shared.send_upgrade(parts, body).await;
+        if *head.method == Method::CONNECT || head.headers.contains_key(http::header::UPGRADE) {
+            return shared.send_upgrade(head.to_parts(), body).await;
         }
-        let idempotent = is_idempotent(&parts.method);
+        let idempotent = is_idempotent(head.method);
         let mut body = Some(body);
         let mut fresh_only = false;
         // At most two attempts: the second only on a fresh connection and
@@ -114,22 +126,19 @@ impl H1Pool {
         // upstream's application.
         for attempt in 0..2 {
             let (mut conn, reused) = shared.checkout(fresh_only).await?;
-            if attempt > 0 {
-                parts = head();
-            }
             let Some(request_body) = body.take() else {
                 break;
             };
             let was_empty = http_body::Body::is_end_stream(&request_body);
             conn.uses += 1;
             let in_flight = InFlight::new(&shared.counters, &shared.settings.host_stats);
-            let error = match conn.exchange(&parts, request_body).await {
-                Ok((head, sent_whole)) => {
-                    let reusable = head.keep_alive && sent_whole;
-                    let framing = head.framing;
+            let error = match conn.exchange(&head, request_body).await {
+                Ok((response, sent_whole)) => {
+                    let reusable = response.keep_alive && sent_whole;
+                    let framing = response.framing;
                     let body =
                         WireBody::new(conn, framing, reusable, Arc::clone(shared), in_flight);
-                    return Ok(conn::response(head, body).map(UpstreamBody::wire));
+                    return Ok(conn::response(response, body).map(UpstreamBody::wire));
                 }
                 Err(Failed::Unsent(error, whole)) => {
                     if attempt > 0 {

@@ -3,9 +3,9 @@
 //! read buffer rather than copied), how long a response body is (RFC 9112
 //! §6.3), and the chunked decoder.
 
+use crate::pool::http::LentHead;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use std::fmt::Write as _;
 use std::io;
@@ -95,10 +95,11 @@ fn announces_empty_body(method: &Method) -> bool {
 }
 
 /// Writes the request line and headers. The target is the URI's origin
-/// form (RFC 9112 §3.2.1); an absolute URI's authority becomes `Host` when
-/// the request has none. The request's own `content-length` and
-/// `transfer-encoding` give way to `framing`, which the body decides.
-pub(crate) fn encode_head(head: &Parts, framing: SendFraming, dst: &mut BytesMut) {
+/// form (RFC 9112 §3.2.1); the `Host` is the head's replacement if it has
+/// one, else the request's, else an absolute URI's authority. The
+/// request's own `content-length` and `transfer-encoding` give way to
+/// `framing`, which the body decides.
+pub(crate) fn encode_head(head: &LentHead<'_>, framing: SendFraming, dst: &mut BytesMut) {
     let target = head
         .uri
         .path_and_query()
@@ -109,19 +110,23 @@ pub(crate) fn encode_head(head: &Parts, framing: SendFraming, dst: &mut BytesMut
     dst.put_u8(b' ');
     dst.put_slice(target.as_bytes());
     dst.put_slice(b" HTTP/1.1\r\n");
-    if let Some(authority) = head.uri.authority()
+    let replaced = head.replaces_host();
+    if let Some(host) = head.host {
+        put_field(dst, b"host", host.as_bytes());
+    } else if !replaced
+        && let Some(authority) = head.uri.authority()
         && !head.headers.contains_key(HOST)
     {
         put_field(dst, b"host", authority.as_str().as_bytes());
     }
-    for (name, value) in &head.headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+    for (name, value) in head.headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || (replaced && name == HOST) {
             continue;
         }
         put_field(dst, name.as_str().as_bytes(), value.as_bytes());
     }
     match framing {
-        SendFraming::Empty if announces_empty_body(&head.method) => {
+        SendFraming::Empty if announces_empty_body(head.method) => {
             dst.put_slice(b"content-length: 0\r\n");
         }
         SendFraming::Empty => {}
@@ -445,7 +450,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
 mod tests {
     use super::*;
 
-    fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
+    fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
         let mut builder = http::Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
@@ -453,9 +458,9 @@ mod tests {
         builder.body(()).expect("request").into_parts().0
     }
 
-    fn encoded(head: &Parts, framing: SendFraming) -> String {
+    fn encoded(head: &http::request::Parts, framing: SendFraming) -> String {
         let mut dst = BytesMut::new();
-        encode_head(head, framing, &mut dst);
+        encode_head(&LentHead::of(head), framing, &mut dst);
         String::from_utf8(dst.to_vec()).expect("ascii")
     }
 
@@ -484,6 +489,15 @@ mod tests {
             encoded(&post, SendFraming::Chunked),
             "POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n"
         );
+        let backend = HeaderValue::from_static("backend:80");
+        let mut replaced = BytesMut::new();
+        let client = request(Method::GET, "/", &[("host", "client"), ("host", "again")]);
+        let lent = LentHead {
+            host: Some(&backend),
+            ..LentHead::of(&client)
+        };
+        encode_head(&lent, SendFraming::Empty, &mut replaced);
+        assert_eq!(&replaced[..], b"GET / HTTP/1.1\r\nhost: backend:80\r\n\r\n");
         let mut chunks = BytesMut::new();
         encode_chunk(b"hello world, this is", &mut chunks);
         encode_chunk(b"", &mut chunks);
