@@ -13,6 +13,9 @@ use std::mem::MaybeUninit;
 
 /// Headers per response head (hyper's bound too); more is a protocol error.
 const MAX_HEADERS: usize = 100;
+/// Response heads with up to this many fields are parsed once; larger
+/// ones twice.
+const INLINE_FIELDS: usize = 16;
 /// Trailer fields per chunked body.
 const MAX_TRAILERS: usize = 32;
 /// A chunk-size line (size and extensions) longer than this is refused.
@@ -185,50 +188,73 @@ pub(crate) fn parse_response(
     // httparse's defaults: strict about the head's syntax.
     let parser = httparse::ParserConfig::default();
     loop {
-        let (length, code, version) = {
-            let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut []);
-            match parser.parse_response_with_uninit_headers(&mut parsed, buf, &mut fields) {
-                Ok(httparse::Status::Complete(length)) => (length, parsed.code, parsed.version),
-                Ok(httparse::Status::Partial) => return Ok(None),
-                Err(err) => return Err(WireError::Head(err.to_string())),
-            }
+        let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let length = match parser.parse_response_with_uninit_headers(&mut parsed, buf, &mut fields)
+        {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(err) => return Err(WireError::Head(err.to_string())),
         };
-        let code = code.unwrap_or(0);
+        let code = parsed.code.unwrap_or(0);
         let status = StatusCode::from_u16(code)
             .map_err(|_| WireError::Head(format!("status code {code}")))?;
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             buf.advance(length);
             continue;
         }
-        let version = if version == Some(0) {
+        let version = if parsed.version == Some(0) {
             Version::HTTP_10
         } else {
             Version::HTTP_11
         };
-        // Parsed again from the frozen head, so the header values can be
-        // slices of it: cheaper than copying each value, or than keeping
-        // where each lies through the first parse.
-        let head = buf.split_to(length).freeze();
-        let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut []);
-        parser
-            .parse_response_with_uninit_headers(&mut parsed, &head, &mut fields)
-            .map_err(|err| WireError::Head(err.to_string()))?;
-        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-        for field in parsed.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes())
-                .map_err(|_| WireError::Head("invalid header name".into()))?;
-            let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
-                .map_err(|_| WireError::Head(format!("invalid value of header {name}")))?;
-            headers.append(name, value);
+        // Where the fields lie, so their values can be sliced out of the
+        // frozen head once httparse's borrow of `buf` ends. A head with
+        // more fields than that is parsed again from the frozen copy.
+        let count = parsed.headers.len();
+        let base = buf.as_ptr() as usize;
+        let mut spans = [(0usize, 0usize, 0usize, 0usize); INLINE_FIELDS];
+        let inline = count <= INLINE_FIELDS;
+        if inline {
+            for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
+                *span = (
+                    field.name.as_ptr() as usize - base,
+                    field.name.len(),
+                    field.value.as_ptr() as usize - base,
+                    field.value.len(),
+                );
+            }
         }
-        let framing = body_framing(method, status, &headers)?;
+        let head = buf.split_to(length).freeze();
+        let mut headers = HeaderMap::with_capacity(count);
+        let mut framing_fields = FramingFields::default();
+        if inline {
+            for &(name_at, name_len, value_at, value_len) in &spans[..count] {
+                let name = &head[name_at..name_at + name_len];
+                let value = head.slice(value_at..value_at + value_len);
+                add_field(&mut headers, &mut framing_fields, name, value)?;
+            }
+        } else {
+            let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut []);
+            parser
+                .parse_response_with_uninit_headers(&mut parsed, &head, &mut fields)
+                .map_err(|err| WireError::Head(err.to_string()))?;
+            for field in parsed.headers.iter() {
+                let value = head.slice_ref(field.value);
+                add_field(
+                    &mut headers,
+                    &mut framing_fields,
+                    field.name.as_bytes(),
+                    value,
+                )?;
+            }
+        }
+        let framing = framing_fields.body_framing(method, status)?;
         // After a 101 the connection speaks something else.
-        let keep_alive = keep_alive(version, &headers)
+        let keep_alive = framing_fields.keep_alive(version)
             && status != StatusCode::SWITCHING_PROTOCOLS
-            && framing != BodyFraming::UntilClose
-            && !(headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH));
+            && framing != BodyFraming::UntilClose;
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.version_mut() = version;
@@ -241,47 +267,97 @@ pub(crate) fn parse_response(
     }
 }
 
-/// RFC 9112 §6.3: a response body's length.
-fn body_framing(
-    method: &Method,
-    status: StatusCode,
-    headers: &HeaderMap,
-) -> Result<BodyFraming, WireError> {
-    if *method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(BodyFraming::Empty);
-    }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        let last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-            .map(<[u8]>::trim_ascii)
-            .rfind(|coding| !coding.is_empty());
-        return Ok(match last {
-            Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => BodyFraming::Chunked,
-            _ => BodyFraming::UntilClose,
-        });
-    }
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
-            let parsed = parse_decimal(item.trim_ascii())
-                .ok_or_else(|| WireError::Head("invalid content-length".into()))?;
-            if length.is_some_and(|seen| seen != parsed) {
-                return Err(WireError::Head("conflicting content-length values".into()));
+fn add_field(
+    headers: &mut HeaderMap,
+    framing: &mut FramingFields,
+    name: &[u8],
+    value: Bytes,
+) -> Result<(), WireError> {
+    let name =
+        HeaderName::from_bytes(name).map_err(|_| WireError::Head("invalid header name".into()))?;
+    let value = HeaderValue::from_maybe_shared(value)
+        .map_err(|_| WireError::Head(format!("invalid value of header {name}")))?;
+    framing.note(&name, &value)?;
+    headers.append(name, value);
+    Ok(())
+}
+
+/// What the framing fields of a response head said, gathered as the
+/// fields are read (no lookups afterwards).
+#[derive(Default)]
+struct FramingFields {
+    /// `transfer-encoding` was present; `Some(true)` when its last coding
+    /// is chunked.
+    transfer_encoding: Option<bool>,
+    content_length: Option<u64>,
+    /// `Connection` tokens.
+    close: bool,
+    keep_alive: bool,
+}
+
+impl FramingFields {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), WireError> {
+        let items = || {
+            value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|item| !item.is_empty())
+        };
+        if name == TRANSFER_ENCODING {
+            let last = items().next_back();
+            let chunked = last.is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"));
+            // Only the final coding of the last field counts.
+            if last.is_some() || self.transfer_encoding.is_none() {
+                self.transfer_encoding = Some(chunked);
             }
-            length = Some(parsed);
+        } else if name == CONTENT_LENGTH {
+            for item in value.as_bytes().split(|&b| b == b',') {
+                let parsed = parse_decimal(item.trim_ascii())
+                    .ok_or_else(|| WireError::Head("invalid content-length".into()))?;
+                if self.content_length.is_some_and(|seen| seen != parsed) {
+                    return Err(WireError::Head("conflicting content-length values".into()));
+                }
+                self.content_length = Some(parsed);
+            }
+        } else if name == CONNECTION {
+            for token in items() {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
         }
+        Ok(())
     }
-    Ok(match length {
-        Some(0) => BodyFraming::Empty,
-        Some(length) => BodyFraming::Length(length),
-        None => BodyFraming::UntilClose,
-    })
+
+    /// RFC 9112 §6.3: a response body's length.
+    fn body_framing(&self, method: &Method, status: StatusCode) -> Result<BodyFraming, WireError> {
+        if *method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok(BodyFraming::Empty);
+        }
+        Ok(match (self.transfer_encoding, self.content_length) {
+            (Some(true), _) => BodyFraming::Chunked,
+            (Some(false), _) | (None, None) => BodyFraming::UntilClose,
+            (None, Some(0)) => BodyFraming::Empty,
+            (None, Some(length)) => BodyFraming::Length(length),
+        })
+    }
+
+    /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0
+    /// only with `Connection: keep-alive`. Both `transfer-encoding` and
+    /// `content-length` (a smuggling attempt, or a broken server): not
+    /// reused.
+    fn keep_alive(&self, version: Version) -> bool {
+        let persistent = if version == Version::HTTP_10 {
+            self.keep_alive
+        } else {
+            !self.close
+        };
+        persistent && !(self.transfer_encoding.is_some() && self.content_length.is_some())
+    }
 }
 
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
@@ -293,24 +369,6 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
             .is_ascii_digit()
             .then(|| total * 10 + u64::from(digit - b'0'))
     })
-}
-
-/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0
-/// only with `Connection: keep-alive`.
-fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let has = |token: &[u8]| {
-        headers.get_all(CONNECTION).iter().any(|value| {
-            value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
-        })
-    };
-    if version == Version::HTTP_10 {
-        has(b"keep-alive")
-    } else {
-        !has(b"close")
-    }
 }
 
 /// One step of a chunked body.
@@ -568,6 +626,32 @@ mod tests {
             parse(b"HTTP/1.1 200 OK\r\ncontent-le", &Method::GET)
                 .expect("valid")
                 .is_none()
+        );
+        let smuggled = parse(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+            &Method::GET,
+        )
+        .expect("valid")
+        .expect("complete");
+        assert_eq!(
+            (smuggled.framing, smuggled.keep_alive),
+            (BodyFraming::Chunked, false)
+        );
+        // More fields than are parsed in one pass: the second pass.
+        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..40 {
+            many.extend_from_slice(format!("x-field-{i}: value {i}\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"content-length: 2\r\n\r\nok");
+        let mut buf = BytesMut::from(&many[..]);
+        let head = parse_response(&mut buf, &Method::GET)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(head.response.headers().len(), 41);
+        assert_eq!(head.response.headers()["x-field-39"], "value 39");
+        assert_eq!(
+            (head.framing, &buf[..]),
+            (BodyFraming::Length(2), &b"ok"[..])
         );
     }
 
