@@ -271,8 +271,10 @@ impl ProxyCore {
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
-        let body = downstream_body(body, head.version, spec.http.max_request_body_size);
-        let source = ReplaySource::new(log::count_received(body, cx));
+        let source = match downstream_body(body, head.version, spec.http.max_request_body_size) {
+            Some(body) => ReplaySource::new(log::count_received(body, cx)),
+            None => ReplaySource::empty(),
+        };
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
         // Boxed: the tries' state machine (the pool's and hyper's futures)
@@ -437,23 +439,22 @@ fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
 }
 
 /// The downstream body, cut off past the listener's limit.
+/// The downstream body as the tries read it; `None` for an HTTP/1
+/// request without one (most GETs): hyper's `Incoming` holds nothing
+/// then, and the request needs no body source of its own. (An h2 body
+/// holds its stream: kept, it is not dropped early.)
 fn downstream_body<B: RequestBody>(
     body: B,
     version: http::Version,
     limit: Option<u64>,
-) -> BoxBody<Bytes, BoxError> {
-    // An HTTP/1 request without a body (most GETs): hyper's `Incoming`
-    // holds nothing, and an empty body needs no allocation. (An h2 body
-    // holds its stream: kept, it is not dropped early.)
+) -> Option<BoxBody<Bytes, BoxError>> {
     if version < http::Version::HTTP_2 && body.is_end_stream() {
-        return http_body_util::Empty::new()
-            .map_err(|never| match never {})
-            .boxed();
+        return None;
     }
-    match limit.and_then(|l| usize::try_from(l).ok()) {
+    Some(match limit.and_then(|l| usize::try_from(l).ok()) {
         Some(limit) => Limited::new(body, limit).boxed(),
         None => body.map_err(BoxError::from).boxed(),
-    }
+    })
 }
 
 /// Replaces the path, keeping the query.

@@ -13,9 +13,10 @@ use super::BoxError;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
@@ -103,6 +104,21 @@ impl ReplaySource {
             }),
             hint,
         })
+    }
+
+    /// The source of every HTTP/1 request without a body (most GETs): one
+    /// shared instance, so such a request allocates none. Nothing reads
+    /// it: tries and mirrors send an empty body when the source
+    /// [`is_empty`](ReplaySource::is_empty).
+    pub(crate) fn empty() -> Arc<ReplaySource> {
+        static EMPTY: LazyLock<Arc<ReplaySource>> = LazyLock::new(|| {
+            ReplaySource::new(
+                http_body_util::Empty::new()
+                    .map_err(|never| match never {})
+                    .boxed(),
+            )
+        });
+        Arc::clone(&EMPTY)
     }
 
     /// A body for the next try, from the start; `None` when the body can
