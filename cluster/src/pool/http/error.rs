@@ -243,6 +243,18 @@ pub(crate) fn classify(err: &hyper::Error) -> Failure {
     Failure::Other
 }
 
+/// hyper's error for an exchange with `addr` that produced no response
+/// head, as the pool reports it.
+pub(crate) fn from_hyper(addr: SocketAddr, err: hyper::Error) -> HttpPoolError {
+    let kind = classify(&err);
+    let source = err.into();
+    match kind {
+        Failure::Unprocessed => HttpPoolError::Refused { addr, source },
+        Failure::ConnectionLost | Failure::StreamReset => HttpPoolError::Reset { addr, source },
+        Failure::Other => HttpPoolError::Protocol { addr, source },
+    }
+}
+
 /// The first error of type `E` in `err`'s source chain.
 fn find_source<'a, E: std::error::Error + 'static>(
     err: &'a (dyn std::error::Error + 'static),

@@ -20,7 +20,7 @@
 
 use crate::pool::http::body::{SendBody, UpstreamBody};
 use crate::pool::http::counters::{HttpPoolCounters, InFlight, OpenConn};
-use crate::pool::http::error::{Failure, classify};
+use crate::pool::http::error::{Failure, classify, from_hyper};
 use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
 use http::request::Parts;
 use http::uri::{Authority, Scheme};
@@ -203,21 +203,7 @@ impl Drop for H2Pool {
 
 impl Shared {
     fn error(&self, err: hyper::Error) -> HttpPoolError {
-        let addr = self.addr;
-        match classify(&err) {
-            Failure::Unprocessed => HttpPoolError::Refused {
-                addr,
-                source: err.into(),
-            },
-            Failure::ConnectionLost | Failure::StreamReset => HttpPoolError::Reset {
-                addr,
-                source: err.into(),
-            },
-            Failure::Other => HttpPoolError::Protocol {
-                addr,
-                source: err.into(),
-            },
-        }
+        from_hyper(self.addr, err)
     }
 
     /// Takes `conn` out of rotation: its streams finish, new ones go

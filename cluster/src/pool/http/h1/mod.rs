@@ -32,7 +32,7 @@ pub(crate) use conn::WireBody;
 
 use crate::pool::http::body::UpstreamBody;
 use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, OpenConn};
-use crate::pool::http::error::{Failure, classify};
+use crate::pool::http::error::from_hyper;
 use crate::pool::http::{
     ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, LentHead, open_tcp,
 };
@@ -207,21 +207,7 @@ impl Shared {
     }
 
     fn hyper_error(&self, err: hyper::Error) -> HttpPoolError {
-        let addr = self.addr;
-        match classify(&err) {
-            Failure::Unprocessed => HttpPoolError::Refused {
-                addr,
-                source: err.into(),
-            },
-            Failure::ConnectionLost | Failure::StreamReset => HttpPoolError::Reset {
-                addr,
-                source: err.into(),
-            },
-            Failure::Other => HttpPoolError::Protocol {
-                addr,
-                source: err.into(),
-            },
-        }
+        from_hyper(self.addr, err)
     }
 
     /// A live idle connection (`true`: reused) or a new one.
