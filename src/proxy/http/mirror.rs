@@ -274,7 +274,7 @@ fn request(head: MirrorHead, body: HttpBody) -> Result<Request<HttpBody>, Mirror
         version,
     } = head;
     Ok(upstream::request(
-        method, &target, headers, &authority, version, body,
+        method, &target, &headers, &authority, version, body,
     )?)
 }
 

@@ -32,14 +32,14 @@ pub(super) fn pool_version(version: HttpVersion) -> meshgate_cluster::HttpVersio
 pub(super) fn request<B>(
     method: Method,
     target: &str,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     authority: &str,
     version: HttpVersion,
     body: B,
 ) -> Result<Request<B>, http::Error> {
     let target = PathAndQuery::try_from(target)?;
     let head =
-        TryHead::new(target, authority, version, single_host(&headers))?.head(&method, headers);
+        TryHead::new(target, authority, version, single_host(headers))?.head(&method, headers);
     Ok(Request::from_parts(head, body))
 }
 
@@ -112,20 +112,9 @@ impl TryHead {
         }
     }
 
-    /// The head of one attempt, with `headers` (the request's, a copy).
-    pub(super) fn head(&self, method: &Method, mut headers: HeaderMap) -> Parts {
-        if self.strip_host {
-            headers.remove(header::HOST);
-        }
-        if let Some(host) = &self.host {
-            headers.insert(header::HOST, host.clone());
-        }
-        let (mut head, ()) = Request::new(()).into_parts();
-        head.method = method.clone();
-        head.uri = self.uri.clone();
-        head.version = self.version;
-        head.headers = headers;
-        head
+    /// The head of one attempt, owned (a mirror's request).
+    pub(super) fn head(&self, method: &Method, headers: &HeaderMap) -> Parts {
+        self.lend(method, headers).to_parts()
     }
 }
 
@@ -191,7 +180,7 @@ mod tests {
             single_host(&headers),
         )
         .unwrap()
-        .head(&Method::GET, headers)
+        .head(&Method::GET, &headers)
     }
 
     fn hosts(head: &Parts) -> Vec<&[u8]> {

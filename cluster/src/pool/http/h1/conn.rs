@@ -10,7 +10,7 @@ use crate::pool::http::body::HttpBodyError;
 use crate::pool::http::counters::{CountedStream, InFlight};
 use crate::pool::http::{HttpBody, LentHead};
 use bytes::{Buf, Bytes, BytesMut};
-use http::{Method, Response};
+use http::Method;
 use http_body::{Body, Frame, SizeHint};
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -392,14 +392,13 @@ impl WireBody {
     ) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
         // Each turn yields, or reads at least one byte more, or ends.
         loop {
+            // Done gives the connection up, so a body still holding it is
+            // not done.
             let Some(conn) = self.conn.as_mut() else {
                 return Poll::Ready(None);
             };
             match &mut self.state {
-                Reading::Done => {
-                    self.finish();
-                    return Poll::Ready(None);
-                }
+                Reading::Done => return Poll::Ready(None),
                 Reading::Length(left) if !conn.read.is_empty() => {
                     let take = usize::try_from(*left)
                         .unwrap_or(usize::MAX)
@@ -464,9 +463,4 @@ impl std::fmt::Debug for WireBody {
             .field("reusable", &self.reusable)
             .finish_non_exhaustive()
     }
-}
-
-/// The response the pool returns for a wire exchange.
-pub(super) fn response(head: wire::ResponseHead, body: WireBody) -> Response<WireBody> {
-    head.response.map(|()| body)
 }

@@ -119,26 +119,27 @@ impl H1Pool {
             return shared.send_upgrade(head.to_parts(), body).await;
         }
         let idempotent = is_idempotent(head.method);
-        let mut body = Some(body);
+        let mut body = body;
         let mut fresh_only = false;
         // At most two attempts: the second only on a fresh connection and
         // only when the first provably or very probably never reached the
         // upstream's application.
         for attempt in 0..2 {
             let (mut conn, reused) = shared.checkout(fresh_only).await?;
-            let Some(request_body) = body.take() else {
-                break;
-            };
-            let was_empty = http_body::Body::is_end_stream(&request_body);
+            let was_empty = http_body::Body::is_end_stream(&body);
             conn.uses += 1;
             let in_flight = InFlight::new(&shared.counters, &shared.settings.host_stats);
-            let error = match conn.exchange(&head, request_body).await {
+            let error = match conn.exchange(&head, body).await {
                 Ok((response, sent_whole)) => {
                     let reusable = response.keep_alive && sent_whole;
-                    let framing = response.framing;
-                    let body =
-                        WireBody::new(conn, framing, reusable, Arc::clone(shared), in_flight);
-                    return Ok(conn::response(response, body).map(UpstreamBody::wire));
+                    let body = WireBody::new(
+                        conn,
+                        response.framing,
+                        reusable,
+                        Arc::clone(shared),
+                        in_flight,
+                    );
+                    return Ok(response.response.map(|()| UpstreamBody::wire(body)));
                 }
                 Err(Failed::Unsent(error, whole)) => {
                     if attempt > 0 {
@@ -147,7 +148,7 @@ impl H1Pool {
                             source: error.into(),
                         });
                     }
-                    body = Some(whole);
+                    body = whole;
                     error
                 }
                 Err(Failed::Lost {
@@ -161,7 +162,7 @@ impl H1Pool {
                     if !(stale && attempt == 0 && idempotent && was_empty) {
                         return Err(shared.wire_error(error, reused));
                     }
-                    body = Some(super::empty_body());
+                    body = super::empty_body();
                     error
                 }
             };
