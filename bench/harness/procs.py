@@ -59,18 +59,19 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` and its descendants, from
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of `pid` and its descendants, from
     /proc/PID/stat (all threads; the clock tick is the resolution)."""
-    total = 0
+    user = system = 0
     for one in tree(pid):
         try:
             stat = Path(f"/proc/{one}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def memory_kib(pid: int, field: str) -> int:

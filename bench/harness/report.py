@@ -21,8 +21,8 @@ def line(row) -> str:
 def markdown(results: dict) -> str:
     rows = results["rows"]
     out = [
-        "| scenario | target | req/s | × direct | p50 ms | p99 ms | p999 ms | proxy CPU µs/req | proxy CPU busy | peak RSS MiB | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | target | req/s | × direct | p50 ms | p99 ms | p999 ms | proxy CPU µs/req | user / sys µs | proxy CPU busy | peak RSS MiB | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     skipped = []
     for r in rows:
@@ -37,9 +37,14 @@ def markdown(results: dict) -> str:
         # was not the bottleneck (waiting, or not scheduled).
         busy = "—" if r["cpu_us_per_req"] is None else f"{r['cpu_us_per_req'] * r['rps'] / 1e4:.0f} %"
         rss = "—" if r["peak_rss_kib"] is None else f"{r['peak_rss_kib'] / 1024:.1f}"
+        split = r["extra"]
+        split = (
+            f"{split['proxy_user_us_per_req']:.1f} / {split['proxy_sys_us_per_req']:.1f}"
+            if "proxy_user_us_per_req" in split else "—"
+        )
         out.append(
             f"| {r['scenario']} | {r['target']} | {r['rps']:,.0f} | {ratio} | {_ms(r['p50_us'])} | "
-            f"{_ms(r['p99_us'])} | {_ms(r['p999_us'])} | {cpu} | {busy} | {rss} | {r['errors']} |"
+            f"{_ms(r['p99_us'])} | {_ms(r['p999_us'])} | {cpu} | {split} | {busy} | {rss} | {r['errors']} |"
         )
     memory = [r for r in rows if r["scenario"] == "memory"]
     if memory:
