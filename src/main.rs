@@ -13,6 +13,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc instead of glibc's malloc: the HTTP/2 path allocates per
+/// stream (hyper's and h2's own state, each stream's boxed future of a few
+/// KiB), and glibc's bins for blocks over 1 KiB cost about 1,000
+/// instructions a block (BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The configuration `meshgate start` runs without `-c`: one `Auto`
 /// listener on 127.0.0.1:2045 (bolt, Dubbo) forwarding every service to
 /// 127.0.0.1:8080. Documented in README.md.
