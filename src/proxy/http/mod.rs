@@ -271,7 +271,7 @@ impl ProxyCore {
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
-        let source = match downstream_body(body, head.version, spec.http.max_request_body_size) {
+        let source = match downstream_body(body, spec.http.max_request_body_size) {
             Some(body) => ReplaySource::new(log::count_received(body, cx)),
             None => ReplaySource::empty(),
         };
@@ -438,17 +438,19 @@ fn payload_too_large(limit: Option<u64>) -> Response<ResponseBody> {
     )
 }
 
-/// The downstream body, cut off past the listener's limit.
-/// The downstream body as the tries read it; `None` for an HTTP/1
-/// request without one (most GETs): hyper's `Incoming` holds nothing
-/// then, and the request needs no body source of its own. (An h2 body
-/// holds its stream: kept, it is not dropped early.)
+/// The downstream body as the tries read it, cut off past the listener's
+/// limit; `None` for a request whose body has ended already (most GETs),
+/// which needs no body source of its own. An ended h2 body may go: its
+/// stream stays open for the response (h2 resets a stream only when no
+/// handle to it is left), and the upstream request then goes out as one
+/// HEADERS frame with END_STREAM, not HEADERS and an empty DATA frame
+/// (hyper's `Incoming` knows an ended h2 body has ended, but not its
+/// exact length, so a body wrapping it could not tell its try so).
 fn downstream_body<B: RequestBody>(
     body: B,
-    version: http::Version,
     limit: Option<u64>,
 ) -> Option<BoxBody<Bytes, BoxError>> {
-    if version < http::Version::HTTP_2 && body.is_end_stream() {
+    if body.is_end_stream() {
         return None;
     }
     Some(match limit.and_then(|l| usize::try_from(l).ok()) {
