@@ -404,3 +404,47 @@ async fn h2_close_drains_streams_in_flight_then_closes_the_connection() {
     upstream.wait_closed(1).await;
     eventually("pool sees it closed", || pool.stats().open == 0).await;
 }
+
+#[tokio::test]
+async fn h2_keep_alive_closes_a_connection_whose_peer_stops_answering_pings() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    // A peer that sends its SETTINGS (and acknowledges the pool's), then
+    // goes silent: it reads everything and answers nothing, PINGs included.
+    let silent = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        const SETTINGS: [u8; 9] = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+        const SETTINGS_ACK: [u8; 9] = [0, 0, 0, 4, 1, 0, 0, 0, 0];
+        stream.write_all(&SETTINGS).await.expect("settings");
+        stream.write_all(&SETTINGS_ACK).await.expect("ack");
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
+    let settings = HttpPoolSettings {
+        h2_keep_alive_interval: Some(Duration::from_millis(100)),
+        h2_keep_alive_timeout: Duration::from_millis(200),
+        ..HttpPoolSettings::default()
+    };
+    let pool = HttpPool::new(addr, HttpVersion::Http2, settings);
+    let started = Instant::now();
+    let err = tokio::time::timeout(LIMIT, pool.send(get("/")))
+        .await
+        .expect("the request fails in time instead of hanging")
+        .expect_err("the peer never answers");
+    assert!(matches!(err, HttpPoolError::Reset { .. }), "{err}");
+    // One interval to the PING, then the whole timeout waiting for it.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    eventually("connection closed", || pool.stats().open == 0).await;
+    // The peer sees the connection close.
+    tokio::time::timeout(LIMIT, silent)
+        .await
+        .expect("closed in time")
+        .expect("peer task");
+}

@@ -1,15 +1,14 @@
 //! The bodies crossing an HTTP pool: [`HttpBody`] going up, [`UpstreamBody`]
-//! coming back, and the internal wrapper that lets the pool take a request
-//! body back when hyper gave up on the request before reading any of it.
+//! coming back.
 
 use super::h1::WireBody;
+use super::h2::H2Body;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 /// Why a request body could not produce its next frame (the downstream
@@ -32,8 +31,8 @@ pub fn empty_body() -> HttpBody {
 /// A response body from the upstream, streamed as the upstream sends it
 /// (nothing is buffered beyond a read buffer, or hyper's and h2's flow
 /// control windows), trailers included: HTTP/1 read by the pool's own
-/// client straight from the connection, h2 (and HTTP/1 upgrades) hyper's
-/// [`Incoming`].
+/// client straight from the connection, h2 from its stream, HTTP/1
+/// upgrades hyper's [`Incoming`].
 ///
 /// It also holds the request's place in the pool: the request counts as
 /// in flight, and its HTTP/1 connection stays out of the idle list, until
@@ -46,6 +45,10 @@ pub struct UpstreamBody {
 
 enum Inner {
     Wire(WireBody),
+    H2 {
+        body: H2Body,
+        lease: Option<Box<dyn Send + Sync>>,
+    },
     Hyper {
         body: Incoming,
         lease: Option<Box<dyn Send + Sync>>,
@@ -62,6 +65,13 @@ impl UpstreamBody {
         }
     }
 
+    pub(crate) fn h2(body: H2Body, lease: Box<dyn Send + Sync>) -> UpstreamBody {
+        let lease = (!body.is_end_stream()).then_some(lease);
+        UpstreamBody {
+            inner: Inner::H2 { body, lease },
+        }
+    }
+
     pub(crate) fn wire(body: WireBody) -> UpstreamBody {
         UpstreamBody {
             inner: Inner::Wire(body),
@@ -73,6 +83,11 @@ impl fmt::Debug for UpstreamBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Wire(body) => body.fmt(f),
+            Inner::H2 { body, lease } => f
+                .debug_struct("UpstreamBody")
+                .field("inner", body)
+                .field("finished", &lease.is_none())
+                .finish(),
             Inner::Hyper { body, lease } => f
                 .debug_struct("UpstreamBody")
                 .field("inner", body)
@@ -92,13 +107,14 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
         match &mut self.get_mut().inner {
             Inner::Wire(body) => body.poll_frame(cx),
+            Inner::H2 { body, lease } => {
+                let polled = body.poll_frame(cx);
+                release_at_end(&polled, body.is_end_stream(), lease);
+                polled.map_err(HttpBodyError::from)
+            }
             Inner::Hyper { body, lease } => {
                 let polled = Pin::new(&mut *body).poll_frame(cx);
-                match &polled {
-                    Poll::Ready(None) | Poll::Ready(Some(Err(_))) => *lease = None,
-                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => *lease = None,
-                    Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
-                }
+                release_at_end(&polled, body.is_end_stream(), lease);
                 polled.map_err(HttpBodyError::from)
             }
         }
@@ -107,6 +123,7 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Inner::Wire(body) => body.is_end_stream(),
+            Inner::H2 { body, .. } => body.is_end_stream(),
             Inner::Hyper { body, .. } => body.is_end_stream(),
         }
     }
@@ -114,102 +131,22 @@ impl Body for UpstreamBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Wire(body) => body.size_hint(),
+            Inner::H2 { body, .. } => body.size_hint(),
             Inner::Hyper { body, .. } => body.size_hint(),
         }
     }
 }
 
-/// The request body handed to hyper. Until hyper first polls it the real
-/// body stays in a slot shared with the pool, so a request hyper never
-/// started sending (connection closed, stream refused) can be sent again
-/// with its body whole. Once polled, the body moves in here and the slot
-/// is empty: what was read cannot be read again. A body known to be empty
-/// needs no slot (the pool sends a new empty one again): no allocation and
-/// no lock for most GETs.
-pub(crate) struct SendBody {
-    slot: Option<Arc<Mutex<Option<HttpBody>>>>,
-    body: Option<HttpBody>,
-}
-
-/// The pool's side of a [`SendBody`]'s slot.
-pub(crate) struct BodySlot(Option<Arc<Mutex<Option<HttpBody>>>>);
-
-impl SendBody {
-    /// Wraps `body`; the [`BodySlot`] can take it back while unpolled
-    /// (an empty body: never, the caller makes a new one).
-    pub(crate) fn new(body: HttpBody) -> (SendBody, BodySlot) {
-        if body.is_end_stream() {
-            return (
-                SendBody {
-                    slot: None,
-                    body: Some(body),
-                },
-                BodySlot(None),
-            );
-        }
-        let slot = Arc::new(Mutex::new(Some(body)));
-        (
-            SendBody {
-                slot: Some(Arc::clone(&slot)),
-                body: None,
-            },
-            BodySlot(Some(slot)),
-        )
-    }
-
-    fn slot(&self) -> Option<MutexGuard<'_, Option<HttpBody>>> {
-        self.slot.as_deref().map(lock)
-    }
-}
-
-impl BodySlot {
-    /// The body, if hyper never started reading it.
-    pub(crate) fn reclaim(&self) -> Option<HttpBody> {
-        lock(self.0.as_deref()?).take()
-    }
-}
-
-fn lock(slot: &Mutex<Option<HttpBody>>) -> MutexGuard<'_, Option<HttpBody>> {
-    // A take or a put only: a poisoned lock still holds a consistent value.
-    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Body for SendBody {
-    type Data = Bytes;
-    type Error = HttpBodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
-        let this = self.get_mut();
-        if this.body.is_none() {
-            let taken = this.slot().and_then(|mut slot| slot.take());
-            this.body = taken;
-        }
-        match &mut this.body {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            // Reclaimed by the pool for a retry: this attempt is over.
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.body {
-            Some(body) => body.is_end_stream(),
-            None => self
-                .slot()
-                .is_none_or(|slot| slot.as_ref().is_none_or(Body::is_end_stream)),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.body {
-            Some(body) => body.size_hint(),
-            None => self
-                .slot()
-                .and_then(|slot| slot.as_ref().map(Body::size_hint))
-                .unwrap_or_else(|| SizeHint::with_exact(0)),
-        }
+/// Ends the exchange's hold on its connection (`lease`) once `polled` is
+/// the body's end, its last frame (`ended` after it) or an error.
+fn release_at_end<T, E>(
+    polled: &Poll<Option<Result<T, E>>>,
+    ended: bool,
+    lease: &mut Option<Box<dyn Send + Sync>>,
+) {
+    match polled {
+        Poll::Ready(None) | Poll::Ready(Some(Err(_))) => *lease = None,
+        Poll::Ready(Some(Ok(_))) if ended => *lease = None,
+        Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
     }
 }

@@ -202,11 +202,12 @@ pub(crate) enum Failure {
     Other,
 }
 
-/// Sorts hyper's error. h2 errors are read through their reason and
-/// whether the peer sent them; an h2 `REFUSED_STREAM`, or a GOAWAY with
-/// `NO_ERROR` (the graceful kind, which fails only streams the peer never
+/// Sorts an exchange's error: hyper's, or h2's own (the h2 pool speaks
+/// h2 directly). h2 errors are read through their reason and whether the
+/// peer sent them; an h2 `REFUSED_STREAM`, or a GOAWAY with `NO_ERROR`
+/// (the graceful kind, which fails only streams the peer never
 /// processed), means unprocessed (RFC 9113 §8.7).
-pub(crate) fn classify(err: &hyper::Error) -> Failure {
+pub(crate) fn classify(err: &(dyn std::error::Error + 'static)) -> Failure {
     if let Some(h2) = find_source::<h2::Error>(err) {
         if h2.is_io() {
             return Failure::ConnectionLost;
@@ -227,7 +228,9 @@ pub(crate) fn classify(err: &hyper::Error) -> Failure {
         }
         return Failure::Other;
     }
-    if err.is_incomplete_message() || err.is_closed() || err.is_canceled() {
+    if let Some(hyper) = err.downcast_ref::<hyper::Error>()
+        && (hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled())
+    {
         return Failure::ConnectionLost;
     }
     if let Some(io) = find_source::<io::Error>(err) {
@@ -243,11 +246,14 @@ pub(crate) fn classify(err: &hyper::Error) -> Failure {
     Failure::Other
 }
 
-/// hyper's error for an exchange with `addr` that produced no response
-/// head, as the pool reports it.
-pub(crate) fn from_hyper(addr: SocketAddr, err: hyper::Error) -> HttpPoolError {
+/// An exchange's error (hyper's or h2's) for a request to `addr` that
+/// produced no response head, as the pool reports it.
+pub(crate) fn from_exchange<E>(addr: SocketAddr, err: E) -> HttpPoolError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let kind = classify(&err);
-    let source = err.into();
+    let source = Box::new(err);
     match kind {
         Failure::Unprocessed => HttpPoolError::Refused { addr, source },
         Failure::ConnectionLost | Failure::StreamReset => HttpPoolError::Reset { addr, source },
@@ -255,7 +261,6 @@ pub(crate) fn from_hyper(addr: SocketAddr, err: hyper::Error) -> HttpPoolError {
     }
 }
 
-/// The first error of type `E` in `err`'s source chain.
 fn find_source<'a, E: std::error::Error + 'static>(
     err: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a E> {

@@ -1,7 +1,7 @@
 //! Upstream HTTP connection pools, one per (host, version). HTTP/1.1 is
-//! spoken by the pool itself (`h1/wire.rs`, with `httparse`), in the
-//! calling task; upgrades and h2 go through hyper's client connection API
-//! (`hyper::client::conn::{http1, http2}`).
+//! spoken by the pool itself (`h1/wire.rs`, with `httparse`) and h2 through
+//! the `h2` crate, both in the calling task; upgrades go through hyper's
+//! client connection API (`hyper::client::conn::http1`).
 //!
 //! - [`HttpVersion::Http1`]: keep-alive, one exchange per connection at a
 //!   time. Idle connections wait in a LIFO stack (bounded, closed after

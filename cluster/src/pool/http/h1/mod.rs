@@ -32,7 +32,7 @@ pub(crate) use conn::WireBody;
 
 use crate::pool::http::body::UpstreamBody;
 use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, OpenConn};
-use crate::pool::http::error::from_hyper;
+use crate::pool::http::error::from_exchange;
 use crate::pool::http::{
     ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, LentHead, open_tcp,
 };
@@ -208,7 +208,7 @@ impl Shared {
     }
 
     fn hyper_error(&self, err: hyper::Error) -> HttpPoolError {
-        from_hyper(self.addr, err)
+        from_exchange(self.addr, err)
     }
 
     /// A live idle connection (`true`: reused) or a new one.

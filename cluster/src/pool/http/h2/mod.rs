@@ -9,31 +9,44 @@
 //!  connect ─> open ─(GOAWAY received / closed / max_requests_per_conn)─> draining ─(streams done)─> closed
 //! ```
 //!
-//! A draining connection takes no new stream; its streams finish (hyper
-//! and h2 keep the connection alive until then). A GOAWAY is noticed when
-//! hyper's sender reports the connection closed, or, in the race where a
-//! request was already on its way, by the stream's error: a graceful
-//! GOAWAY (or `REFUSED_STREAM`) means "not processed" (RFC 9113 §8.7), so
-//! the pool sends the request again on a fresh connection if its body is
-//! still whole. Flow control is h2's: the request body is read only as
-//! the window allows, the response body arrives as the caller reads it.
+//! A draining connection takes no new stream; its streams finish (h2
+//! keeps the connection alive until then). A GOAWAY is noticed when a new
+//! stream cannot open, or, in the race where a request was already on its
+//! way, by the stream's error: a graceful GOAWAY (or `REFUSED_STREAM`)
+//! means "not processed" (RFC 9113 §8.7), so the pool sends the request
+//! again on a fresh connection if its body is still whole (not yet sent,
+//! or empty). Flow control is h2's: the request body is read only as the
+//! window allows, the response body arrives as the caller reads it.
+//!
+//! The pool speaks h2 through the `h2` crate itself, not hyper's client:
+//! a request's own task opens its stream, sends the body and awaits the
+//! response ([`exchange`]), so a request costs no channel into a
+//! connection task, no task of its own and no wake-ups across tasks. Only
+//! the connection's I/O (and a body still uploading after its response
+//! arrived) runs in the connection's task, which also sends the keep-alive
+//! PINGs.
 
-use crate::pool::http::body::{SendBody, UpstreamBody};
+mod exchange;
+
+pub(crate) use exchange::H2Body;
+
+use crate::pool::http::body::UpstreamBody;
 use crate::pool::http::counters::{HttpPoolCounters, InFlight, OpenConn};
-use crate::pool::http::error::{Failure, classify, from_hyper};
+use crate::pool::http::error::{Failure, classify, from_exchange};
 use crate::pool::http::{ConnectGate, HttpBody, HttpPoolError, HttpPoolSettings, open_tcp};
+use bytes::Bytes;
+use exchange::{BodyPipe, Exchange};
 use http::request::Parts;
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use http::{Method, Request, Response};
 use meshgate_tasks::{LocalExecutor, LocalTasks};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::time::Instant;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 
 pub(crate) struct H2Pool {
     shared: Arc<Shared>,
@@ -57,17 +70,30 @@ struct Conns {
     closed: bool,
 }
 
-type Connection = http2::Connection<TokioIo<tokio::net::TcpStream>, SendBody, LocalExecutor>;
+type Connection = h2::client::Connection<tokio::net::TcpStream, Bytes>;
+
+/// h2's settings as hyper's client set them: large windows (a proxy
+/// should not be the one slowing a download), no server push.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+const MAX_FRAME_SIZE: u32 = 16 * 1024;
+const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+const MAX_SEND_BUFFER: usize = 1024 * 1024;
+/// Streams opened before the server's SETTINGS say how many it takes
+/// (RFC 9113's recommended minimum for what servers advertise).
+const INITIAL_MAX_SEND_STREAMS: usize = 100;
 
 struct Conn {
-    sender: http2::SendRequest<SendBody>,
-    /// hyper's connection future, shared with the driver task that polls
-    /// it; the pool reads the server's current
-    /// `SETTINGS_MAX_CONCURRENT_STREAMS` through it. The driver drops it
-    /// (`None`) when it ends, which closes hyper's request channel: the
-    /// sender then reports closed, and a request still queued in it comes
-    /// back unsent.
+    sender: h2::client::SendRequest<Bytes>,
+    /// h2's connection, shared with the driver task that polls it; the
+    /// pool reads the server's current `SETTINGS_MAX_CONCURRENT_STREAMS`
+    /// through it. The driver drops it (`None`) when it ends.
     connection: Arc<Mutex<Option<Pin<Box<Connection>>>>>,
+    /// Set by the driver when the connection ended.
+    ended: Arc<AtomicBool>,
+    /// Request bodies still uploading after their response arrived run
+    /// in the connection's task.
+    uploads: LocalExecutor,
     /// Streams whose exchange is not over.
     active: AtomicUsize,
     /// Streams ever started.
@@ -99,14 +125,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Conn {
     fn is_usable(&self) -> bool {
-        !self.draining.load(Ordering::Acquire) && !self.sender.is_closed()
+        !self.draining.load(Ordering::Acquire) && !self.ended.load(Ordering::Acquire)
     }
 
     /// Streams this connection may carry at once.
     fn capacity(&self, local_cap: Option<u32>) -> usize {
         // A connection whose driver ended has room for nothing.
         let server = lock(&self.connection).as_ref().map_or(0, |connection| {
-            connection.as_ref().get_ref().current_max_send_streams()
+            connection.as_ref().get_ref().max_concurrent_send_streams()
         });
         local_cap
             .map_or(server, |cap| server.min(cap as usize))
@@ -140,42 +166,76 @@ impl H2Pool {
         body: HttpBody,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
-        let was_empty = http_body::Body::is_end_stream(&body);
-        let (mut send_body, mut slot) = SendBody::new(body);
+        let mut body = body;
         let mut avoid: Option<Arc<Conn>> = None;
         // At most two attempts: the second only when the first stream was
-        // provably not processed, on another connection.
+        // provably not processed and its body is whole, on another
+        // connection.
         for attempt in 0..2 {
             let conn = shared.pick(avoid.as_ref()).await?;
             let lease = Lease {
                 conn: Arc::clone(&conn),
                 _in_flight: InFlight::new(&shared.counters, &shared.settings.host_stats),
             };
+            let mut req = Request::from_parts(head(), ());
+            if req.method() == Method::CONNECT {
+                return Err(HttpPoolError::Protocol {
+                    addr: shared.addr,
+                    source: "CONNECT is not proxied to an HTTP/2 upstream".into(),
+                });
+            }
+            exchange::prepare(&mut req, shared.addr, &body);
+            let empty = http_body::Body::is_end_stream(&body);
             let mut sender = conn.sender.clone();
-            let req = absolute_form(Request::from_parts(head(), send_body), shared.addr);
-            match sender.try_send_request(req).await {
-                Ok(resp) => return Ok(resp.map(|body| UpstreamBody::new(body, Box::new(lease)))),
-                Err(mut failed) => {
+            // The stream opens only once the connection has room for it;
+            // an error here (GOAWAY, closed) leaves the request unsent.
+            let opened = match std::future::poll_fn(|cx| sender.poll_ready(cx)).await {
+                Ok(()) => sender.send_request(req, empty),
+                Err(err) => Err(err),
+            };
+            let (response, stream) = match opened {
+                Ok(opened) => opened,
+                Err(err) => {
                     drop(lease);
-                    // An unsent request comes back with its body unpolled,
-                    // still in the slot.
-                    let unsent = failed.take_message().is_some();
-                    let err = failed.into_error();
-                    if !unsent && classify(&err) != Failure::Unprocessed {
-                        return Err(shared.error(err));
-                    }
                     shared.retire(&conn);
-                    let whole = slot.reclaim().or_else(|| was_empty.then(super::empty_body));
-                    match whole {
-                        Some(body) if attempt == 0 => (send_body, slot) = SendBody::new(body),
-                        _ => {
-                            return Err(HttpPoolError::Refused {
-                                addr: shared.addr,
-                                source: err.into(),
-                            });
-                        }
+                    if attempt == 1 {
+                        return Err(HttpPoolError::Refused {
+                            addr: shared.addr,
+                            source: err.into(),
+                        });
                     }
                     HttpPoolCounters::inc(&shared.counters.internal_retries);
+                    avoid = Some(conn);
+                    continue;
+                }
+            };
+            let pipe = (!empty).then(|| BodyPipe::new(body, stream));
+            match (Exchange { response, pipe }).await {
+                Ok((response, uploading)) => {
+                    if let Some(upload) = uploading {
+                        // The rest of the body goes up beside the response,
+                        // in the connection's task.
+                        hyper::rt::Executor::execute(&conn.uploads, async move {
+                            if let Err(err) = upload.await {
+                                tracing::debug!(%err, "h2 request body not sent whole");
+                            }
+                        });
+                    }
+                    let (parts, stream) = response.into_parts();
+                    let body = H2Body::new(stream, &parts.headers);
+                    return Ok(Response::from_parts(
+                        parts,
+                        UpstreamBody::h2(body, Box::new(lease)),
+                    ));
+                }
+                Err(err) => {
+                    drop(lease);
+                    if classify(&err) != Failure::Unprocessed || !empty || attempt == 1 {
+                        return Err(from_exchange(shared.addr, err));
+                    }
+                    shared.retire(&conn);
+                    HttpPoolCounters::inc(&shared.counters.internal_retries);
+                    body = super::empty_body();
                     avoid = Some(conn);
                 }
             }
@@ -202,10 +262,6 @@ impl Drop for H2Pool {
 }
 
 impl Shared {
-    fn error(&self, err: hyper::Error) -> HttpPoolError {
-        from_hyper(self.addr, err)
-    }
-
     /// Takes `conn` out of rotation: its streams finish, new ones go
     /// elsewhere.
     fn retire(&self, conn: &Arc<Conn>) {
@@ -334,63 +390,76 @@ impl Shared {
             self.settings.host_stats.clone(),
             permit,
         );
-        // hyper's client spawns a task per request (it waits for the
-        // response, and pipes a request body); they run inside the
-        // connection's task instead, polled after the connection.
-        let executor = LocalExecutor::default();
-        let mut tasks = LocalTasks::new(&executor);
-        let mut builder = http2::Builder::new(executor);
-        builder.timer(TokioTimer::new());
-        if let Some(interval) = self.settings.h2_keep_alive_interval {
+        let mut builder = h2::client::Builder::new();
+        builder
+            .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME_SIZE)
+            .max_header_list_size(MAX_HEADER_LIST_SIZE)
+            .max_send_buffer_size(MAX_SEND_BUFFER)
+            .enable_push(false);
+        let (sender, mut connection) =
             builder
-                .keep_alive_interval(interval)
-                .keep_alive_timeout(self.settings.h2_keep_alive_timeout)
-                .keep_alive_while_idle(true);
-        }
-        let (sender, connection) =
-            builder
-                .handshake(TokioIo::new(stream))
+                .handshake(stream)
                 .await
                 .map_err(|source| HttpPoolError::Handshake {
                     addr: self.addr,
                     source: source.into(),
                 })?;
+        let mut keep_alive = self.settings.h2_keep_alive_interval.and_then(|interval| {
+            let pings = connection.ping_pong()?;
+            Some(KeepAlive::new(
+                pings,
+                interval,
+                self.settings.h2_keep_alive_timeout,
+            ))
+        });
         let driver = Arc::new(Mutex::new(Some(Box::pin(connection))));
+        let ended = Arc::new(AtomicBool::new(false));
+        let uploads = LocalExecutor::default();
+        let mut tasks = LocalTasks::new(&uploads);
         let addr = self.addr;
-        let polled = Arc::clone(&driver);
+        let (polled, ended_flag) = (Arc::clone(&driver), Arc::clone(&ended));
         tokio::spawn(async move {
             let _open = open;
-            let mut ended = None;
+            let mut outcome: Option<Result<(), String>> = None;
             std::future::poll_fn(|cx| {
-                if ended.is_none() {
+                if outcome.is_none() {
                     let mut slot = lock(&polled);
-                    match slot.as_mut().map(|connection| connection.as_mut().poll(cx)) {
-                        None => ended = Some(Ok(())),
-                        Some(std::task::Poll::Ready(result)) => {
-                            *slot = None;
-                            ended = Some(result);
-                        }
-                        Some(std::task::Poll::Pending) => {}
+                    outcome = match slot.as_mut().map(|connection| connection.as_mut().poll(cx)) {
+                        None => Some(Ok(())),
+                        Some(Poll::Ready(result)) => Some(result.map_err(|err| err.to_string())),
+                        Some(Poll::Pending) => match keep_alive.as_mut().map(|k| k.poll(cx)) {
+                            Some(Poll::Ready(dead)) => Some(Err(dead)),
+                            _ => None,
+                        },
+                    };
+                    if outcome.is_some() {
+                        // Dropping h2's connection fails its open streams.
+                        *slot = None;
+                        ended_flag.store(true, Ordering::Release);
                     }
                 }
                 tasks.poll_tasks(cx);
-                // Once the connection ended, its requests' tasks still
-                // finish: they report each stream's own error (a refused
-                // stream is retried elsewhere), not a dropped request.
-                if ended.is_some() && tasks.is_empty() {
-                    std::task::Poll::Ready(())
+                // Uploads of a connection that ended fail on their own
+                // (their stream is gone); the task ends after them.
+                if outcome.is_some() && tasks.is_empty() {
+                    Poll::Ready(())
                 } else {
-                    std::task::Poll::Pending
+                    Poll::Pending
                 }
             })
             .await;
-            if let Some(Err(err)) = ended {
+            if let Some(Err(err)) = outcome {
                 tracing::debug!(%addr, %err, "upstream HTTP/2 connection ended");
             }
         });
         Ok(Arc::new(Conn {
             sender,
             connection: driver,
+            ended,
+            uploads,
             active: AtomicUsize::new(0),
             uses: AtomicU64::new(0),
             draining: AtomicBool::new(false),
@@ -438,57 +507,50 @@ impl Shared {
     }
 }
 
-/// h2 requests carry `:scheme` and `:authority` (RFC 9113 §8.3.1): the
-/// scheme is `http` (cleartext), the authority the request's own, else its
-/// `Host`, else the upstream address.
-fn absolute_form<B>(mut req: Request<B>, addr: SocketAddr) -> Request<B> {
-    let uri = req.uri();
-    if uri.scheme().is_some() && uri.authority().is_some() {
-        return req;
-    }
-    let authority = uri
-        .authority()
-        .cloned()
-        .or_else(|| {
-            req.headers()
-                .get(http::header::HOST)
-                .and_then(|host| Authority::try_from(host.as_bytes()).ok())
-        })
-        .or_else(|| Authority::try_from(addr.to_string()).ok());
-    let mut parts = uri.clone().into_parts();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = authority;
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    }
-    if let Ok(uri) = Uri::from_parts(parts) {
-        *req.uri_mut() = uri;
-    }
-    req
+/// PINGs every `interval`, each to be answered within `timeout`, with or
+/// without streams open: a peer that stops answering is taken for dead
+/// and the connection closes.
+struct KeepAlive {
+    pings: h2::PingPong,
+    interval: Duration,
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    awaiting_pong: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl KeepAlive {
+    fn new(pings: h2::PingPong, interval: Duration, timeout: Duration) -> KeepAlive {
+        KeepAlive {
+            pings,
+            interval,
+            timeout,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            awaiting_pong: false,
+        }
+    }
 
-    #[test]
-    fn origin_form_gets_scheme_and_the_host_as_authority() {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
-        let req = Request::post("/svc/Method?x=1")
-            .header(http::header::HOST, "api.example:81")
-            .body(super::super::empty_body())
-            .expect("request");
-        assert_eq!(
-            absolute_form(req, addr).uri(),
-            "http://api.example:81/svc/Method?x=1"
-        );
-        let bare = Request::get("/")
-            .body(super::super::empty_body())
-            .expect("request");
-        assert_eq!(absolute_form(bare, addr).uri(), "http://127.0.0.1:9/");
-        let kept = Request::get("http://a.b/c")
-            .body(super::super::empty_body())
-            .expect("request");
-        assert_eq!(absolute_form(kept, addr).uri(), "http://a.b/c");
+    /// `Ready` with why the connection is dead; `Pending` while it lives.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<String> {
+        loop {
+            if self.awaiting_pong {
+                match self.pings.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        self.awaiting_pong = false;
+                        self.timer.as_mut().reset(Instant::now() + self.interval);
+                        continue;
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(err.to_string()),
+                    Poll::Pending => {}
+                }
+                std::task::ready!(self.timer.as_mut().poll(cx));
+                return Poll::Ready(format!("PING unanswered for {:?}", self.timeout));
+            }
+            std::task::ready!(self.timer.as_mut().poll(cx));
+            if let Err(err) = self.pings.send_ping(h2::Ping::opaque()) {
+                return Poll::Ready(err.to_string());
+            }
+            self.awaiting_pong = true;
+            self.timer.as_mut().reset(Instant::now() + self.timeout);
+        }
     }
 }
