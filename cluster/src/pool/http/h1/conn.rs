@@ -321,7 +321,7 @@ impl Sending {
 /// connection goes back to the pool if it can carry another exchange,
 /// else it closes. Dropped half-read, it closes the connection.
 pub(crate) struct WireBody {
-    conn: Option<WireConn>,
+    conn: Option<Box<WireConn>>,
     state: Reading,
     reusable: bool,
     pool: Arc<Shared>,
@@ -338,7 +338,7 @@ enum Reading {
 
 impl WireBody {
     pub(super) fn new(
-        conn: WireConn,
+        conn: Box<WireConn>,
         framing: BodyFraming,
         reusable: bool,
         pool: Arc<Shared>,

@@ -68,7 +68,9 @@ struct State {
 }
 
 struct Idle {
-    conn: WireConn,
+    /// Boxed, as everywhere in the pool and in `WireBody`: the connection
+    /// with its buffers is moved at every checkout, response and checkin.
+    conn: Box<WireConn>,
     since: Instant,
 }
 
@@ -215,7 +217,7 @@ impl Shared {
     async fn checkout(
         self: &Arc<Self>,
         fresh_only: bool,
-    ) -> Result<(WireConn, bool), HttpPoolError> {
+    ) -> Result<(Box<WireConn>, bool), HttpPoolError> {
         if !fresh_only && let Some(conn) = self.pop_live()? {
             return Ok((conn, true));
         }
@@ -227,7 +229,7 @@ impl Shared {
 
     /// The newest idle connection still usable; stale and expired ones
     /// met on the way are closed.
-    fn pop_live(&self) -> Result<Option<WireConn>, HttpPoolError> {
+    fn pop_live(&self) -> Result<Option<Box<WireConn>>, HttpPoolError> {
         // Each turn pops one: bounded by the stack's size.
         loop {
             let idle = {
@@ -291,11 +293,11 @@ impl Shared {
         Ok(CountedStream::new(stream, open))
     }
 
-    async fn connect(&self) -> Result<WireConn, HttpPoolError> {
-        Ok(WireConn::new(
+    async fn connect(&self) -> Result<Box<WireConn>, HttpPoolError> {
+        Ok(Box::new(WireConn::new(
             self.open().await?,
             self.settings.h1_max_buf_size,
-        ))
+        )))
     }
 
     /// An upgrade request (or CONNECT) through hyper's client, on a
@@ -338,7 +340,7 @@ impl Shared {
 
     /// Puts a connection whose exchange is over back on the stack, or
     /// closes it.
-    fn checkin(self: &Arc<Self>, conn: WireConn) {
+    fn checkin(self: &Arc<Self>, conn: Box<WireConn>) {
         let max_uses = self.settings.max_requests_per_conn;
         if max_uses > 0 && conn.uses >= max_uses {
             HttpPoolCounters::inc(&self.counters.rotations);

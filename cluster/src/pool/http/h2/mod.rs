@@ -163,10 +163,9 @@ impl H2Pool {
     pub(crate) async fn send(
         &self,
         mut head: impl FnMut() -> Parts,
-        body: HttpBody,
+        mut body: HttpBody,
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
-        let mut body = body;
         let mut avoid: Option<Arc<Conn>> = None;
         // At most two attempts: the second only when the first stream was
         // provably not processed and its body is whole, on another
