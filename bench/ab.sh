@@ -23,12 +23,8 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-taskset -c 1 "${CARGO_TARGET_DIR:-target}/release/mg-stub" --protocol "$stub" --listen 127.0.0.1:0 >"$work/stub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do grep -q READY "$work/stub.log" && break; sleep 0.1; done
-stub_port=$(grep -o 'port=[0-9]*' "$work/stub.log" | cut -d= -f2)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -c "import sys; sys.path.insert(0, 'bench/harness'); import configs; print(configs.meshgate($port, $stub_port, '$protocol'))" >"$work/gw.json"
+. bench/stub-and-config.sh
+start_stub_and_config "${CARGO_TARGET_DIR:-target}/release" "$stub" "$protocol" "$work"
 
 # Prints requests per second.
 load() {

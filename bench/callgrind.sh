@@ -32,12 +32,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-taskset -c 1 "$bin/mg-stub" --protocol "$stub" --listen 127.0.0.1:0 >"$out/stub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do grep -q READY "$out/stub.log" && break; sleep 0.1; done
-stub_port=$(grep -o 'port=[0-9]*' "$out/stub.log" | cut -d= -f2)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -c "import sys; sys.path.insert(0, 'bench/harness'); import configs; print(configs.meshgate($port, $stub_port, '$protocol'))" >"$out/gw.json"
+. bench/stub-and-config.sh
+start_stub_and_config "$bin" "$stub" "$protocol" "$out"
 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
   "$bin/meshgate" start -c "$out/gw.json" >"$out/gateway.log" 2>&1 &
 gateway=$!
