@@ -14,7 +14,12 @@ MANY = 1_000_000
 
 def meshgate(listen: int, backend: int, protocol: str) -> str:
     """One meshgate listener (`bolt`, `dubbo`, `Http1`, `Http2`) routing
-    every request to the backend; 1 worker thread (`processor`)."""
+    every request to the backend; 1 worker thread (`processor`). A new
+    connection may stay silent for 60 s before its first request (HTTP's
+    protocol detection waits 10 s by default, a head 15 s), as nginx's
+    `client_header_timeout` allows: the memory scenario opens 10,000
+    connections that send nothing, which can take seconds, and holds them
+    8 s more; meshgate alone closed most of them in some runs."""
     if protocol in ("bolt", "dubbo"):
         match = {"headers": [{"name": "service", "value": ".*"}]}
         proxy = {"downstream_protocol": protocol, "router_config_name": "r"}
@@ -25,6 +30,7 @@ def meshgate(listen: int, backend: int, protocol: str) -> str:
             "upstream_protocol": protocol,
             "router_config_name": "r",
         }
+    proxy["extend_config"] = {"detect_timeout": "60s", "frame_read_timeout": "60s"}
     config = {
         "servers": [
             {
