@@ -23,9 +23,13 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 /// `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and `TE` unless it
 /// is exactly `trailers` (which gRPC needs end to end).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none of them: one pass over the names instead of
-    // a hashed removal per field.
-    if !headers.keys().any(is_hop_by_hop) {
+    // Most messages carry none of them (gRPC's `TE: trailers` stays): one
+    // pass over the fields instead of a hashed removal per name.
+    let te_trailers = |value: &HeaderValue| value.as_bytes().eq_ignore_ascii_case(b"trailers");
+    if !headers
+        .iter()
+        .any(|(name, value)| is_hop_by_hop(name) && !(name == header::TE && te_trailers(value)))
+    {
         return;
     }
     let named: Vec<HeaderName> = headers
@@ -51,9 +55,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     ] {
         headers.remove(name);
     }
-    let te_is_trailers = headers
-        .get(header::TE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    let te_is_trailers = headers.get(header::TE).is_some_and(te_trailers);
     if !te_is_trailers {
         headers.remove(header::TE);
     }
