@@ -238,7 +238,9 @@ impl ProxyCore {
             let pool = self.upstreams.pool(&host, codec, cluster);
             cx.stats.attempt(self.stats.host(&cx.stats, cluster, &host));
             if cx.request.kind == FrameKind::Oneway {
-                pool.send_oneway(cx.request.clone()).await?;
+                // Kept in `cx` like a two-way request: the pool copies it
+                // only if it has to wait.
+                pool.send_oneway_keep(&mut cx.request).await?;
                 return Ok(None);
             }
             let may_retry = policy.num_retries() >= cx.attempts;

@@ -64,8 +64,11 @@ pub use ping_pong::PingPongPool;
 use crate::HostStats;
 use crate::breaker::{BreakerPermit, CircuitBreaker};
 use meshgate_codecs::{Frame, FrameCodec, Limits, PoolMode};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How a host's pool behaves. [`PoolConfig::default`] gives the values
@@ -213,6 +216,17 @@ impl Pool {
         }
     }
 
+    /// [`Pool::send_oneway`], leaving `req` with the caller as it was:
+    /// a multiplexed pool that queues it at once costs no future of its
+    /// own; anything that waits (a connection, room, a ping-pong
+    /// exchange) waits in a boxed future on a copy.
+    pub fn send_oneway_keep(&self, req: &mut Frame) -> OnewayFuture<'_> {
+        match self {
+            Pool::Multiplex(pool) => pool.send_oneway_keep(req),
+            Pool::PingPong(pool) => OnewayFuture::boxed(Box::pin(pool.send_oneway(req.clone()))),
+        }
+    }
+
     /// Stops taking requests and drains: in-flight requests finish (up to
     /// `drain_timeout`), then the connections close. For reload and
     /// shutdown; dropping the pool does the same.
@@ -236,6 +250,57 @@ impl Pool {
         match self {
             Pool::Multiplex(pool) => pool.counters(),
             Pool::PingPong(pool) => pool.counters(),
+        }
+    }
+}
+
+/// What [`Pool::send_oneway_keep`] gives: the outcome at once, or a boxed
+/// future for a request that has to wait.
+pub struct OnewayFuture<'a> {
+    state: OnewayState<'a>,
+}
+
+enum OnewayState<'a> {
+    Done(Option<Result<(), PoolError>>),
+    Boxed(Pin<Box<dyn Future<Output = Result<(), PoolError>> + Send + 'a>>),
+}
+
+impl<'a> OnewayFuture<'a> {
+    pub(crate) fn done(outcome: Result<(), PoolError>) -> OnewayFuture<'a> {
+        OnewayFuture {
+            state: OnewayState::Done(Some(outcome)),
+        }
+    }
+
+    pub(crate) fn boxed(
+        fut: Pin<Box<dyn Future<Output = Result<(), PoolError>> + Send + 'a>>,
+    ) -> OnewayFuture<'a> {
+        OnewayFuture {
+            state: OnewayState::Boxed(fut),
+        }
+    }
+}
+
+impl std::fmt::Debug for OnewayFuture<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            OnewayState::Done(_) => "done",
+            OnewayState::Boxed(_) => "boxed",
+        };
+        f.debug_struct("OnewayFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl Future for OnewayFuture<'_> {
+    type Output = Result<(), PoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            // Polled again after it answered: nothing more to report.
+            OnewayState::Done(outcome) => Poll::Ready(outcome.take().unwrap_or(Ok(()))),
+            OnewayState::Boxed(fut) => fut.as_mut().poll(cx),
         }
     }
 }

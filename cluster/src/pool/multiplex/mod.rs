@@ -21,6 +21,7 @@ pub use self::response::ResponseFuture;
 use self::conn::{Conn, Refused, Started};
 use self::response::Waiting;
 use crate::HostStats;
+use crate::pool::OnewayFuture;
 use crate::pool::backoff::Reconnect;
 use crate::pool::{PoolConfig, PoolCounters, PoolError};
 use arc_swap::ArcSwap;
@@ -196,6 +197,30 @@ impl MultiplexPool {
     /// buffer (nothing answers a oneway request, so nothing more is known).
     pub async fn send_oneway(&self, mut req: Frame) -> Result<(), PoolError> {
         let first = self.shared.attempt(&mut req, false);
+        self.send_oneway_slow(req, first).await
+    }
+
+    /// [`MultiplexPool::send_oneway`], leaving `req` with the caller as it
+    /// was (its id restored after the encode). A request queued at once
+    /// needs no future of its own; only one that has to wait for a
+    /// connection or for room is copied, into a boxed future (so the
+    /// caller's state machine, which every request moves around, does not
+    /// carry the waiting one inline).
+    pub fn send_oneway_keep(&self, req: &mut Frame) -> OnewayFuture<'_> {
+        let downstream_id = req.request_id;
+        let sent = match self.shared.attempt(req, false) {
+            Attempt::Started(_, started) if !started.waiting() => OnewayFuture::done(Ok(())),
+            Attempt::Failed(err) => OnewayFuture::done(Err(err)),
+            first => OnewayFuture::boxed(Box::pin(self.send_oneway_slow(req.clone(), first))),
+        };
+        if req.request_id != downstream_id {
+            self.shared.codec.set_request_id(req, downstream_id);
+        }
+        sent
+    }
+
+    /// `send_oneway` when the first attempt did not end it.
+    async fn send_oneway_slow(&self, mut req: Frame, first: Attempt) -> Result<(), PoolError> {
         let (conn, started) = self.start(&mut req, false, first).await?;
         if started.waiting() {
             conn.encode_when_room(None, &req).await?;
