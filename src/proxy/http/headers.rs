@@ -4,73 +4,19 @@
 
 use super::super::context::Downstream;
 use super::super::variables::variable;
-use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
 use meshgate_cluster::Cluster;
 use meshgate_router::{HeaderMutations, HeaderToAdd, HeaderValueSource};
 use std::net::IpAddr;
+
+/// The hop-by-hop strip lives with the HTTP pools, which need it too (h2
+/// refuses connection-specific fields).
+pub(crate) use meshgate_cluster::pool::http::strip_hop_by_hop;
 
 /// `x-forwarded-for`.
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `x-forwarded-proto`.
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-/// `keep-alive` (no constant in `http`).
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-/// `proxy-connection` (no constant in `http`).
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Removes the connection-specific fields a proxy must not forward: the
-/// ones `Connection` names, `Connection` itself, `Keep-Alive`,
-/// `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and `TE` unless it
-/// is exactly `trailers` (which gRPC needs end to end).
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none of them (gRPC's `TE: trailers` stays): one
-    // pass over the fields instead of a hashed removal per name.
-    let te_trailers = |value: &HeaderValue| value.as_bytes().eq_ignore_ascii_case(b"trailers");
-    if !headers
-        .iter()
-        .any(|(name, value)| is_hop_by_hop(name) && !(name == header::TE && te_trailers(value)))
-    {
-        return;
-    }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        // `Connection: te` must not remove a `TE: trailers` the request
-        // needs; the TE rule below decides about TE.
-        if name != header::TE {
-            headers.remove(&name);
-        }
-    }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
-    let te_is_trailers = headers.get(header::TE).is_some_and(te_trailers);
-    if !te_is_trailers {
-        headers.remove(header::TE);
-    }
-}
-
-/// True for the fields [`strip_hop_by_hop`] may remove without being named
-/// by `Connection` (a field `Connection` names needs `Connection` itself).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::TE
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-}
 
 /// Appends the peer's address (`peer`, the connection's
 /// [`ip_value`]) to `x-forwarded-for` and sets `x-forwarded-proto: http`
@@ -204,43 +150,6 @@ mod tests {
             );
         }
         h
-    }
-
-    #[test]
-    fn hop_by_hop_fields_go_and_te_trailers_stays() {
-        let mut h = map(&[
-            ("connection", "keep-alive, X-Private"),
-            ("x-private", "1"),
-            ("keep-alive", "timeout=5"),
-            ("proxy-connection", "keep-alive"),
-            ("transfer-encoding", "chunked"),
-            ("upgrade", "websocket"),
-            ("te", "trailers"),
-            ("x-end-to-end", "kept"),
-        ]);
-        strip_hop_by_hop(&mut h);
-        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
-        left.sort_unstable();
-        assert_eq!(left, ["te", "x-end-to-end"]);
-        let mut h = map(&[("te", "gzip, trailers")]);
-        strip_hop_by_hop(&mut h);
-        assert!(h.is_empty());
-    }
-
-    #[test]
-    fn messages_without_hop_by_hop_fields_are_left_alone() {
-        let mut h = map(&[
-            ("host", "x"),
-            ("te", "trailers"),
-            ("x-a", "1"),
-            ("x-a", "2"),
-        ]);
-        let before = h.clone();
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h, before);
-        let mut h = map(&[("x-a", "1"), ("keep-alive", "timeout=5")]);
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-a"]);
     }
 
     #[test]

@@ -50,11 +50,13 @@ mod error;
 mod h1;
 mod h2;
 mod head;
+mod hop_by_hop;
 
 pub use body::{HttpBody, HttpBodyError, UpstreamBody, empty_body};
 pub use counters::{HttpPoolCounters, HttpPoolStats};
 pub use error::HttpPoolError;
 pub use head::LentHead;
+pub use hop_by_hop::strip_hop_by_hop;
 
 use connect::{ConnectGate, open_tcp};
 

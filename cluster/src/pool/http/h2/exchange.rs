@@ -7,7 +7,7 @@ use crate::pool::http::HttpBody;
 use bytes::Bytes;
 use h2::client::ResponseFuture;
 use h2::{Reason, RecvStream, SendStream};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
@@ -16,23 +16,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-/// Connection-specific fields, which h2 refuses to send (RFC 9113
-/// §8.2.2); `TE` is allowed only as `trailers`.
-static CONNECTION_SPECIFIC: [HeaderName; 5] = [
-    header::CONNECTION,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-];
-
 /// Makes `req` fit for h2: an absolute URI (scheme `http`, the request's
 /// authority, else its `Host`, else `addr`), no connection-specific
-/// fields, and `content-length` when the body's length is known (as
+/// fields (h2 refuses them; a message the proxy already stripped costs
+/// one pass over its names), and `content-length` when the body's length is known (as
 /// hyper's client sets it: not 0 for methods without a defined payload).
 pub(super) fn prepare(req: &mut Request<()>, addr: SocketAddr, body: &HttpBody) {
     absolute_form(req, addr);
-    strip_connection_specific(req.headers_mut());
+    crate::pool::http::strip_hop_by_hop(req.headers_mut());
     if let Some(len) = body.size_hint().exact()
         && (len != 0 || has_payload_semantics(req.method()))
         && !req.headers().contains_key(header::CONTENT_LENGTH)
@@ -47,37 +38,6 @@ fn has_payload_semantics(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::DELETE | Method::CONNECT
     )
-}
-
-fn strip_connection_specific(headers: &mut HeaderMap) {
-    // Most requests carry none (the proxy strips hop-by-hop fields
-    // already): one pass over the names before any hashed removal.
-    let te_ok = |headers: &HeaderMap| {
-        headers
-            .get_all(header::TE)
-            .iter()
-            .all(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"))
-    };
-    if !headers
-        .keys()
-        .any(|name| CONNECTION_SPECIFIC.contains(name))
-        && te_ok(headers)
-    {
-        return;
-    }
-    if let Some(connection) = headers.remove(header::CONNECTION)
-        && let Ok(named) = connection.to_str()
-    {
-        for name in named.split(',') {
-            headers.remove(name.trim());
-        }
-    }
-    for name in &CONNECTION_SPECIFIC {
-        headers.remove(name);
-    }
-    if !te_ok(headers) {
-        headers.remove(header::TE);
-    }
 }
 
 /// h2 requests carry `:scheme` and `:authority` (RFC 9113 §8.3.1): the
@@ -361,27 +321,6 @@ mod tests {
         let mut kept = Request::get("http://a.b/c").body(()).expect("request");
         prepare(&mut kept, addr, &empty());
         assert_eq!(kept.uri(), "http://a.b/c");
-    }
-
-    #[test]
-    fn connection_specific_fields_are_dropped_and_te_kept_only_as_trailers() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("x-hop, keep-alive"),
-        );
-        headers.insert("x-hop", HeaderValue::from_static("1"));
-        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::TE, HeaderValue::from_static("gzip"));
-        headers.insert("x-kept", HeaderValue::from_static("yes"));
-        strip_connection_specific(&mut headers);
-        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["x-kept"]);
-        let mut grpc = HeaderMap::new();
-        grpc.insert(header::TE, HeaderValue::from_static("trailers"));
-        strip_connection_specific(&mut grpc);
-        assert_eq!(grpc[header::TE], "trailers");
     }
 
     #[test]

@@ -171,11 +171,6 @@ impl H2Pool {
         // provably not processed and its body is whole, on another
         // connection.
         for attempt in 0..2 {
-            let conn = shared.pick(avoid.as_ref()).await?;
-            let lease = Lease {
-                conn: Arc::clone(&conn),
-                _in_flight: InFlight::new(&shared.counters, &shared.settings.host_stats),
-            };
             let mut req = Request::from_parts(head(), ());
             if req.method() == Method::CONNECT {
                 return Err(HttpPoolError::Protocol {
@@ -185,6 +180,11 @@ impl H2Pool {
             }
             exchange::prepare(&mut req, shared.addr, &body);
             let empty = http_body::Body::is_end_stream(&body);
+            let conn = shared.pick(avoid.as_ref()).await?;
+            let lease = Lease {
+                conn: Arc::clone(&conn),
+                _in_flight: InFlight::new(&shared.counters, &shared.settings.host_stats),
+            };
             let mut sender = conn.sender.clone();
             // The stream opens only once the connection has room for it;
             // an error here (GOAWAY, closed) leaves the request unsent.
@@ -194,6 +194,15 @@ impl H2Pool {
             };
             let (response, stream) = match opened {
                 Ok(opened) => opened,
+                // A request h2 itself refuses (a user error: no reason,
+                // no I/O; stream ids never run out, `max_streams_per_conn`)
+                // says nothing about the connection.
+                Err(err) if !err.is_io() && err.reason().is_none() => {
+                    return Err(HttpPoolError::Protocol {
+                        addr: shared.addr,
+                        source: err.into(),
+                    });
+                }
                 Err(err) => {
                     drop(lease);
                     shared.retire(&conn);
@@ -261,6 +270,18 @@ impl Drop for H2Pool {
 }
 
 impl Shared {
+    /// Streams a connection carries before it rotates: the configured
+    /// `max_requests_per_conn`, and never more than h2's client stream ids
+    /// allow (2^30 odd ids), so a stream that cannot open for want of an
+    /// id never happens and a request h2 refuses is the request's fault.
+    fn max_streams_per_conn(&self) -> u64 {
+        const STREAM_IDS: u64 = 1 << 30;
+        match self.settings.max_requests_per_conn {
+            0 => STREAM_IDS,
+            configured => configured.min(STREAM_IDS),
+        }
+    }
+
     /// Takes `conn` out of rotation: its streams finish, new ones go
     /// elsewhere.
     fn retire(&self, conn: &Arc<Conn>) {
@@ -304,7 +325,7 @@ impl Shared {
         };
         conn.active.fetch_add(1, Ordering::AcqRel);
         conn.uses.fetch_add(1, Ordering::Relaxed);
-        let max_uses = self.settings.max_requests_per_conn;
+        let max_uses = self.max_streams_per_conn();
         if max_uses == 1 {
             // Its one stream is this one.
             conn.draining.store(true, Ordering::Release);
@@ -371,8 +392,8 @@ impl Shared {
         };
         conn.active.fetch_add(1, Ordering::AcqRel);
         let uses = conn.uses.fetch_add(1, Ordering::Relaxed) + 1;
-        let max_uses = self.settings.max_requests_per_conn;
-        if max_uses > 0 && uses >= max_uses {
+        let max_uses = self.max_streams_per_conn();
+        if uses >= max_uses {
             // This is its last stream: rotate.
             conn.draining.store(true, Ordering::Release);
             conns.open.retain(|open| !Arc::ptr_eq(open, &conn));
