@@ -16,6 +16,12 @@ const MAX_HEADERS: usize = 100;
 /// Response heads with up to this many fields are parsed once; larger
 /// ones twice.
 const INLINE_FIELDS: usize = 16;
+/// Room a response's header map keeps beyond its own fields. hyper's
+/// server hands the map of each response it writes to the next request
+/// head it parses on that connection, where the proxy adds
+/// `x-forwarded-for` and `x-forwarded-proto`: without this room a typical
+/// request grew (reallocated and rehashed) its map on every request.
+const MAP_ROOM: usize = 6;
 /// Trailer fields per chunked body.
 const MAX_TRAILERS: usize = 32;
 /// A chunk-size line (size and extensions) longer than this is refused.
@@ -226,7 +232,7 @@ pub(crate) fn parse_response(
             }
         }
         let head = buf.split_to(length).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
+        let mut headers = HeaderMap::with_capacity(count + MAP_ROOM);
         let mut framing_fields = FramingFields::default();
         if inline {
             for &(name_at, name_len, value_at, value_len) in &spans[..count] {
