@@ -262,7 +262,8 @@ class Harness:
             LOAD_CPU,
         )
         try:
-            if not self.procs.wait_line(holder, r"READY n=\d+", 60):
+            ready = self.procs.wait_line(holder, r"READY n=\d+ open_ms=(\d+)", 60)
+            if not ready:
                 self.skip("memory", label, f"could not open the connections: {holder.log.read_text()[-300:]}")
                 return
             time.sleep(2)  # the proxy accepts and settles
@@ -279,9 +280,10 @@ class Harness:
             "rss_after_kib": after,
             "bytes_per_connection": per_conn,
             "closed_by_proxy": closed,
+            "open_ms": int(ready.group(1)),
         }
         self.rows.append(row)
-        self.say(f"memory {label:18} {before} KiB -> {after} KiB with {IDLE_CONNECTIONS} idle: {per_conn:,.0f} B/connection (closed by proxy: {closed})")
+        self.say(f"memory {label:18} {before} KiB -> {after} KiB with {IDLE_CONNECTIONS} idle: {per_conn:,.0f} B/connection (closed by proxy: {closed}; opened in {row.extra['open_ms']:,} ms)")
 
     def startup(self) -> None:
         """Time from exec to the first accepted connection, median of

@@ -8,6 +8,11 @@ def _ms(us: float | None) -> str:
     return "—" if us is None else f"{us / 1000:.2f}"
 
 
+def _seconds(ms: int | None) -> str:
+    """Older results.json files have no `open_ms`."""
+    return "—" if ms is None else f"{ms / 1000:.1f}"
+
+
 def line(row) -> str:
     ratio = "" if row.ratio is None else f" ({row.ratio:.2f}x direct)"
     cpu = "" if row.cpu_us_per_req is None else f", proxy CPU {row.cpu_us_per_req:.2f} us/req"
@@ -50,8 +55,8 @@ def markdown(results: dict) -> str:
     if memory:
         out += [
             "",
-            "| idle connections | RSS before KiB | RSS with 10,000 idle KiB | bytes / connection | closed by proxy |",
-            "|---|---:|---:|---:|---:|",
+            "| idle connections | RSS before KiB | RSS with 10,000 idle KiB | bytes / connection | closed by proxy | opened in s |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for r in memory:
             if r["skipped"]:
@@ -61,7 +66,7 @@ def markdown(results: dict) -> str:
             valid = "" if e["closed_by_proxy"] == 0 else " (not valid: the proxy closed connections)"
             out.append(
                 f"| {r['target']} | {e['rss_before_kib']:,} | {e['rss_after_kib']:,} | "
-                f"{e['bytes_per_connection']:,.0f}{valid} | {e['closed_by_proxy']} |"
+                f"{e['bytes_per_connection']:,.0f}{valid} | {e['closed_by_proxy']} | {_seconds(e.get('open_ms'))} |"
             )
     startup = [r for r in rows if r["scenario"] == "startup"]
     if startup:

@@ -135,7 +135,14 @@ fn idle_connections_are_held_and_counted() {
         "--duration",
         "0.3s",
     ]);
-    assert!(out.contains("READY n=50"), "{out}");
+    let opened_in_ms = out
+        .split_once("READY n=50 open_ms=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|ms| ms.parse::<u64>().ok());
+    assert!(
+        opened_in_ms.is_some(),
+        "READY with the time opening took: {out}"
+    );
     assert!(out.contains("HELD n=50 closed_by_peer=0"), "{out}");
 }
 

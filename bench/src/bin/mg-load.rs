@@ -163,10 +163,17 @@ fn main() -> Result<()> {
 }
 
 /// Opens `count` idle connections, holds them for the measured window and
-/// reports how many the peer closed.
+/// reports how long opening them took (a burst of connects: what a
+/// proxy's accept queue and accept loop sustain) and how many the peer
+/// closed.
 async fn hold_idle(args: &Args, count: usize) -> Result<()> {
+    let started = Instant::now();
     let streams = meshgate_bench::idle::open(args.target, count, args.timeout).await?;
-    println!("READY n={}", streams.len());
+    println!(
+        "READY n={} open_ms={}",
+        streams.len(),
+        started.elapsed().as_millis()
+    );
     tokio::time::sleep(args.duration).await;
     let closed = meshgate_bench::idle::closed_by_peer(&streams);
     println!("HELD n={} closed_by_peer={closed}", streams.len());

@@ -29,7 +29,7 @@ struct Args {
     protocol: StubProto,
     /// Address to listen on (port 0: any; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:0")]
-    listen: String,
+    listen: std::net::SocketAddr,
     /// Bytes appended to every reply's body (names the host; bolt and
     /// Dubbo only).
     #[arg(long, default_value = "")]
@@ -53,13 +53,26 @@ enum StubProto {
     H2,
 }
 
+/// A listener with the accept queue the kernel allows at most (as the
+/// gateway's): with `TcpListener::bind`'s 128, a proxy opening its pool
+/// in a burst overflowed it and waited out SYN retransmits.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(65_535)
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(&args.listen).await?;
+        let listener = listen(args.listen)?;
         println!(
             "READY port={} protocol={:?}",
             listener.local_addr()?.port(),
