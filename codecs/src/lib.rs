@@ -35,12 +35,13 @@ mod headers;
 mod hessian2;
 pub mod http;
 mod registry;
+mod spare_frames;
 mod status;
 mod wire;
 
 pub use codec::{Detect, FrameCodec, Limits, MIN_READ_BUFFER, PoolMode, reserve_for_frame};
 pub use error::{CodecError, RegistryError};
-pub use frame::{FixedFields, Frame, FrameKind, HeaderReader, Status, WireMeta};
+pub use frame::{FixedFields, Frame, FrameFields, FrameKind, HeaderReader, Status, WireMeta};
 pub use headers::{Headers, keys};
 pub use registry::{AUTO, Detection, Protocol, ProtocolSet, Registry};
 pub use status::ReplyStatus;
