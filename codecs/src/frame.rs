@@ -261,14 +261,20 @@ impl Frame {
     /// An empty frame of `kind` with id `request_id`, built in memory.
     #[inline]
     pub fn new(kind: FrameKind, request_id: u64) -> Frame {
-        Frame::boxed(FrameFields::new(kind, request_id))
+        let mut fields = crate::spare_frames::blank();
+        fields.kind = kind;
+        fields.request_id = request_id;
+        Frame {
+            fields: Some(fields),
+        }
     }
 
     /// `fields` in a box: a spare one of this thread's, else a new one.
-    #[inline(always)]
     fn boxed(fields: FrameFields) -> Frame {
+        let mut boxed = crate::spare_frames::blank();
+        *boxed = fields;
         Frame {
-            fields: Some(crate::spare_frames::boxed(fields)),
+            fields: Some(boxed),
         }
     }
 
@@ -288,22 +294,18 @@ impl Frame {
     /// the header section on first use; `None` when the frame has none.
     #[inline(always)]
     pub fn decoded(wire: Wire, reader: Option<HeaderReader>, fixed: FixedFields) -> Frame {
-        Frame::boxed(FrameFields {
-            kind: fixed.kind,
-            request_id: fixed.request_id,
-            trailers: None,
-            status: fixed.status,
-            meta: fixed.meta,
-            timeout_ms: fixed.timeout_ms,
-            section_timeout_ms: None,
-            wire: Some(wire),
-            body: Slice::InWire(fixed.body),
-            class: Slice::InWire(fixed.class),
-            reader,
-            headers: Headers::new(),
-            error: None,
-            late: OnceLock::new(),
-        })
+        // Field by field into a blank box: building the fields whole and
+        // moving them in would copy them once more.
+        let mut frame = Frame::new(fixed.kind, fixed.request_id);
+        let fields: &mut FrameFields = &mut frame;
+        fields.status = fixed.status;
+        fields.meta = fixed.meta;
+        fields.timeout_ms = fixed.timeout_ms;
+        fields.wire = Some(wire);
+        fields.body = Slice::InWire(fixed.body);
+        fields.class = Slice::InWire(fixed.class);
+        fields.reader = reader;
+        frame
     }
 
     /// The header view: routing keys (`service`, `method`, `version`,

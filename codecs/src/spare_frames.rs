@@ -18,10 +18,12 @@ thread_local! {
     static SPARE: RefCell<Vec<Box<FrameFields>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `fields` in a spare box of this thread's, or in a new one.
+/// The fields of an empty request with id 0 (`FrameFields::new`) in a
+/// box: a spare one of this thread's, else a new one. Callers set the
+/// fields they need in place.
 #[inline(always)]
-pub(crate) fn boxed(fields: FrameFields) -> Box<FrameFields> {
-    let spare = SPARE
+pub(crate) fn blank() -> Box<FrameFields> {
+    SPARE
         .try_with(|spare| {
             spare
                 .try_borrow_mut()
@@ -29,18 +31,13 @@ pub(crate) fn boxed(fields: FrameFields) -> Box<FrameFields> {
                 .and_then(|mut spare| spare.pop())
         })
         .ok()
-        .flatten();
-    match spare {
-        Some(mut boxed) => {
-            *boxed = fields;
-            boxed
-        }
-        None => Box::new(fields),
-    }
+        .flatten()
+        .unwrap_or_else(|| Box::new(FrameFields::new(FrameKind::Request, 0)))
 }
 
-/// Keeps `fields`' box for reuse once what it holds is dropped (so a kept
-/// box holds no buffer alive), unless this thread keeps enough already.
+/// Keeps `fields`' box for reuse, blank (what it held is dropped, so a
+/// kept box holds no buffer alive), unless this thread keeps enough
+/// already.
 #[inline]
 pub(crate) fn give_back(mut fields: Box<FrameFields>) {
     *fields = FrameFields::new(FrameKind::Request, 0);
