@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
 use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 #[global_allocator]
@@ -40,14 +41,31 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// request again.
 const MAX_ALLOCATIONS_PER_REQUEST: f64 = 0.5;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn a_bolt_request_forwarded_allocates_nothing_of_its_own() {
-    forward_allocations("bolt").await;
+/// The allocator counts the whole process, so the two tests must not
+/// overlap: nextest runs each in a process of its own, but `cargo test`
+/// runs them on threads of one, where each counted the other's load.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[test]
+fn a_bolt_request_forwarded_allocates_nothing_of_its_own() {
+    alone(forward_allocations("bolt"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn a_dubbo_request_forwarded_allocates_nothing_of_its_own() {
-    forward_allocations("dubbo").await;
+#[test]
+fn a_dubbo_request_forwarded_allocates_nothing_of_its_own() {
+    alone(forward_allocations("dubbo"));
+}
+
+/// Runs `test` on a one-worker runtime of its own while no other test of
+/// this file runs.
+fn alone(test: impl Future<Output = ()>) {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(test);
 }
 
 async fn forward_allocations(protocol: &str) {
