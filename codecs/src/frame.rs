@@ -151,9 +151,9 @@ struct LateView {
 /// encode (into and out of every future on the way), and moving eight
 /// bytes instead of half a kilobyte was about a third of a bolt request's
 /// instructions. Boxes are reused: a dropped frame's box goes to a small
-/// per-thread store (`spare_frames.rs`) that the next frame built on
-/// that thread takes, so the forward path still allocates nothing per
-/// request.
+/// per-thread store (`spare_frames.rs`, which passes boxes between threads
+/// in batches) that the next frame built takes, so the forward path still
+/// allocates nothing per request.
 pub struct Frame {
     /// `None` only while the frame is being dropped.
     fields: Option<Box<FrameFields>>,
@@ -191,7 +191,11 @@ impl Drop for Frame {
 
 impl Clone for Frame {
     fn clone(&self) -> Frame {
-        Frame::boxed(FrameFields::clone(self))
+        let mut fields = crate::spare_frames::blank();
+        *fields = FrameFields::clone(self);
+        Frame {
+            fields: Some(fields),
+        }
     }
 }
 
@@ -266,15 +270,6 @@ impl Frame {
         fields.request_id = request_id;
         Frame {
             fields: Some(fields),
-        }
-    }
-
-    /// `fields` in a box: a spare one of this thread's, else a new one.
-    fn boxed(fields: FrameFields) -> Frame {
-        let mut boxed = crate::spare_frames::blank();
-        *boxed = fields;
-        Frame {
-            fields: Some(boxed),
         }
     }
 

@@ -89,10 +89,13 @@ pub(crate) fn give_back(mut fields: Box<FrameFields>) {
 /// no room for).
 #[cold]
 fn spill(spare: &mut Boxes) {
-    let mut shared = shared();
-    let room = KEPT_SHARED.saturating_sub(shared.len()).min(BATCH);
     let from = spare.len() - BATCH;
-    shared.extend(spare.drain(from..from + room));
+    {
+        let mut shared = shared();
+        let room = KEPT_SHARED.saturating_sub(shared.len()).min(BATCH);
+        shared.extend(spare.drain(from..from + room));
+    }
+    // Freed outside the lock.
     spare.truncate(from);
 }
 
