@@ -33,6 +33,13 @@ impl PrefixedStream {
             stats,
         }
     }
+
+    /// Puts bytes read from the socket but not served back in front of
+    /// it, for the next reader.
+    pub(super) fn unread(&mut self, mut bytes: BytesMut) {
+        bytes.extend_from_slice(&self.prefix);
+        self.prefix = bytes;
+    }
 }
 
 impl AsyncRead for PrefixedStream {

@@ -16,6 +16,7 @@
 //! 431 for a header section over the limit, a GOAWAY or RST_STREAM with a
 //! protocol error on HTTP/2.
 
+mod h1;
 mod io;
 
 use super::framed::ConnContext;
@@ -30,6 +31,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use meshgate_tasks::{LocalExecutor, LocalTasks};
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -183,11 +185,7 @@ pub(crate) async fn serve_connection(
     _guard: ConnectionGuard,
 ) {
     let peer = cx.downstream.peer;
-    let io = TokioIo::new(io::PrefixedStream::new(
-        stream,
-        prefix,
-        Arc::clone(&cx.stats),
-    ));
+    let io = io::PrefixedStream::new(stream, prefix, Arc::clone(&cx.stats));
     let limits = cx
         .core
         .config()
@@ -210,37 +208,28 @@ pub(crate) async fn serve_connection(
         timeouts.idle.is_some() || timeouts.header.is_some(),
     ));
     let tunnel = TunnelSlot::default();
+    let requests = Arc::new(Requests {
+        core: Arc::clone(&cx.core),
+        connection: Arc::new(HttpConnection::new(Arc::clone(&cx.downstream))),
+        activity: Arc::clone(&activity),
+        tunnel: tunnel.clone(),
+    });
     let service = {
-        let (core, connection, activity, tunnel) = (
-            Arc::clone(&cx.core),
-            Arc::new(HttpConnection::new(Arc::clone(&cx.downstream))),
-            Arc::clone(&activity),
-            tunnel.clone(),
-        );
+        let requests = Arc::clone(&requests);
         service_fn(move |mut request: hyper::Request<Incoming>| {
-            let (core, connection, tunnel) =
-                (Arc::clone(&core), Arc::clone(&connection), tunnel.clone());
-            let in_flight = InFlight::start(&activity);
+            let requests = Arc::clone(&requests);
+            let in_flight = InFlight::start(&requests.activity);
             let upgrade = TunnelSlot::downstream(&mut request);
             let request = request.map(|body| {
                 // Nothing to wait for in a body that has ended already.
-                let in_flight =
-                    (!http_body::Body::is_end_stream(&body)).then(|| InFlight::start(&activity));
+                let in_flight = (!http_body::Body::is_end_stream(&body))
+                    .then(|| InFlight::start(&requests.activity));
                 TrackedRequestBody {
                     inner: body,
                     in_flight,
                 }
             });
-            async move {
-                let mut response = core.serve_http(request, &connection).await;
-                tunnel.arm(&mut response, upgrade);
-                // Counted until the body has gone out, so a long download
-                // or gRPC stream is not taken for an idle connection.
-                Ok::<_, Infallible>(response.map(|body| TrackedBody {
-                    inner: body,
-                    _in_flight: in_flight,
-                }))
-            }
+            async move { Ok::<_, Infallible>(requests.serve(request, in_flight, upgrade).await) }
         })
     };
     match version {
@@ -253,8 +242,26 @@ pub(crate) async fn serve_connection(
                 .max_buf_size(limits.max_header_size.max(8192))
                 // The drive loop's timer reads heads' time (`Timeouts::header`).
                 .header_read_timeout(None);
-            let conn = builder.serve_connection(io, service).with_upgrades();
-            drive(Graceful::H1(Box::pin(conn)), &cx, &activity, timeouts, peer).await;
+            // The gateway's own path first; hyper from the first request
+            // that path does not take.
+            let shutdown = Arc::new(AtomicBool::new(false));
+            let max_buf = limits.max_header_size.max(8192);
+            let run = {
+                let shutdown = Arc::clone(&shutdown);
+                Box::pin(async move {
+                    h1::serve(io, &shutdown, max_buf, peer, |request| {
+                        let in_flight = InFlight::start(&requests.activity);
+                        requests.serve(request, in_flight, None)
+                    })
+                    .await
+                })
+            };
+            let conn = Graceful::Own {
+                run,
+                shutdown,
+                hyper: Some((builder, service)),
+            };
+            drive(conn, &cx, &activity, timeouts, peer).await;
             // After a 101 hyper has given the connection up: it is the
             // tunnel's now, still counted by the guard and the listener.
             if let Some(pending) = tunnel.take() {
@@ -276,7 +283,7 @@ pub(crate) async fn serve_connection(
             // The stream's future is not boxed on its own: the executor
             // boxes each stream once (boxing it too measured no fewer
             // instructions per request, and one allocation more).
-            let conn = builder.serve_connection(io, service);
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             let streams = LocalTasks::new(&streams);
             drive(
                 Graceful::H2(Box::pin(conn), streams),
@@ -294,12 +301,45 @@ type H1Conn<S> = hyper::server::conn::http1::UpgradeableConnection<TokioIo<io::P
 type H2Conn<S> =
     hyper::server::conn::http2::Connection<TokioIo<io::PrefixedStream>, S, LocalExecutor>;
 
-/// Either of hyper's server connections, which share no trait for their
-/// graceful shutdown.
+/// What serves each request of a connection, on either path.
+struct Requests {
+    core: Arc<crate::proxy::ProxyCore>,
+    connection: Arc<HttpConnection>,
+    activity: Arc<Activity>,
+    tunnel: TunnelSlot,
+}
+
+impl Requests {
+    async fn serve<B: crate::proxy::http::RequestBody>(
+        &self,
+        request: hyper::Request<B>,
+        in_flight: InFlight,
+        upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> hyper::Response<TrackedBody> {
+        let mut response = self.core.serve_http(request, &self.connection).await;
+        self.tunnel.arm(&mut response, upgrade);
+        // Counted until the body has gone out, so a long download or gRPC
+        // stream is not taken for an idle connection.
+        response.map(|body| TrackedBody {
+            inner: body,
+            _in_flight: in_flight,
+        })
+    }
+}
+
+/// The connection being served: by the gateway's own HTTP/1.1 path until
+/// a request needs hyper's, or by one of hyper's server connections (which
+/// share no trait for their graceful shutdown).
 enum Graceful<S>
 where
     S: hyper::service::HttpService<Incoming, ResBody = TrackedBody>,
 {
+    Own {
+        run: Pin<Box<dyn Future<Output = h1::Ended> + Send>>,
+        shutdown: Arc<AtomicBool>,
+        /// What serves the connection once the own path hands it over.
+        hyper: Option<(hyper::server::conn::http1::Builder, S)>,
+    },
     H1(Pin<Box<H1Conn<S>>>),
     H2(Pin<Box<H2Conn<S>>>, LocalTasks),
 }
@@ -312,6 +352,7 @@ where
 {
     fn shutdown(&mut self) {
         match self {
+            Graceful::Own { shutdown, .. } => shutdown.store(true, Ordering::Release),
             Graceful::H1(conn) => conn.as_mut().graceful_shutdown(),
             Graceful::H2(conn, _) => conn.as_mut().graceful_shutdown(),
         }
@@ -319,6 +360,30 @@ where
 
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
         match self {
+            Graceful::Own {
+                run,
+                shutdown,
+                hyper,
+            } => {
+                let io = match run.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(h1::Ended::Closed) => return Poll::Ready(Ok(())),
+                    Poll::Ready(h1::Ended::ToHyper(io)) => io,
+                };
+                let Some((builder, service)) = hyper.take() else {
+                    return Poll::Ready(Ok(()));
+                };
+                let mut conn = Box::pin(
+                    builder
+                        .serve_connection(TokioIo::new(io), service)
+                        .with_upgrades(),
+                );
+                if shutdown.load(Ordering::Acquire) {
+                    conn.as_mut().graceful_shutdown();
+                }
+                *self = Graceful::H1(conn);
+                self.poll_run(cx)
+            }
             Graceful::H1(conn) => conn.as_mut().poll(cx),
             // The connection first: polling it may queue new streams.
             Graceful::H2(conn, streams) => {
