@@ -1,5 +1,7 @@
 //! HTTP semantics through the gateway: pipelined HTTP/1.1 requests
-//! answered in order, `Expect: 100-continue` (a raw client and curl) answered
+//! answered in order (also when one midway needs hyper's server rather than
+//! the gateway's own HTTP/1.1 path), bodies of unknown length chunked and
+//! HEAD answers keeping their length, `Expect: 100-continue` (a raw client and curl) answered
 //! with 100 before the upstream's answer, and a gRPC request's
 //! `grpc-timeout` enforced by the gateway itself with a trailers-only
 //! DEADLINE_EXCEEDED (a raw `h2` client with no deadline of its own).
@@ -122,6 +124,165 @@ async fn pipelined_http1_requests_are_answered_in_order() {
             .expect("write");
         let last = read_responses(&mut conn, &mut buf, 1).await;
         assert_eq!(last[0].echo()["uri"], "/echo?n=6");
+        gw.stop(Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_that_needs_hyper_midway_is_answered_in_order() {
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let (gw, addr) = http1_gateway(&up).await;
+        let mut conn = TcpStream::connect(addr).await.expect("connect");
+        // The gateway's own path takes the first two; the chunked upload
+        // hands the connection to hyper, which serves the rest.
+        let requests = "GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n\
+                        POST /echo?n=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo\
+                        POST /echo?n=3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                        5\r\nthree\r\n0\r\n\r\n\
+                        GET /echo?n=4 HTTP/1.1\r\nHost: x\r\n\r\n";
+        conn.write_all(requests.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let responses = read_responses(&mut conn, &mut buf, 4).await;
+        let echoes: Vec<Value> = responses
+            .iter()
+            .map(|r| {
+                assert_eq!(r.status, 200, "{r:?}");
+                assert!(r.head.to_ascii_lowercase().contains("\r\ndate: "), "{r:?}");
+                r.echo()
+            })
+            .collect();
+        let uris: Vec<&str> = echoes
+            .iter()
+            .map(|e| e["uri"].as_str().expect("uri"))
+            .collect();
+        assert_eq!(uris, ["/echo?n=1", "/echo?n=2", "/echo?n=3", "/echo?n=4"]);
+        assert_eq!(echoes[1]["body"], "two");
+        assert_eq!(echoes[2]["body"], "three");
+        // Conflicting framing is hyper's to settle (RFC 9112 §6.3): the
+        // chunked coding wins over the length, and the connection closes
+        // after the answer, so nothing can be smuggled behind it.
+        conn.write_all(
+            b"POST /echo?n=5 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\
+              Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo?n=6 HTTP/1.1\r\n\r\n",
+        )
+        .await
+        .expect("write");
+        let settled = read_responses(&mut conn, &mut buf, 1).await;
+        assert_eq!(settled[0].status, 200, "{settled:?}");
+        assert_eq!(settled[0].echo()["uri"], "/echo?n=5");
+        assert_eq!(settled[0].echo()["body_len"], 0);
+        assert!(
+            settled[0].head.contains("\r\nconnection: close\r\n"),
+            "{settled:?}"
+        );
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest))
+            .await
+            .expect("closed in time");
+        assert!(
+            read.is_err() || rest.is_empty(),
+            "nothing answered after the close: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+        gw.stop(Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+/// An upstream speaking raw HTTP/1.1: HEAD gets a head announcing 11 bytes
+/// and no body, anything else "hello world" in two chunks, with no length.
+async fn chunking_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head_request = buf.starts_with(b"HEAD ");
+                        buf.drain(..end + 4);
+                        let reply: &[u8] = if head_request {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                        };
+                        if conn.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Reads off `conn` until `buf` ends with `end`; at most 10 s.
+async fn read_until_end(conn: &mut TcpStream, buf: &mut Vec<u8>, end: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(end) {
+        let n = tokio::time::timeout_at(deadline, conn.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("no {end:?} in time: {:?}", String::from_utf8_lossy(buf)))
+            .expect("read");
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_unknown_length_goes_out_chunked_and_a_head_answer_keeps_its_length() {
+    bounded(async {
+        let (gw, addr) = start(&stream::document("Http1", chunking_upstream().await)).await;
+        let mut conn = TcpStream::connect(addr).await.expect("connect");
+        let mut buf = Vec::new();
+        for round in 0..2 {
+            conn.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .expect("write");
+            read_until_end(&mut conn, &mut buf, b"\r\n0\r\n\r\n").await;
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            let (head, mut body) = text.split_once("\r\n\r\n").expect("a head");
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+            assert!(head.contains("\r\ntransfer-encoding: chunked"), "{text:?}");
+            assert!(!head.contains("content-length"), "{text:?}");
+            let mut decoded = String::new();
+            loop {
+                let (size, rest) = body.split_once("\r\n").expect("a size line");
+                let size = usize::from_str_radix(size, 16).expect("hex size");
+                if size == 0 {
+                    break;
+                }
+                decoded.push_str(&rest[..size]);
+                body = rest[size..]
+                    .strip_prefix("\r\n")
+                    .expect("CRLF after the data");
+            }
+            assert_eq!(decoded, "hello world", "round {round}: {text:?}");
+            buf.clear();
+
+            // HEAD: the length the upstream announced, and no body; the
+            // next request on the connection proves none was expected.
+            conn.write_all(b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .expect("write");
+            read_until_end(&mut conn, &mut buf, b"\r\n\r\n").await;
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            assert!(head.contains("\r\ncontent-length: 11\r\n"), "{head:?}");
+            buf.clear();
+        }
         gw.stop(Duration::from_secs(2)).await;
     })
     .await;
