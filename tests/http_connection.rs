@@ -272,6 +272,22 @@ async fn http1_heads_must_arrive_within_the_frame_read_timeout() {
         );
         assert!(answer.is_empty(), "no response: {answer:?}");
 
+        // A small body is read whole with its head, within the same limit.
+        let mut stalled = connect_from(local, addr).await;
+        let started = Instant::now();
+        stalled
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nabc")
+            .await
+            .expect("write");
+        let (took, answer) = closed_after(&mut stalled, started, Duration::from_secs(5))
+            .await
+            .expect("the stalled body's connection is closed");
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+            "closed after {took:?}"
+        );
+        assert!(answer.is_empty(), "no response: {answer:?}");
+
         // A request slower than the limit is not cut off, nor is the next
         // one; then, with no head coming, the connection is closed.
         let mut h1 = connect_from(local, addr).await;

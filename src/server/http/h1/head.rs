@@ -2,8 +2,9 @@
 //! server path ([`super`]).
 //!
 //! Only requests whose framing leaves nothing to interpret are taken:
-//! HTTP/1.1, no `Transfer-Encoding`, at most one `Content-Length` with its
-//! whole body already read, no `Expect`, `Upgrade` or `TE`, not CONNECT,
+//! HTTP/1.1, no `Transfer-Encoding`, at most one `Content-Length` with a
+//! body of at most [`BODY_WAIT_MAX`] bytes with its head (read whole before
+//! the request is served), no `Expect`, `Upgrade` or `TE`, not CONNECT,
 //! a head httparse accepts strictly with names and a target the `http`
 //! types accept. Anything else, malformed heads included, is
 //! [`Parsed::Elsewhere`]: hyper serves the connection from that request on,
@@ -27,6 +28,9 @@ use std::mem::MaybeUninit;
 const MAX_HEADERS: usize = 100;
 /// Fields located without a second parse; a head with more goes to hyper.
 const INLINE_FIELDS: usize = 40;
+/// A request whose head and body fit in this many bytes is read whole
+/// before it is served.
+pub(super) const BODY_WAIT_MAX: usize = 64 * 1024;
 /// hyper answers 414 to a longer request target.
 const MAX_TARGET: usize = u16::MAX as usize - 1;
 
@@ -44,6 +48,9 @@ pub(super) enum Parsed {
     },
     /// The head is not all there yet.
     Partial,
+    /// The head is, and a small body follows: parse again once the buffer
+    /// holds this many bytes.
+    Short(usize),
     /// Not for this path (why, for the log); the buffer is untouched.
     Elsewhere(&'static str),
 }
@@ -137,7 +144,13 @@ pub(super) fn parse_request(buf: &mut BytesMut, spare: &mut HeaderMap) -> Parsed
     }
     let body_len = match usize::try_from(content_length.unwrap_or(0)) {
         Ok(length) if buf.len() - head_len >= length => length,
-        _ => return Parsed::Elsewhere("a body still arriving"),
+        // A small body is awaited whole, as nginx buffers request bodies
+        // (most clients write a body apart from its head); a larger one is
+        // streamed upstream by hyper.
+        Ok(length) if head_len + length <= BODY_WAIT_MAX => {
+            return Parsed::Short(head_len + length);
+        }
+        _ => return Parsed::Elsewhere("a body to stream"),
     };
     let head = buf.split_to(head_len).freeze();
     match build(&head, method, target, &spans[..count], spare) {
@@ -415,6 +428,13 @@ mod tests {
     }
 
     #[test]
+    fn a_small_body_still_arriving_is_awaited() {
+        let (parsed, rest) = parse(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nonly some");
+        assert!(matches!(parsed, Parsed::Short(49)), "{parsed:?}");
+        assert_eq!(rest.len(), 48, "the buffer is as it was");
+    }
+
+    #[test]
     fn a_head_cut_short_waits_for_more() {
         let (parsed, rest) = parse(b"GET / HTTP/1.1\r\nHost: x\r\n");
         assert!(matches!(parsed, Parsed::Partial), "{parsed:?}");
@@ -429,7 +449,7 @@ mod tests {
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nab",
             b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\na",
-            b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nonly some",
+            b"POST / HTTP/1.1\r\nContent-Length: 65536\r\n\r\nonly some",
             b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
             b"GET / HTTP/1.1\r\nTE: trailers\r\n\r\n",

@@ -1,6 +1,8 @@
 //! The gateway's own HTTP/1.1 server path, for the requests most traffic
 //! is made of: a head whose framing leaves nothing to interpret, with its
-//! body (if any) read whole alongside it ([`head`] says which). It costs
+//! body (if any, up to 64 KiB) read whole before it is served ([`head`]
+//! says which). A request head and such a body must arrive within the
+//! listener's frame read timeout, as a head alone must on hyper's path. It costs
 //! about a third of what hyper's server connection does per request (no
 //! dispatch channel, no read buffer reallocated per request).
 //!
@@ -97,7 +99,8 @@ where
     let mut spare = HeaderMap::with_capacity(FIELDS_ROOM);
     loop {
         let (request, mut closing) = loop {
-            match head::parse_request(&mut read, &mut spare) {
+            // How many bytes the buffer must hold before parsing again.
+            let wanted = match head::parse_request(&mut read, &mut spare) {
                 Parsed::Request { request, close } => break (request, close),
                 Parsed::Elsewhere(why) => {
                     tracing::trace!(%peer, why, "HTTP/1 request handed to hyper");
@@ -108,22 +111,25 @@ where
                     io.unread(read);
                     return Ended::ToHyper(io);
                 }
-                Parsed::Partial => {}
-            }
-            let filled = poll_fn(|cx| {
-                if shutdown.load(Ordering::Acquire) {
-                    return Poll::Ready(None);
-                }
-                make_room(&mut read);
-                tokio_util::io::poll_read_buf(Pin::new(&mut io), cx, &mut read).map(Some)
-            })
-            .await;
-            match filled {
-                Some(Ok(0)) | None => return Ended::Closed,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "reading a request head failed");
-                    return Ended::Closed;
+                Parsed::Partial => read.len() + 1,
+                Parsed::Short(total) => total,
+            };
+            while read.len() < wanted {
+                let filled = poll_fn(|cx| {
+                    if shutdown.load(Ordering::Acquire) {
+                        return Poll::Ready(None);
+                    }
+                    make_room(&mut read);
+                    tokio_util::io::poll_read_buf(Pin::new(&mut io), cx, &mut read).map(Some)
+                })
+                .await;
+                match filled {
+                    Some(Ok(0)) | None => return Ended::Closed,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "reading a request failed");
+                        return Ended::Closed;
+                    }
                 }
             }
         };
