@@ -135,7 +135,10 @@ where
         };
         let head_request = request.method() == Method::HEAD;
         make_room(&mut read);
-        let Some(response) = serve_watching(&mut io, &mut read, service(request)).await else {
+        // Pinned where it is made: the service's future is large, and every
+        // move of it is a copy.
+        let served = pin!(service(request));
+        let Some(response) = serve_watching(&mut io, &mut read, served).await else {
             tracing::debug!(%peer, "client closed its connection with a request in flight");
             return Ended::Closed;
         };
@@ -188,17 +191,16 @@ fn make_room(read: &mut BytesMut) {
 /// Runs the service's future to its response while reading the socket:
 /// `None` when the client closed (or broke) its connection first, which
 /// drops, and so cancels, the request.
-async fn serve_watching<Fut>(
-    io: &mut PrefixedStream,
-    read: &mut BytesMut,
-    served: Fut,
-) -> Option<Fut::Output>
+fn serve_watching<'a, Fut>(
+    io: &'a mut PrefixedStream,
+    read: &'a mut BytesMut,
+    mut served: Pin<&'a mut Fut>,
+) -> impl Future<Output = Option<Fut::Output>> + 'a
 where
     Fut: Future,
 {
-    let mut served = pin!(served);
     let mut watching = true;
-    poll_fn(|cx| {
+    poll_fn(move |cx| {
         if let Poll::Ready(response) = served.as_mut().poll(cx) {
             return Poll::Ready(Some(response));
         }
@@ -213,7 +215,6 @@ where
         watching = false;
         Poll::Pending
     })
-    .await
 }
 
 /// Writes the head in `out` and the body after it, framed. A body that
