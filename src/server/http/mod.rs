@@ -1,17 +1,23 @@
-//! The downstream driver for HTTP/1.1 and HTTP/2 cleartext: hyper serves
-//! the connection (parsing, keep-alive, pipelining, flow control, limits
-//! on the header section), and every request goes to
-//! [`ProxyCore::serve_http`] with its body still streaming.
+//! The downstream driver for HTTP/1.1 and HTTP/2 cleartext. HTTP/1.1
+//! starts on the gateway's own path ([`h1`]), which takes requests whose
+//! framing leaves nothing to interpret; from the first one it does not
+//! take, hyper serves the connection (parsing, keep-alive, pipelining,
+//! limits on the header section), as it serves HTTP/2 from the start. Every
+//! request goes to [`ProxyCore::serve_http`] with its body still streaming
+//! (or, on the own path, read whole when small).
 //!
 //! ```text
-//!  detected Http1 / Http2 ─► hyper connection ─► serve_http per request
+//!  detected Http1 ─► own HTTP/1.1 path ─► serve_http per request
+//!        │                  └► a request it does not take ─► hyper connection ─► serve_http
+//!  detected Http2 ─► hyper connection ─► serve_http per request
 //!        │  drain signal or idle timeout ─► graceful shutdown (HTTP/1: close
 //!        │    once the request in flight is answered; HTTP/2: GOAWAY, then
 //!        │    close once the open streams finish)
 //!        └► close signal (the stop's grace period is over) ─► socket dropped
 //! ```
 //!
-//! The bytes detection read are replayed to hyper first ([`io`]). Malformed
+//! The bytes detection read are replayed first ([`io`]), and so are those
+//! the own path read but did not serve when it hands over. Malformed
 //! requests are hyper's to answer: 400 for a bad request line or framing,
 //! 431 for a header section over the limit, a GOAWAY or RST_STREAM with a
 //! protocol error on HTTP/2.
