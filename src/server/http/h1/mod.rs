@@ -45,8 +45,6 @@ const READ_SIZE: usize = 8 * 1024;
 /// Below this much room the buffer grows (or, once the requests that
 /// share it are gone, is reused from its start) before a read.
 const MIN_ROOM: usize = 1024;
-/// The field map of a connection's first request has room for this many.
-const FIELDS_ROOM: usize = 16;
 /// Body chunks up to this size are copied behind the head, so a small
 /// response goes out in one write.
 const COPY_MAX: usize = 16 * 1024;
@@ -92,11 +90,13 @@ where
     F: Fn(Request<FullBody>) -> Fut,
     Fut: Future<Output = Response<TrackedBody>>,
 {
-    let mut read = BytesMut::with_capacity(READ_SIZE);
-    let mut out = BytesMut::with_capacity(READ_SIZE);
+    let mut read = BytesMut::new();
+    // Grown by the first response: an idle connection holds no more than
+    // its read buffer.
+    let mut out = BytesMut::new();
     // A request takes the field map the last response left (as hyper
     // does), so no map is allocated or regrown per request.
-    let mut spare = HeaderMap::with_capacity(FIELDS_ROOM);
+    let mut spare = HeaderMap::new();
     loop {
         let (request, mut closing) = loop {
             // How many bytes the buffer must hold before parsing again.

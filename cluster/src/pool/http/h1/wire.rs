@@ -16,9 +16,10 @@ const MAX_HEADERS: usize = 100;
 /// Response heads with up to this many fields are parsed once; larger
 /// ones twice.
 const INLINE_FIELDS: usize = 16;
-/// Room a response's header map keeps beyond its own fields. hyper's
-/// server hands the map of each response it writes to the next request
-/// head it parses on that connection, where the proxy adds
+/// Room a response's header map keeps beyond its own fields. The
+/// downstream HTTP/1.1 server (the gateway's own path, as hyper's does)
+/// hands the map of each response it writes to the next request head it
+/// parses on that connection, where the proxy adds
 /// `x-forwarded-for` and `x-forwarded-proto`: without this room a typical
 /// request grew (reallocated and rehashed) its map on every request.
 const MAP_ROOM: usize = 6;
