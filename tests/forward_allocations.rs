@@ -1,5 +1,7 @@
-//! The framed forward path allocates nothing per request: a counting
-//! global allocator over a run of real load through the gateway.
+//! The framed forward path allocates nothing per request, and the HTTP/1.1
+//! one only the box of its tries: a counting global allocator over a run
+//! of real load through the gateway (HTTP/1.1: curl over one keep-alive
+//! connection).
 //!
 //! The gateway runs in this test's process; the load generator (`mg-load`,
 //! every reply checked against its request) and the upstream (`mg-stub`)
@@ -54,6 +56,11 @@ fn a_bolt_request_forwarded_allocates_nothing_of_its_own() {
 #[test]
 fn a_dubbo_request_forwarded_allocates_nothing_of_its_own() {
     alone(forward_allocations("dubbo"));
+}
+
+#[test]
+fn an_http1_request_forwarded_allocates_only_the_box_of_its_tries() {
+    alone(http1_forward_allocations());
 }
 
 /// Runs `test` on a one-worker runtime of its own while no other test of
@@ -123,4 +130,68 @@ async fn load(protocol: &str, addr: SocketAddr, duration: &str) -> Value {
     assert!(output.status.success(), "mg-load failed: {output:?}");
     let text = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("mg-load's report {text:?}: {e}"))
+}
+
+/// HTTP/1.1 through the gateway's own path, keep-alive: curl fetching many
+/// URLs over one connection (its URL ranges), so per-connection costs are
+/// spread over the run as the framed tests' are.
+async fn http1_forward_allocations() {
+    let mut stub = tokio::process::Command::new(workspace_binary("mg-stub"));
+    stub.args(["--protocol", "http1", "--listen", "127.0.0.1:0"]);
+    let stub = External::start("mg-stub http1", stub, Duration::from_secs(10))
+        .await
+        .expect("mg-stub starts");
+    let upstream: SocketAddr = ([127, 0, 0, 1], stub.port()).into();
+    let doc = common::document(
+        "Http1",
+        json!([{ "match": { "prefix": "/" }, "route": { "cluster_name": "stub" } }]),
+        json!([common::cluster("stub", "LB_ROUNDROBIN", &[upstream])]),
+        json!([]),
+    );
+    let (_gateway, addr) = common::start(&doc).await;
+
+    let warm_up = curl_many(addr, 300).await;
+    assert_eq!(warm_up, 300, "warm-up answers");
+
+    let region = Region::new(GLOBAL);
+    let ok = curl_many(addr, 3000).await;
+    let allocations = region.change().allocations;
+
+    assert_eq!(ok, 3000, "every request answered 200");
+    let per_request = allocations as f64 / ok as f64;
+    println!("http1: {allocations} allocations over {ok} requests = {per_request:.3} per request");
+    // One per request is the tries' future, boxed on purpose (its copies
+    // cost more than the allocation, BENCHMARKS.md); the header maps are
+    // reused, the authority is shared with the request's head.
+    assert!(
+        per_request < 1.0 + MAX_ALLOCATIONS_PER_REQUEST,
+        "http1: {allocations} allocations over {ok} requests = {per_request:.3} per request"
+    );
+}
+
+/// `count` GETs from one curl over one keep-alive connection; how many
+/// were answered 200.
+async fn curl_many(addr: SocketAddr, count: usize) -> usize {
+    let output = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--noproxy",
+            "*",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}\\n",
+        ])
+        .arg(format!("http://{addr}/item[1-{count}]"))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("curl stops by itself")
+        .expect("curl runs");
+    assert!(output.status.success(), "curl failed: {output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|code| *code == "200")
+        .count()
 }

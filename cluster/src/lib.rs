@@ -29,7 +29,7 @@ mod stats;
 
 pub use pool::http::{
     HttpBody, HttpBodyError, HttpPool, HttpPoolError, HttpPoolSettings, HttpPoolStats, HttpVersion,
-    LentHead, UpstreamBody,
+    LentHead, UpstreamBody, give_back_header_map,
 };
 pub use pool::{Pool, PoolConfig, PoolError};
 pub use stats::HostStats;

@@ -52,7 +52,7 @@ use replay::ReplaySource;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
-use view::HttpRouteView;
+use view::{HttpRouteView, UpstreamAuthority};
 
 pub use body::{RequestBody, ResponseBody};
 pub use conn::HttpConnection;
@@ -70,7 +70,7 @@ struct Routed<'a> {
     hash_key: Option<u64>,
     /// The authority the upstream request carries, when the route rewrites
     /// it or the request has one; `None`: the host's address.
-    authority: Option<String>,
+    authority: Option<UpstreamAuthority>,
     /// `auto_host_rewrite`: the chosen host's address is the authority.
     auto_host: bool,
     version: HttpVersion,
@@ -85,7 +85,7 @@ impl Routed<'_> {
     /// The authority a request to `host` carries.
     fn authority_for(&self, host: &Host) -> Cow<'_, str> {
         match (&self.authority, self.auto_host) {
-            (Some(authority), false) => Cow::Borrowed(authority),
+            (Some(authority), false) => Cow::Borrowed(authority.as_str()),
             _ => Cow::Owned(host.address().to_string()),
         }
     }
@@ -135,7 +135,11 @@ impl ProxyCore {
         *response.version_mut() = version;
         match logs {
             Some(logs) => log::logged(response, logs, head, cx, failure.as_ref()),
-            None => response,
+            None => {
+                // For the next response head an HTTP/1 pool parses here.
+                meshgate_cluster::give_back_header_map(head.headers);
+                response
+            }
         }
     }
 
@@ -218,15 +222,17 @@ impl ProxyCore {
             .then(|| forward.hash_key(&view, Some(downstream.peer.ip())))
             .flatten();
         let (authority, auto_host) = match forward.host_rewrite() {
-            Some(HostRewrite::Literal(host)) => (Some(host.clone()), false),
+            Some(HostRewrite::Literal(host)) => {
+                (Some(UpstreamAuthority::Rewritten(host.clone())), false)
+            }
             Some(HostRewrite::FromHeader(name)) => (
                 view.header(name)
                     .or_else(|| view::authority(head))
-                    .map(str::to_owned),
+                    .map(|text| UpstreamAuthority::Rewritten(text.to_owned())),
                 false,
             ),
             Some(HostRewrite::Auto) => (None, true),
-            None => (view::authority(head).map(str::to_owned), false),
+            None => (UpstreamAuthority::of_request(head), false),
         };
         let arrived = match head.version {
             http::Version::HTTP_2 => HttpVersion::Http2,

@@ -30,6 +30,40 @@ pub(crate) fn authority(head: &Parts) -> Option<&str> {
     })
 }
 
+/// The authority a request carries upstream, shared with the request's
+/// head rather than copied (a proxied request used to copy it into a
+/// `String`, its one allocation besides the tries' box).
+#[derive(Clone, Debug)]
+pub(crate) enum UpstreamAuthority {
+    /// The request target's (an absolute URI, or HTTP/2's `:authority`).
+    Target(http::uri::Authority),
+    /// The request's `Host`, checked to be text when taken.
+    Host(http::HeaderValue),
+    /// What the route's host rewrite made of it.
+    Rewritten(String),
+}
+
+impl UpstreamAuthority {
+    /// The request's own authority, as [`authority`] reads it.
+    pub(crate) fn of_request(head: &Parts) -> Option<UpstreamAuthority> {
+        if let Some(target) = head.uri.authority() {
+            return Some(UpstreamAuthority::Target(target.clone()));
+        }
+        head.headers
+            .get(http::header::HOST)
+            .filter(|host| host.to_str().is_ok())
+            .map(|host| UpstreamAuthority::Host(host.clone()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            UpstreamAuthority::Target(target) => target.as_str(),
+            UpstreamAuthority::Host(host) => host.to_str().unwrap_or_default(),
+            UpstreamAuthority::Rewritten(text) => text,
+        }
+    }
+}
+
 /// A header of `head` as routes read it: the pseudo-header names (and
 /// MOSN's `x-mosn-*` ones) answer the authority, path and method; other
 /// names are looked up case-insensitively.

@@ -51,12 +51,14 @@ mod h1;
 mod h2;
 mod head;
 mod hop_by_hop;
+mod spare_maps;
 
 pub use body::{HttpBody, HttpBodyError, UpstreamBody, empty_body};
 pub use counters::{HttpPoolCounters, HttpPoolStats};
 pub use error::HttpPoolError;
 pub use head::LentHead;
 pub use hop_by_hop::strip_hop_by_hop;
+pub use spare_maps::give_back_header_map;
 
 use connect::{ConnectGate, open_tcp};
 

@@ -233,7 +233,7 @@ pub(crate) fn parse_response(
             }
         }
         let head = buf.split_to(length).freeze();
-        let mut headers = HeaderMap::with_capacity(count + MAP_ROOM);
+        let mut headers = crate::pool::http::spare_maps::header_map(count + MAP_ROOM);
         let mut framing_fields = FramingFields::default();
         if inline {
             for &(name_at, name_len, value_at, value_len) in &spans[..count] {
