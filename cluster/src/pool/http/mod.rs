@@ -56,6 +56,7 @@ mod spare_maps;
 pub use body::{HttpBody, HttpBodyError, UpstreamBody, empty_body};
 pub use counters::{HttpPoolCounters, HttpPoolStats};
 pub use error::HttpPoolError;
+pub use h1::parse_content_length;
 pub use head::LentHead;
 pub use hop_by_hop::strip_hop_by_hop;
 pub use spare_maps::give_back_header_map;

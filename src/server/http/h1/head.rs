@@ -22,6 +22,7 @@ use super::date;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, StatusCode, Uri, Version};
+use meshgate_cluster::pool::http::parse_content_length;
 use std::mem::MaybeUninit;
 
 /// hyper's default bound on a request's header fields.
@@ -128,7 +129,7 @@ pub(super) fn parse_request(buf: &mut BytesMut, spare: &mut HeaderMap) -> Parsed
             if content_length.is_some() {
                 return Parsed::Elsewhere("more than one content-length");
             }
-            match parse_decimal(field.value) {
+            match parse_content_length(field.value) {
                 Some(length) => content_length = Some(length),
                 None => return Parsed::Elsewhere("an invalid content-length"),
             }
@@ -193,17 +194,6 @@ fn build(
     *request.version_mut() = Version::HTTP_11;
     std::mem::swap(request.headers_mut(), spare);
     Some(request)
-}
-
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |total, &digit| {
-        digit
-            .is_ascii_digit()
-            .then(|| total * 10 + u64::from(digit - b'0'))
-    })
 }
 
 fn has_token(value: &[u8], token: &[u8]) -> bool {
@@ -282,7 +272,7 @@ pub(super) fn encode_response(
             if no_content || framing == Some(Framing::Chunked) {
                 continue;
             }
-            let length = parse_decimal(value.as_bytes()).ok_or(HeadError::ContentLength)?;
+            let length = parse_content_length(value.as_bytes()).ok_or(HeadError::ContentLength)?;
             match framing {
                 Some(Framing::Length(seen)) if seen != length => {
                     return Err(HeadError::ContentLength);

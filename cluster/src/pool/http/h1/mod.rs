@@ -29,6 +29,7 @@ mod conn;
 mod wire;
 
 pub(crate) use conn::WireBody;
+pub use wire::parse_decimal as parse_content_length;
 
 use crate::pool::http::body::UpstreamBody;
 use crate::pool::http::counters::{CountedStream, HttpPoolCounters, InFlight, OpenConn};

@@ -367,7 +367,10 @@ impl FramingFields {
     }
 }
 
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
+/// A `Content-Length` value: decimal digits only (no sign, no spaces, no
+/// list), at most 19 of them so it fits a `u64`. The gateway's HTTP/1.1
+/// server reads request lengths with it too.
+pub fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
