@@ -463,6 +463,94 @@ mod tests {
         assert!(matches!(parse(case.as_bytes()).0, Parsed::Elsewhere(_)));
     }
 
+    /// A request head of lines drawn from what requests carry and what
+    /// they must not (framing fields, odd bytes, bare LFs), maybe with a
+    /// body, maybe cut short, with random bytes maybe after it.
+    fn request_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let line = prop_oneof![
+            Just(b"Host: x".to_vec()),
+            Just(b"Content-Length: 3".to_vec()),
+            Just(b"Content-Length: 70000".to_vec()),
+            Just(b"Content-Length: 1, 1".to_vec()),
+            Just(b"Transfer-Encoding: chunked".to_vec()),
+            Just(b"Connection: close".to_vec()),
+            Just(b"Upgrade: websocket".to_vec()),
+            Just(b"Expect: 100-continue".to_vec()),
+            Just(b"X-Empty:".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..12),
+            "[a-zA-Z-]{1,8}: [ -~]{0,8}".prop_map(String::into_bytes),
+        ];
+        let start = prop_oneof![
+            Just(b"GET / HTTP/1.1".to_vec()),
+            Just(b"POST /a?b HTTP/1.1".to_vec()),
+            Just(b"HEAD http://h/p HTTP/1.1".to_vec()),
+            Just(b"GET / HTTP/1.0".to_vec()),
+            Just(b"CONNECT h:1 HTTP/1.1".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..20),
+        ];
+        let end = prop_oneof![Just(b"\r\n".to_vec()), Just(b"\n".to_vec())];
+        (
+            start,
+            proptest::collection::vec((line, end.clone()), 0..8),
+            end,
+            proptest::collection::vec(any::<u8>(), 0..16),
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(start, lines, last, tail, cut)| {
+                let mut bytes = start;
+                bytes.extend_from_slice(b"\r\n");
+                for (line, end) in lines {
+                    bytes.extend_from_slice(&line);
+                    bytes.extend_from_slice(&end);
+                }
+                bytes.extend_from_slice(&last);
+                bytes.extend_from_slice(&tail);
+                // Now and then cut short anywhere.
+                if tail.len() % 4 == 0 {
+                    bytes.truncate(cut.index(bytes.len() + 1));
+                }
+                bytes
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Whatever the bytes: no panic; a request taken is exactly the
+        /// front of the buffer, as httparse reads it; anything else leaves
+        /// the buffer as it was for hyper.
+        #[test]
+        fn a_head_is_taken_whole_or_left_untouched(bytes in request_bytes()) {
+            let (parsed, rest) = parse(&bytes);
+            match parsed {
+                Parsed::Request { request, .. } => {
+                    let used = bytes.len() - rest.len();
+                    proptest::prop_assert_eq!(&bytes[used..], &rest[..]);
+                    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    let mut again = httparse::Request::new(&mut fields);
+                    let head = again.parse(&bytes).map_err(|e| {
+                        proptest::test_runner::TestCaseError::fail(e.to_string())
+                    })?;
+                    let httparse::Status::Complete(head) = head else {
+                        return Err(proptest::test_runner::TestCaseError::fail("partial"));
+                    };
+                    let body = request.body().size_hint().exact().unwrap_or(u64::MAX);
+                    proptest::prop_assert_eq!(head as u64 + body, used as u64);
+                    proptest::prop_assert_eq!(request.version(), Version::HTTP_11);
+                    proptest::prop_assert!(request.headers().get("transfer-encoding").is_none());
+                }
+                Parsed::Short(total) => {
+                    proptest::prop_assert!(total > bytes.len() && total <= BODY_WAIT_MAX);
+                    proptest::prop_assert_eq!(&rest[..], &bytes[..]);
+                }
+                Parsed::Partial | Parsed::Elsewhere(_) => {
+                    proptest::prop_assert_eq!(&rest[..], &bytes[..]);
+                }
+            }
+        }
+    }
+
     fn encode(
         response: http::Response<()>,
         size: BodySize,
