@@ -240,18 +240,19 @@ pub(crate) async fn serve_connection(
     };
     match version {
         HttpVersion::Http1 => {
+            // The bound on a request head on both paths; hyper's floor for
+            // its read buffer is 8 KiB.
+            let max_buf = limits.max_header_size.max(8192);
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .keep_alive(true)
-                // hyper's floor for its read buffer is 8 KiB.
-                .max_buf_size(limits.max_header_size.max(8192))
+                .max_buf_size(max_buf)
                 // The drive loop's timer reads heads' time (`Timeouts::header`).
                 .header_read_timeout(None);
             // The gateway's own path first; hyper from the first request
             // that path does not take.
             let shutdown = Arc::new(AtomicBool::new(false));
-            let max_buf = limits.max_header_size.max(8192);
             let run = {
                 let shutdown = Arc::clone(&shutdown);
                 Box::pin(async move {

@@ -56,30 +56,28 @@ pub(super) enum Parsed {
     Elsewhere(&'static str),
 }
 
-/// Where a field lies in the head, so values can be sliced out of the
-/// frozen head once httparse's borrow of the buffer ends.
+/// Where a slice of the head lies in it (offset, length), so it can be
+/// sliced out of the frozen head once httparse's borrow of the buffer ends.
+type Place = (u32, u32);
+
+/// Where a field's name and value lie in the head.
 #[derive(Clone, Copy, Default)]
 struct Span {
-    name: (u32, u32),
-    value: (u32, u32),
+    name: Place,
+    value: Place,
 }
 
-impl Span {
-    fn of(base: usize, name: &str, value: &[u8]) -> Span {
-        // An empty slice may not point into the head at all. A head is at
-        // most the read buffer's bound, far below 4 GiB.
-        let at = |bytes: &[u8]| match bytes.len() {
-            0 => (0, 0),
-            len => ((bytes.as_ptr() as usize - base) as u32, len as u32),
-        };
-        Span {
-            name: at(name.as_bytes()),
-            value: at(value),
-        }
+/// Where `bytes`, borrowed from the head starting at `base`, lies in it.
+fn place(base: usize, bytes: &[u8]) -> Place {
+    // An empty slice may not point into the head at all. A head is at most
+    // the read buffer's bound, far below 4 GiB.
+    match bytes.len() {
+        0 => (0, 0),
+        len => ((bytes.as_ptr() as usize - base) as u32, len as u32),
     }
 }
 
-fn range((at, len): (u32, u32)) -> std::ops::Range<usize> {
+fn range((at, len): Place) -> std::ops::Range<usize> {
     at as usize..(at + len) as usize
 }
 
@@ -87,6 +85,10 @@ fn range((at, len): (u32, u32)) -> std::ops::Range<usize> {
 /// it, its fields put in `spare`'s place (a cleared map of the last
 /// response, with room for the fields the proxy adds).
 pub(super) fn parse_request(buf: &mut BytesMut, spare: &mut HeaderMap) -> Parsed {
+    // The usual case between requests: nothing to parse yet.
+    if buf.is_empty() {
+        return Parsed::Partial;
+    }
     let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let head_len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -101,19 +103,16 @@ pub(super) fn parse_request(buf: &mut BytesMut, spare: &mut HeaderMap) -> Parsed
     if parsed.version != Some(1) {
         return Parsed::Elsewhere("not HTTP/1.1");
     }
-    let method = match parsed.method.map(str::as_bytes) {
-        Some(b"GET") => Method::GET,
-        Some(b"POST") => Method::POST,
-        Some(b"HEAD") => Method::HEAD,
-        Some(b"CONNECT") | None => return Parsed::Elsewhere("CONNECT"),
-        Some(other) => match Method::from_bytes(other) {
-            Ok(method) => method,
-            Err(_) => return Parsed::Elsewhere("an invalid method"),
-        },
+    let method = match parsed
+        .method
+        .map(|method| Method::from_bytes(method.as_bytes()))
+    {
+        Some(Ok(method)) if method != Method::CONNECT => method,
+        _ => return Parsed::Elsewhere("CONNECT or an invalid method"),
     };
     let base = buf.as_ptr() as usize;
     let target = match parsed.path {
-        Some(path) if path.len() <= MAX_TARGET => Span::of(base, path, b"").name,
+        Some(path) if path.len() <= MAX_TARGET => place(base, path.as_bytes()),
         _ => return Parsed::Elsewhere("a long request target"),
     };
     let count = parsed.headers.len();
@@ -141,7 +140,10 @@ pub(super) fn parse_request(buf: &mut BytesMut, spare: &mut HeaderMap) -> Parsed
         {
             return Parsed::Elsewhere("a field hyper's path handles");
         }
-        *span = Span::of(base, field.name, field.value);
+        *span = Span {
+            name: place(base, name),
+            value: place(base, field.value),
+        };
     }
     let body_len = match usize::try_from(content_length.unwrap_or(0)) {
         Ok(length) if buf.len() - head_len >= length => length,
@@ -177,7 +179,7 @@ pub(super) fn parse_request(buf: &mut BytesMut, spare: &mut HeaderMap) -> Parsed
 fn build(
     head: &Bytes,
     method: Method,
-    target: (u32, u32),
+    target: Place,
     spans: &[Span],
     spare: &mut HeaderMap,
 ) -> Option<Request<FullBody>> {
