@@ -32,19 +32,30 @@ pub(crate) struct HttpCx<'d> {
     pub(crate) host: Option<Arc<Host>>,
     /// Tries so far (1 for the first).
     pub(crate) attempts: u32,
-    /// When the request head arrived at the proxy.
-    pub(crate) start: Instant,
     /// Access-log state; `None` when the listener logs nothing.
     pub(crate) log: Option<LogMarks>,
 }
 
 /// What the access log needs that the proxy would not keep otherwise.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LogMarks {
+    /// When the request head arrived at the proxy (the statistics keep
+    /// their own clock reading: this one is read only for a log line).
+    pub(crate) start: Instant,
     /// Request body bytes read from the client so far.
     pub(crate) received: Arc<AtomicU64>,
     /// When the upstream's response head arrived.
     pub(crate) answered: Option<Instant>,
+}
+
+impl LogMarks {
+    fn arrived_now() -> LogMarks {
+        LogMarks {
+            start: Instant::now(),
+            received: Arc::default(),
+            answered: None,
+        }
+    }
 }
 
 impl<'d> HttpCx<'d> {
@@ -58,8 +69,7 @@ impl<'d> HttpCx<'d> {
             cluster: None,
             host: None,
             attempts: 0,
-            start: Instant::now(),
-            log: logging.then(LogMarks::default),
+            log: logging.then(LogMarks::arrived_now),
         }
     }
 

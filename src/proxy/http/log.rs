@@ -99,10 +99,12 @@ pub(crate) fn logged(
     let response_headers = logs
         .reads_response_headers()
         .then(|| response.headers().clone());
-    let (received, answered) = cx
-        .log
-        .map(|log| (log.received, log.answered))
-        .unwrap_or_default();
+    let (start, received, answered) = match cx.log {
+        Some(log) => (log.start, log.received, log.answered),
+        // Only a listener with access logs gets here, and its requests
+        // carry marks; without them the line says the request took no time.
+        None => (Instant::now(), Arc::default(), None),
+    };
     let pending = PendingLog {
         logs,
         head,
@@ -112,7 +114,7 @@ pub(crate) fn logged(
         downstream: Arc::clone(cx.downstream),
         cluster: cx.cluster,
         host: cx.host,
-        start: cx.start,
+        start,
         received,
         answered,
     };

@@ -115,7 +115,7 @@ impl ProxyCore {
         let version = head.version;
         let outcome = match spec {
             Some(spec) => {
-                self.proxy_http(&config, spec, (&mut head, body), connection, &mut cx)
+                self.proxy_http(&config, spec, (&mut head, body, grpc), connection, &mut cx)
                     .await
             }
             None => Err(ProxyError::NoRoute),
@@ -147,7 +147,7 @@ impl ProxyCore {
         &self,
         config: &GatewayConfig,
         spec: &ListenerSpec,
-        (head, body): (&mut Parts, B),
+        (head, body, grpc): (&mut Parts, B, bool),
         connection: &HttpConnection,
         cx: &mut HttpCx<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
@@ -250,11 +250,7 @@ impl ProxyCore {
         };
         let timeout = forward
             .timeout()
-            .or_else(|| {
-                reply::is_grpc(&head.headers)
-                    .then(|| timeout::grpc_timeout(&head.headers))
-                    .flatten()
-            })
+            .or_else(|| grpc.then(|| timeout::grpc_timeout(&head.headers)).flatten())
             .filter(|t| !t.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT);
         if let Some(path) = matched.route.rewrite_path(head.uri.path()) {

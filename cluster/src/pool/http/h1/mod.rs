@@ -119,7 +119,9 @@ impl H1Pool {
     ) -> Result<Response<UpstreamBody>, HttpPoolError> {
         let shared = &self.shared;
         if *head.method == Method::CONNECT || head.headers.contains_key(http::header::UPGRADE) {
-            return shared.send_upgrade(head.to_parts(), body).await;
+            // Boxed: rare, and its future (hyper's handshake) would double
+            // the size of every request's.
+            return Box::pin(shared.send_upgrade(head.to_parts(), body)).await;
         }
         let idempotent = is_idempotent(head.method);
         let mut body = body;

@@ -314,7 +314,9 @@ impl Shared {
         {
             return Err(err);
         }
-        let conn = match self.connect().await {
+        // Boxed: a connect (handshake) is rare, and its future would
+        // otherwise make every stream's future larger.
+        let conn = match Box::pin(self.connect()).await {
             Ok(conn) => conn,
             // The breaker allows no more connections: share a full one
             // (the stream waits in h2 for a slot) rather than fail.
