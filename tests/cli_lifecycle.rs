@@ -2,7 +2,8 @@
 //! reload -c FILE` applies an edited file (and refuses an invalid one with
 //! exit code 1, leaving the gateway as it was), `meshgate stop -c FILE`
 //! drains and the process exits 0 with its pid file removed; SIGTERM does
-//! the same.
+//! the same. Both with one runtime thread (`processor: 1`: tokio's
+//! single-threaded scheduler, the process's only thread) and with two.
 //!
 //! The gateway listens on port 0 and the test learns the port from its
 //! `listening ... addr=` log line on stderr. Every process started here is
@@ -51,8 +52,8 @@ fn tagged(tag: &'static str, delay: Duration) -> MockUpstream {
 }
 
 /// A config with a pid file, one bolt listener on port 0 routing every
-/// service to `to`, and clusters `a` and `b`.
-fn config(pid: &Path, to: &str, a: &MockUpstream, b: &MockUpstream) -> Value {
+/// service to `to`, clusters `a` and `b`, and `processor` runtime threads.
+fn config(pid: &Path, to: &str, (a, b): (&MockUpstream, &MockUpstream), processor: u32) -> Value {
     let mut doc = document(
         "bolt",
         json!([route(".*", to)]),
@@ -64,7 +65,15 @@ fn config(pid: &Path, to: &str, a: &MockUpstream, b: &MockUpstream) -> Value {
     );
     doc["pid"] = json!(pid.to_str().expect("a UTF-8 temp path"));
     doc["servers"][0]["default_log_level"] = json!("INFO");
+    doc["servers"][0]["processor"] = json!(processor);
     doc
+}
+
+/// How many threads process `pid` runs.
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the gateway's /proc entry")
+        .count()
 }
 
 fn write(path: &Path, doc: &Value) {
@@ -90,12 +99,25 @@ fn pid_in(path: &Path) -> Option<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_reload_and_stop_through_the_cli() {
+async fn start_reload_and_stop_through_the_cli_on_one_thread() {
+    start_reload_and_stop_through_the_cli(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_reload_and_stop_through_the_cli_on_two_threads() {
+    start_reload_and_stop_through_the_cli(2).await;
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "the body of the two tests above, which may unwrap"
+)]
+async fn start_reload_and_stop_through_the_cli(processor: u32) {
     let dir = TempDir::new("reload");
     let (pid_file, config_file) = (dir.path("run/meshgate.pid"), dir.path("meshgate.json"));
     let a = tagged("a", Duration::ZERO);
     let b = tagged("b", Duration::ZERO);
-    write(&config_file, &config(&pid_file, "a", &a, &b));
+    write(&config_file, &config(&pid_file, "a", (&a, &b), processor));
 
     let mut gateway = GatewayProcess::start(&config_file);
     assert_eq!(
@@ -103,12 +125,19 @@ async fn start_reload_and_stop_through_the_cli() {
         Some(gateway.pid()),
         "the pid file names the gateway"
     );
+    // One runtime thread is the process's only thread; more runtime
+    // threads come with tokio's multi-threaded scheduler beside the main one.
+    let threads = threads_of(gateway.pid());
+    match processor {
+        1 => assert_eq!(threads, 1, "processor 1"),
+        n => assert!(threads > n as usize, "processor {n}: {threads} threads"),
+    }
     for id in 0..5 {
         assert_eq!(answered_by(gateway.addr, id).await, "a");
     }
 
     // Edit the file to route to `b`, then `meshgate reload`.
-    write(&config_file, &config(&pid_file, "b", &a, &b));
+    write(&config_file, &config(&pid_file, "b", (&a, &b), processor));
     let out = meshgate("reload", &config_file);
     assert!(out.status.success(), "reload: {out:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -137,7 +166,7 @@ async fn start_reload_and_stop_through_the_cli() {
         String::from_utf8_lossy(&out.stderr).contains("not reloaded"),
         "{out:?}"
     );
-    let mut bad_lb = config(&pid_file, "a", &a, &b);
+    let mut bad_lb = config(&pid_file, "a", (&a, &b), processor);
     bad_lb["cluster_manager"]["clusters"][0]["lb_type"] = json!("LB_NOPE");
     write(&config_file, &bad_lb);
     let out = meshgate("reload", &config_file);
@@ -153,7 +182,7 @@ async fn start_reload_and_stop_through_the_cli() {
 
     // `meshgate stop` with a request in flight: it is answered, the
     // process exits 0 and removes its pid file.
-    write(&config_file, &config(&pid_file, "b", &a, &b));
+    write(&config_file, &config(&pid_file, "b", (&a, &b), processor));
     b.set_delay(Duration::from_millis(500), Duration::from_millis(500));
     let seen = b.requests();
     let mut client = FramedClient::connect(gateway.addr, bolt()).await.unwrap();
@@ -205,7 +234,7 @@ async fn sigterm_drains_and_exits_zero() {
     let (pid_file, config_file) = (dir.path("meshgate.pid"), dir.path("meshgate.json"));
     let a = tagged("a", Duration::from_millis(400));
     let b = tagged("b", Duration::ZERO);
-    write(&config_file, &config(&pid_file, "a", &a, &b));
+    write(&config_file, &config(&pid_file, "a", (&a, &b), 1));
     let mut gateway = GatewayProcess::start(&config_file);
 
     let mut client = FramedClient::connect(gateway.addr, bolt()).await.unwrap();
