@@ -4,7 +4,7 @@
 
 use super::super::context::Downstream;
 use super::super::variables::variable;
-use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use meshgate_cluster::Cluster;
 use meshgate_router::{HeaderMutations, HeaderToAdd, HeaderValueSource};
 use std::net::IpAddr;
@@ -12,6 +12,39 @@ use std::net::IpAddr;
 /// The hop-by-hop strip lives with the HTTP pools, which need it too (h2
 /// refuses connection-specific fields).
 pub(crate) use meshgate_cluster::pool::http::strip_hop_by_hop;
+
+/// What the proxy asks of a request's fields, learnt in one pass over
+/// them rather than a hashed lookup per question (a request usually has
+/// few fields, and none of these).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeadFacts {
+    /// `content-type: application/grpc…`.
+    pub(crate) grpc: bool,
+    /// A field [`strip_hop_by_hop`] removes (`Connection`, hence an
+    /// upgrade, among them).
+    pub(crate) hop_by_hop: bool,
+    /// `Expect`.
+    pub(crate) expect: bool,
+}
+
+impl HeadFacts {
+    pub(crate) fn of(headers: &HeaderMap) -> HeadFacts {
+        let mut facts = HeadFacts::default();
+        let mut content_type = None;
+        for (name, value) in headers {
+            if name == header::CONTENT_TYPE {
+                // The first one, as `HeaderMap::get` reads it.
+                content_type.get_or_insert(value);
+            } else if name == header::EXPECT {
+                facts.expect = true;
+            } else if meshgate_cluster::pool::http::is_stripped(name, value) {
+                facts.hop_by_hop = true;
+            }
+        }
+        facts.grpc = content_type.is_some_and(super::reply::is_grpc_content_type);
+        facts
+    }
+}
 
 /// `x-forwarded-for`.
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -150,6 +183,48 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn facts_answer_what_the_lookups_would() {
+        let facts = |pairs: &[(&str, &str)]| HeadFacts::of(&map(pairs));
+        assert_eq!(facts(&[("host", "a")]), HeadFacts::default());
+        let grpc = facts(&[
+            ("content-type", "application/grpc+proto"),
+            ("te", "trailers"),
+        ]);
+        assert_eq!(
+            grpc,
+            HeadFacts {
+                grpc: true,
+                ..HeadFacts::default()
+            },
+            "TE: trailers is kept, so it is no hop-by-hop work"
+        );
+        // The first content-type decides, as `HeaderMap::get` reads it.
+        assert!(
+            !facts(&[
+                ("content-type", "text/plain"),
+                ("content-type", "application/grpc")
+            ])
+            .grpc
+        );
+        assert!(facts(&[("te", "gzip")]).hop_by_hop);
+        assert!(facts(&[("Connection", "upgrade"), ("upgrade", "websocket")]).hop_by_hop);
+        assert!(facts(&[("keep-alive", "timeout=5")]).hop_by_hop);
+        assert!(facts(&[("expect", "100-continue")]).expect);
+        // Whatever the facts say, stripping agrees: nothing to do without
+        // hop-by-hop work.
+        for pairs in [
+            &[("host", "a"), ("te", "trailers")][..],
+            &[("x-a", "1")][..],
+        ] {
+            let mut headers = map(pairs);
+            assert!(!HeadFacts::of(&headers).hop_by_hop);
+            let before = headers.clone();
+            strip_hop_by_hop(&mut headers);
+            assert_eq!(headers, before);
+        }
     }
 
     #[test]

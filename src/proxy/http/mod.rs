@@ -82,6 +82,17 @@ struct Routed<'a> {
 }
 
 impl Routed<'_> {
+    /// True when `current`, the request's one `Host`, is already the
+    /// authority every try carries (as [`TryHead::new`] would find).
+    ///
+    /// [`TryHead::new`]: upstream::TryHead::new
+    fn keeps_host(&self, current: Option<&HeaderValue>) -> bool {
+        match (&self.authority, self.auto_host, current) {
+            (Some(authority), false, Some(current)) => current.as_bytes() == authority.as_bytes(),
+            _ => false,
+        }
+    }
+
     /// The authority a request to `host` carries.
     fn authority_for(&self, host: &Host) -> Cow<'_, str> {
         match (&self.authority, self.auto_host) {
@@ -111,11 +122,12 @@ impl ProxyCore {
         let stats = self.stats().request_started(&downstream.protocol_stats);
         let mut cx = HttpCx::new(downstream, stats, logs.is_some());
         let (mut head, body) = request.into_parts();
-        let grpc = reply::is_grpc(&head.headers);
+        let facts = headers::HeadFacts::of(&head.headers);
+        let grpc = facts.grpc;
         let version = head.version;
         let outcome = match spec {
             Some(spec) => {
-                self.proxy_http(&config, spec, (&mut head, body, grpc), connection, &mut cx)
+                self.proxy_http(&config, spec, (&mut head, body, facts), connection, &mut cx)
                     .await
             }
             None => Err(ProxyError::NoRoute),
@@ -147,7 +159,7 @@ impl ProxyCore {
         &self,
         config: &GatewayConfig,
         spec: &ListenerSpec,
-        (head, body, grpc): (&mut Parts, B, bool),
+        (head, body, facts): (&mut Parts, B, headers::HeadFacts),
         connection: &HttpConnection,
         cx: &mut HttpCx<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
@@ -238,7 +250,13 @@ impl ProxyCore {
             http::Version::HTTP_2 => HttpVersion::Http2,
             _ => HttpVersion::Http1,
         };
-        let upgrade = upgrade::requested(head);
+        // Filters may have changed the fields since they were read.
+        let facts = match filters {
+            [] => facts,
+            _ => headers::HeadFacts::of(&head.headers),
+        };
+        // An upgrade needs `Connection`, a hop-by-hop field.
+        let upgrade = facts.hop_by_hop.then(|| upgrade::requested(head)).flatten();
         let version = match upgrade {
             // An upgrade exists in HTTP/1.1 only, whatever the route says.
             Some(_) => HttpVersion::Http1,
@@ -250,7 +268,12 @@ impl ProxyCore {
         };
         let timeout = forward
             .timeout()
-            .or_else(|| grpc.then(|| timeout::grpc_timeout(&head.headers)).flatten())
+            .or_else(|| {
+                facts
+                    .grpc
+                    .then(|| timeout::grpc_timeout(&head.headers))
+                    .flatten()
+            })
             .filter(|t| !t.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT);
         if let Some(path) = matched.route.rewrite_path(head.uri.path()) {
@@ -269,7 +292,7 @@ impl ProxyCore {
             upgrade,
             filters,
         };
-        prepare_upstream_head(head, &routed, connection);
+        prepare_upstream_head(head, &routed, connection, facts);
         if let Some(protocol) = &routed.upgrade {
             upgrade::restore_request_headers(&mut head.headers, protocol);
         }
@@ -364,7 +387,7 @@ impl ProxyCore {
                 &host,
                 cluster,
                 routed.version,
-                try_head.lend(&head.method, &head.headers),
+                try_head.lend(&head.method, &head.uri, &head.headers),
                 body,
             );
             let result = match per_try {
@@ -483,9 +506,18 @@ fn bad_rewrite() -> ProxyError {
 /// The request head as every try sends it: hop-by-hop fields and
 /// `Expect` gone (the gateway answers 100-continue itself, as Envoy does),
 /// `x-forwarded-*` added, the route's header lists applied.
-fn prepare_upstream_head(head: &mut Parts, routed: &Routed<'_>, connection: &HttpConnection) {
-    headers::strip_hop_by_hop(&mut head.headers);
-    head.headers.remove(header::EXPECT);
+fn prepare_upstream_head(
+    head: &mut Parts,
+    routed: &Routed<'_>,
+    connection: &HttpConnection,
+    facts: headers::HeadFacts,
+) {
+    if facts.hop_by_hop {
+        headers::strip_hop_by_hop(&mut head.headers);
+    }
+    if facts.expect {
+        head.headers.remove(header::EXPECT);
+    }
     headers::add_forwarded(&mut head.headers, &connection.forwarded_for);
     headers::apply_layers(
         &mut head.headers,
@@ -504,6 +536,13 @@ fn try_head(
     routed: &Routed<'_>,
     host: &Host,
 ) -> Result<upstream::TryHead, ProxyError> {
+    let current_host = upstream::single_host(&head.headers);
+    let origin_form = head.uri.scheme().is_none()
+        && head.uri.authority().is_none()
+        && head.uri.path_and_query().is_some();
+    if routed.version == HttpVersion::Http1 && origin_form && routed.keeps_host(current_host) {
+        return Ok(upstream::TryHead::as_requested());
+    }
     let target = head
         .uri
         .path_and_query()
@@ -513,7 +552,7 @@ fn try_head(
         target,
         &routed.authority_for(host),
         routed.version,
-        upstream::single_host(&head.headers),
+        current_host,
     )
     .map_err(|_| bad_authority())
 }

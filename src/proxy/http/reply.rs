@@ -157,12 +157,10 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// True for gRPC requests (`content-type: application/grpc`, `+proto`,
-/// `+json`, ...).
-pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+/// A `content-type` value that makes a request gRPC (`application/grpc`,
+/// `+proto`, `+json`, ...); `HeadFacts` reads it.
+pub(crate) fn is_grpc_content_type(value: &HeaderValue) -> bool {
+    value.as_bytes().starts_with(b"application/grpc")
 }
 
 #[cfg(test)]

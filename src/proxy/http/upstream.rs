@@ -56,7 +56,8 @@ pub(super) fn single_host(headers: &HeaderMap) -> Option<&HeaderValue> {
 /// What one try sends besides the method and the headers, checked once
 /// and stamped on the head of each attempt the pool makes.
 pub(super) struct TryHead {
-    uri: Uri,
+    /// `None`: the request's own (origin-form) URI.
+    uri: Option<Uri>,
     version: http::Version,
     /// HTTP/1: the `Host` to set, when the request's is not the authority
     /// already.
@@ -91,20 +92,36 @@ impl TryHead {
             }
         };
         Ok(TryHead {
-            uri: Uri::from_parts(uri)?,
+            uri: Some(Uri::from_parts(uri)?),
             version,
             host,
             strip_host,
         })
     }
 
-    /// The head of one attempt, lent: the request's `method` and
+    /// An HTTP/1.1 try of a request whose origin-form target and `Host`
+    /// go upstream as they are (the usual try: nothing to build).
+    pub(super) fn as_requested() -> TryHead {
+        TryHead {
+            uri: None,
+            version: http::Version::HTTP_11,
+            host: None,
+            strip_host: false,
+        }
+    }
+
+    /// The head of one attempt, lent: the request's `method`, `uri` and
     /// `headers` with the try's URI and `Host`, copied by the pool only
     /// where it must own them (h2).
-    pub(super) fn lend<'a>(&'a self, method: &'a Method, headers: &'a HeaderMap) -> LentHead<'a> {
+    pub(super) fn lend<'a>(
+        &'a self,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+    ) -> LentHead<'a> {
         LentHead {
             method,
-            uri: &self.uri,
+            uri: self.uri.as_ref().unwrap_or(uri),
             version: self.version,
             headers,
             host: self.host.as_ref(),
@@ -112,9 +129,11 @@ impl TryHead {
         }
     }
 
-    /// The head of one attempt, owned (a mirror's request).
+    /// The head of one attempt, owned (a mirror's request): built by
+    /// [`TryHead::new`], so it has its own URI.
     pub(super) fn head(&self, method: &Method, headers: &HeaderMap) -> Parts {
-        self.lend(method, headers).to_parts()
+        let placeholder = Uri::default();
+        self.lend(method, &placeholder, headers).to_parts()
     }
 }
 

@@ -17,11 +17,7 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them (gRPC's `TE: trailers` stays): one
     // pass over the fields instead of a hashed removal per name.
-    let te_trailers = |value: &HeaderValue| value.as_bytes().eq_ignore_ascii_case(b"trailers");
-    if !headers
-        .iter()
-        .any(|(name, value)| is_hop_by_hop(name) && !(name == header::TE && te_trailers(value)))
-    {
+    if !headers.iter().any(|(name, value)| is_stripped(name, value)) {
         return;
     }
     let named: Vec<HeaderName> = headers
@@ -47,10 +43,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     ] {
         headers.remove(name);
     }
-    let te_is_trailers = headers.get(header::TE).is_some_and(te_trailers);
+    let te_is_trailers = headers.get(header::TE).is_some_and(is_te_trailers);
     if !te_is_trailers {
         headers.remove(header::TE);
     }
+}
+
+/// True when [`strip_hop_by_hop`] has work because of this field: a
+/// message with no such field passes it untouched (and, having no
+/// `Connection`, asks for no upgrade).
+pub fn is_stripped(name: &HeaderName, value: &HeaderValue) -> bool {
+    is_hop_by_hop(name) && !(name == header::TE && is_te_trailers(value))
+}
+
+fn is_te_trailers(value: &HeaderValue) -> bool {
+    value.as_bytes().eq_ignore_ascii_case(b"trailers")
 }
 
 /// True for the fields [`strip_hop_by_hop`] may remove without being named

@@ -58,7 +58,7 @@ pub use counters::{HttpPoolCounters, HttpPoolStats};
 pub use error::HttpPoolError;
 pub use h1::parse_content_length;
 pub use head::LentHead;
-pub use hop_by_hop::strip_hop_by_hop;
+pub use hop_by_hop::{is_stripped, strip_hop_by_hop};
 pub use spare_maps::give_back_header_map;
 
 use connect::{ConnectGate, open_tcp};
