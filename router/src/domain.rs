@@ -115,11 +115,12 @@ impl DomainIndex {
     }
 
     /// The virtual host for an authority (see the module docs).
-    pub(crate) fn find(&self, authority: Option<&str>) -> Option<usize> {
+    pub(crate) fn find<'a>(&self, authority: impl FnOnce() -> Option<&'a str>) -> Option<usize> {
+        // Only `*`: the authority is not even read (a lookup per request).
         if self.exact.is_empty() && self.wildcard.is_empty() {
             return self.default;
         }
-        let Some(authority) = authority.filter(|a| !a.is_empty()) else {
+        let Some(authority) = authority().filter(|a| !a.is_empty()) else {
             return self.default;
         };
         let (host, port) = split_host_port(authority)?;

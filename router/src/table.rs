@@ -56,7 +56,10 @@ impl RouteTable {
 
     /// Like [`RouteTable::route`], with the virtual host.
     pub fn select(&self, req: &dyn RouteRequest) -> Option<MatchedRoute<'_>> {
-        let virtual_host = self.virtual_host(req.authority())?;
+        let virtual_host = self
+            .domains
+            .find(|| req.authority())
+            .map(|i| &self.virtual_hosts[i])?;
         let route = virtual_host.route(req)?;
         Some(MatchedRoute {
             virtual_host,
@@ -68,7 +71,9 @@ impl RouteTable {
     /// The virtual host for an authority (`None` = no authority); see the
     /// domain rules in the crate docs.
     pub fn virtual_host(&self, authority: Option<&str>) -> Option<&VirtualHost> {
-        self.domains.find(authority).map(|i| &self.virtual_hosts[i])
+        self.domains
+            .find(|| authority)
+            .map(|i| &self.virtual_hosts[i])
     }
 
     /// Every virtual host, in config order.

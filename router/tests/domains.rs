@@ -1,6 +1,6 @@
 //! Virtual host selection: MOSN's domain priorities as a table.
 
-use meshgate_router::{MapRequest, RouteTable, RouterConfig};
+use meshgate_router::{MapRequest, RouteRequest, RouteTable, RouterConfig};
 use serde_json::json;
 
 /// One virtual host per domain, each routing everything to a cluster
@@ -118,4 +118,46 @@ fn one_host_may_list_many_domains() {
     assert_eq!(host_for(&t, Some("a.com")).as_deref(), Some("both"));
     assert_eq!(host_for(&t, Some("x.b.com")).as_deref(), Some("both"));
     assert_eq!(host_for(&t, Some("b.com")).as_deref(), Some("rest"));
+}
+
+/// A request that counts how often its authority is read.
+struct CountingRequest {
+    inner: MapRequest,
+    authority_reads: std::cell::Cell<u32>,
+}
+
+impl RouteRequest for CountingRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        RouteRequest::header(&self.inner, name)
+    }
+    fn authority(&self) -> Option<&str> {
+        self.authority_reads.set(self.authority_reads.get() + 1);
+        RouteRequest::authority(&self.inner)
+    }
+    fn path(&self) -> Option<&str> {
+        RouteRequest::path(&self.inner)
+    }
+    fn method(&self) -> Option<&str> {
+        RouteRequest::method(&self.inner)
+    }
+}
+
+#[test]
+fn the_authority_is_read_only_when_a_domain_could_match_it() {
+    let request = || CountingRequest {
+        inner: MapRequest::new().authority("www.foo.com").path("/"),
+        authority_reads: std::cell::Cell::new(0),
+    };
+    let only_default = request();
+    let default_table = table(&["*"]);
+    let matched = default_table
+        .select(&only_default)
+        .expect("the default host");
+    assert_eq!(matched.virtual_host.name(), "*");
+    assert_eq!(only_default.authority_reads.get(), 0);
+    let named = request();
+    let named_table = table(&["*", "www.foo.com"]);
+    let matched = named_table.select(&named).expect("a host");
+    assert_eq!(matched.virtual_host.name(), "www.foo.com");
+    assert_eq!(named.authority_reads.get(), 1);
 }

@@ -25,6 +25,8 @@ pub(crate) struct HeadFacts {
     pub(crate) hop_by_hop: bool,
     /// `Expect`.
     pub(crate) expect: bool,
+    /// How many `Host` fields (0, 1, or 2 for more).
+    pub(crate) hosts: u8,
 }
 
 impl HeadFacts {
@@ -32,7 +34,9 @@ impl HeadFacts {
         let mut facts = HeadFacts::default();
         let mut content_type = None;
         for (name, value) in headers {
-            if name == header::CONTENT_TYPE {
+            if name == header::HOST {
+                facts.hosts = (facts.hosts + 1).min(2);
+            } else if name == header::CONTENT_TYPE {
                 // The first one, as `HeaderMap::get` reads it.
                 content_type.get_or_insert(value);
             } else if name == header::EXPECT {
@@ -188,7 +192,17 @@ mod tests {
     #[test]
     fn facts_answer_what_the_lookups_would() {
         let facts = |pairs: &[(&str, &str)]| HeadFacts::of(&map(pairs));
-        assert_eq!(facts(&[("host", "a")]), HeadFacts::default());
+        assert_eq!(
+            facts(&[("host", "a")]),
+            HeadFacts {
+                hosts: 1,
+                ..HeadFacts::default()
+            }
+        );
+        assert_eq!(
+            facts(&[("host", "a"), ("host", "b"), ("host", "c")]).hosts,
+            2
+        );
         let grpc = facts(&[
             ("content-type", "application/grpc+proto"),
             ("te", "trailers"),

@@ -73,6 +73,9 @@ struct Routed<'a> {
     authority: Option<UpstreamAuthority>,
     /// `auto_host_rewrite`: the chosen host's address is the authority.
     auto_host: bool,
+    /// Every try carries the request's own, single `Host` (no filters to
+    /// change it, and it is the authority): nothing to check per try.
+    host_as_requested: bool,
     version: HttpVersion,
     timeout: Duration,
     /// The `Upgrade` value of an HTTP/1.1 upgrade request (`upgrade`).
@@ -233,6 +236,11 @@ impl ProxyCore {
             .uses_hash_key()
             .then(|| forward.hash_key(&view, Some(downstream.peer.ip())))
             .flatten();
+        // Filters may have changed the fields since they were read.
+        let facts = match filters {
+            [] => facts,
+            _ => headers::HeadFacts::of(&head.headers),
+        };
         let (authority, auto_host) = match forward.host_rewrite() {
             Some(HostRewrite::Literal(host)) => {
                 (Some(UpstreamAuthority::Rewritten(host.clone())), false)
@@ -250,11 +258,11 @@ impl ProxyCore {
             http::Version::HTTP_2 => HttpVersion::Http2,
             _ => HttpVersion::Http1,
         };
-        // Filters may have changed the fields since they were read.
-        let facts = match filters {
-            [] => facts,
-            _ => headers::HeadFacts::of(&head.headers),
-        };
+        // The request's one `Host` is the authority, and no filter can
+        // change the fields before a try: every try sends it as it is.
+        let host_as_requested = filters.is_empty()
+            && facts.hosts == 1
+            && matches!(authority, Some(UpstreamAuthority::Host(_)));
         // An upgrade needs `Connection`, a hop-by-hop field.
         let upgrade = facts.hop_by_hop.then(|| upgrade::requested(head)).flatten();
         let version = match upgrade {
@@ -287,6 +295,7 @@ impl ProxyCore {
             hash_key,
             authority,
             auto_host,
+            host_as_requested,
             version,
             timeout,
             upgrade,
@@ -536,11 +545,15 @@ fn try_head(
     routed: &Routed<'_>,
     host: &Host,
 ) -> Result<upstream::TryHead, ProxyError> {
-    let current_host = upstream::single_host(&head.headers);
     let origin_form = head.uri.scheme().is_none()
         && head.uri.authority().is_none()
         && head.uri.path_and_query().is_some();
-    if routed.version == HttpVersion::Http1 && origin_form && routed.keeps_host(current_host) {
+    let as_requested = routed.version == HttpVersion::Http1 && origin_form;
+    if as_requested && routed.host_as_requested {
+        return Ok(upstream::TryHead::as_requested());
+    }
+    let current_host = upstream::single_host(&head.headers);
+    if as_requested && routed.keeps_host(current_host) {
         return Ok(upstream::TryHead::as_requested());
     }
     let target = head
