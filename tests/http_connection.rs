@@ -107,11 +107,13 @@ impl Client {
         (status, body)
     }
 
-    /// The `x-forwarded-for` the upstream saw for a GET of `/echo`.
+    /// The `x-forwarded-for` the upstream saw for a GET of `/echo` (and it
+    /// saw `x-forwarded-proto: http`).
     async fn forwarded_for(&mut self, headers: &[(&str, &str)]) -> String {
         let (status, body) = self.get("/echo", headers).await;
         assert_eq!(status, StatusCode::OK, "{body:?}");
         let echo: Value = serde_json::from_slice(&body).expect("echo json");
+        assert_eq!(echo["headers"]["x-forwarded-proto"], "http", "{echo}");
         echo["headers"]["x-forwarded-for"]
             .as_str()
             .unwrap_or_else(|| panic!("no x-forwarded-for in {echo}"))

@@ -27,6 +27,8 @@ pub(crate) struct HeadFacts {
     pub(crate) expect: bool,
     /// How many `Host` fields (0, 1, or 2 for more).
     pub(crate) hosts: u8,
+    /// `x-forwarded-for` or `x-forwarded-proto`.
+    pub(crate) forwarded: bool,
 }
 
 impl HeadFacts {
@@ -41,6 +43,8 @@ impl HeadFacts {
                 content_type.get_or_insert(value);
             } else if name == header::EXPECT {
                 facts.expect = true;
+            } else if name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO {
+                facts.forwarded = true;
             } else if meshgate_cluster::pool::http::is_stripped(name, value) {
                 facts.hop_by_hop = true;
             }
@@ -83,6 +87,24 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: &HeaderValue) {
     if let Entry::Vacant(slot) = headers.entry(&X_FORWARDED_PROTO) {
         slot.insert(HeaderValue::from_static("http"));
     }
+}
+
+/// The fields [`add_forwarded`] would add to a request that has neither,
+/// for the pool to send after the request's own (`LentHead::appended`)
+/// instead of two insertions into its map, when nothing else reads the
+/// forwarded head.
+pub(crate) fn forwarded_fields(peer: &HeaderValue) -> [(HeaderName, HeaderValue); 2] {
+    [
+        (X_FORWARDED_FOR.clone(), peer.clone()),
+        (X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http")),
+    ]
+}
+
+/// True when a level of `layers` adds or removes request fields.
+pub(crate) fn change_requests(layers: &[&HeaderMutations; 3]) -> bool {
+    layers
+        .iter()
+        .any(|l| !l.request_add.is_empty() || !l.request_remove.is_empty())
 }
 
 /// An address as a header value, as `Display` writes it. IPv4 (every
@@ -227,6 +249,9 @@ mod tests {
         assert!(facts(&[("Connection", "upgrade"), ("upgrade", "websocket")]).hop_by_hop);
         assert!(facts(&[("keep-alive", "timeout=5")]).hop_by_hop);
         assert!(facts(&[("expect", "100-continue")]).expect);
+        assert!(facts(&[("X-Forwarded-For", "10.0.0.1")]).forwarded);
+        assert!(facts(&[("x-forwarded-proto", "https")]).forwarded);
+        assert!(!facts(&[("x-forwarded-host", "a")]).forwarded);
         // Whatever the facts say, stripping agrees: nothing to do without
         // hop-by-hop work.
         for pairs in [

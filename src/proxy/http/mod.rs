@@ -39,7 +39,7 @@ use crate::config::{GatewayConfig, ListenerSpec};
 use bytes::Bytes;
 use filters::HttpCx;
 use headers::Direction;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -76,6 +76,10 @@ struct Routed<'a> {
     /// Every try carries the request's own, single `Host` (no filters to
     /// change it, and it is the authority): nothing to check per try.
     host_as_requested: bool,
+    /// `x-forwarded-*` for the pool to append when writing each try, when
+    /// nothing reads the forwarded head in between; `None`: they are in
+    /// the head already.
+    appended: Option<[(HeaderName, HeaderValue); 2]>,
     version: HttpVersion,
     timeout: Duration,
     /// The `Upgrade` value of an HTTP/1.1 upgrade request (`upgrade`).
@@ -287,6 +291,15 @@ impl ProxyCore {
         if let Some(path) = matched.route.rewrite_path(head.uri.path()) {
             rewrite_path(head, &path)?;
         }
+        // Nothing but the pool reads the head after this (no filters, no
+        // request header lists, no access log, no mirror) and the client
+        // sent no `x-forwarded-*`: the pool appends them as it writes.
+        let appended = (!facts.forwarded
+            && filters.is_empty()
+            && !headers::change_requests(&layers)
+            && cx.log.is_none()
+            && matched.route.mirror().is_none())
+        .then(|| headers::forwarded_fields(&connection.forwarded_for));
         let routed = Routed {
             forward,
             layers,
@@ -296,6 +309,7 @@ impl ProxyCore {
             authority,
             auto_host,
             host_as_requested,
+            appended,
             version,
             timeout,
             upgrade,
@@ -396,7 +410,12 @@ impl ProxyCore {
                 &host,
                 cluster,
                 routed.version,
-                try_head.lend(&head.method, &head.uri, &head.headers),
+                try_head.lend(
+                    &head.method,
+                    &head.uri,
+                    &head.headers,
+                    routed.appended.as_ref().map_or(&[], |fields| &fields[..]),
+                ),
                 body,
             );
             let result = match per_try {
@@ -527,7 +546,9 @@ fn prepare_upstream_head(
     if facts.expect {
         head.headers.remove(header::EXPECT);
     }
-    headers::add_forwarded(&mut head.headers, &connection.forwarded_for);
+    if routed.appended.is_none() {
+        headers::add_forwarded(&mut head.headers, &connection.forwarded_for);
+    }
     headers::apply_layers(
         &mut head.headers,
         &routed.layers,

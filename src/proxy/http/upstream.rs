@@ -5,7 +5,7 @@ use super::super::error::ProxyError;
 use super::replay::ReplayBody;
 use crate::config::http::HttpVersion;
 use crate::upstream::Upstreams;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri};
@@ -111,13 +111,14 @@ impl TryHead {
     }
 
     /// The head of one attempt, lent: the request's `method`, `uri` and
-    /// `headers` with the try's URI and `Host`, copied by the pool only
-    /// where it must own them (h2).
+    /// `headers` (then `appended`) with the try's URI and `Host`, copied
+    /// by the pool only where it must own them (h2).
     pub(super) fn lend<'a>(
         &'a self,
         method: &'a Method,
         uri: &'a Uri,
         headers: &'a HeaderMap,
+        appended: &'a [(HeaderName, HeaderValue)],
     ) -> LentHead<'a> {
         LentHead {
             method,
@@ -126,6 +127,7 @@ impl TryHead {
             headers,
             host: self.host.as_ref(),
             strip_host: self.strip_host,
+            appended,
         }
     }
 
@@ -133,7 +135,7 @@ impl TryHead {
     /// [`TryHead::new`], so it has its own URI.
     pub(super) fn head(&self, method: &Method, headers: &HeaderMap) -> Parts {
         let placeholder = Uri::default();
-        self.lend(method, &placeholder, headers).to_parts()
+        self.lend(method, &placeholder, headers, &[]).to_parts()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use http::header::HOST;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 /// A request head lent to [`HttpPool::send_lent`](super::HttpPool::send_lent):
 /// the request's own method and headers, and what a try changes (its URI,
@@ -25,6 +25,9 @@ pub struct LentHead<'a> {
     /// Leaves out every `Host` of `headers` (h2: the authority travels as
     /// `:authority`). `host`, if set, still goes.
     pub strip_host: bool,
+    /// Fields sent after the request's own, as if appended to `headers`
+    /// (the proxy's `x-forwarded-*` when nothing else reads the head).
+    pub appended: &'a [(HeaderName, HeaderValue)],
 }
 
 impl<'a> LentHead<'a> {
@@ -37,6 +40,7 @@ impl<'a> LentHead<'a> {
             headers: &parts.headers,
             host: None,
             strip_host: false,
+            appended: &[],
         }
     }
 
@@ -53,6 +57,9 @@ impl<'a> LentHead<'a> {
         }
         if let Some(host) = self.host {
             headers.insert(HOST, host.clone());
+        }
+        for (name, value) in self.appended {
+            headers.append(name, value.clone());
         }
         let (mut parts, ()) = Request::new(()).into_parts();
         parts.method = self.method.clone();
@@ -93,5 +100,16 @@ mod tests {
         .to_parts();
         assert!(!stripped.headers.contains_key(HOST));
         assert_eq!(stripped.headers["x-a"], "1");
+        let appended = [(
+            HeaderName::from_static("x-a"),
+            HeaderValue::from_static("2"),
+        )];
+        let with_more = LentHead {
+            appended: &appended,
+            ..LentHead::of(&parts)
+        }
+        .to_parts();
+        let values: Vec<_> = with_more.headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
     }
 }

@@ -135,6 +135,9 @@ pub(crate) fn encode_head(head: &LentHead<'_>, framing: SendFraming, dst: &mut B
         }
         put_field(dst, name.as_str().as_bytes(), value.as_bytes());
     }
+    for (name, value) in head.appended {
+        put_field(dst, name.as_str().as_bytes(), value.as_bytes());
+    }
     match framing {
         SendFraming::Empty if announces_empty_body(head.method) => {
             dst.put_slice(b"content-length: 0\r\n");
@@ -566,6 +569,20 @@ mod tests {
         };
         encode_head(&lent, SendFraming::Empty, &mut replaced);
         assert_eq!(&replaced[..], b"GET / HTTP/1.1\r\nhost: backend:80\r\n\r\n");
+        let appended = [(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_static("10.0.0.1"),
+        )];
+        let mut with_more = BytesMut::new();
+        let lent = LentHead {
+            appended: &appended,
+            ..LentHead::of(&client)
+        };
+        encode_head(&lent, SendFraming::Length(2), &mut with_more);
+        assert_eq!(
+            &with_more[..],
+            b"GET / HTTP/1.1\r\nhost: client\r\nhost: again\r\nx-forwarded-for: 10.0.0.1\r\ncontent-length: 2\r\n\r\n"
+        );
         let mut chunks = BytesMut::new();
         encode_chunk(b"hello world, this is", &mut chunks);
         encode_chunk(b"", &mut chunks);
