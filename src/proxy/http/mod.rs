@@ -325,10 +325,14 @@ impl ProxyCore {
         };
         mirror::start(self, config, matched.route, head, &routed, &source);
         let timeout = routed.timeout;
-        // Boxed: the tries' state machine (the pool's and hyper's futures)
-        // is large, and was copied into the timeout and into this future.
-        let tries = Box::pin(self.forward_http(head, &routed, &source, cx));
-        let mut response = match connection.timer.timeout(timeout, tries).await {
+        // Pinned where it is made, in a block so its borrows of the head
+        // and context end with it: no box, and no copy of the tries' large
+        // state machine into the timeout.
+        let answer = {
+            let tries = std::pin::pin!(self.forward_http(head, &routed, &source, cx));
+            connection.timer.timeout(timeout, tries).await
+        };
+        let mut response = match answer {
             Some(Ok(response)) => response,
             Some(Err(_)) if source.over_limit() => {
                 return Ok(payload_too_large(spec.http.max_request_body_size));

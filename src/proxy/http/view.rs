@@ -32,7 +32,7 @@ pub(crate) fn authority(head: &Parts) -> Option<&str> {
 
 /// The authority a request carries upstream, shared with the request's
 /// head rather than copied (a proxied request used to copy it into a
-/// `String`, its one allocation besides the tries' box).
+/// `String`, an allocation per request).
 #[derive(Clone, Debug)]
 pub(crate) enum UpstreamAuthority {
     /// The request target's (an absolute URI, or HTTP/2's `:authority`).
