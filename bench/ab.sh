@@ -3,21 +3,24 @@
 # request, alternating run by run so drifts of a noisy machine fall on all
 # of them alike: one stub on CPU 1, each binary in turn on CPU 0 with the
 # harness's config (bench/harness/configs.py), 1 s of warm-up, then
-# SECONDS of load (HTTP/1: wrk -t1 -c64; h2c: h2load -t1 -c8 -m16), and
+# SECONDS of load (HTTP/1: wrk -t1 -c64; h2c: h2load -t1 -c8 -m16; bolt
+# and Dubbo: mg-load, 16 connections x 8 in flight, as bench/run.sh), and
 # utime + stime from /proc/PID/stat over the measured run ÷ requests.
 # Prints one line per run and each binary's mean.
-# Usage: bench/ab.sh http1|h2c ROUNDS SECONDS BINARY...
-# (build mg-stub first: cargo build --release -p meshgate-bench; needs wrk
-#  or h2load). Kills only the processes it started.
+# Usage: bench/ab.sh http1|h2c|bolt|dubbo ROUNDS SECONDS BINARY...
+# (build mg-stub and mg-load first: cargo build --release -p
+#  meshgate-bench; needs wrk or h2load for HTTP). Kills only the processes
+#  it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario="${1:?http1 or h2c}" rounds="${2:?rounds}" seconds="${3:?seconds}"
+scenario="${1:?http1, h2c, bolt or dubbo}" rounds="${2:?rounds}" seconds="${3:?seconds}"
 shift 3
 [ $# -ge 1 ] || { echo "no binaries given" >&2; exit 2; }
 case "$scenario" in
   http1) stub=http1 protocol=Http1 ;;
   h2c) stub=h2 protocol=Http2 ;;
-  *) echo "unknown scenario $scenario (http1 or h2c)" >&2; exit 2 ;;
+  bolt | dubbo) stub=$scenario protocol=$scenario ;;
+  *) echo "unknown scenario $scenario (http1, h2c, bolt or dubbo)" >&2; exit 2 ;;
 esac
 work=$(mktemp -d)
 pids=()
@@ -31,6 +34,9 @@ load() {
   case "$scenario" in
     http1) taskset -c 1 wrk -t1 -c64 "-d${1}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}' ;;
     h2c) taskset -c 1 h2load -t1 -c8 -m16 "-D$1" "http://127.0.0.1:$port/" | awk -v s="$1" '/^requests:/ {print $8 / s}' ;;
+    *) taskset -c 1 "${CARGO_TARGET_DIR:-target}/release/mg-load" --protocol "$scenario" \
+      --target "127.0.0.1:$port" --connections 16 --in-flight 8 --warmup 0s \
+      --duration "${1}s" --json | python3 -c "import json, sys; print(json.load(sys.stdin)['ok'] / $1)" ;;
   esac
 }
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
