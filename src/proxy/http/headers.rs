@@ -1,6 +1,7 @@
-//! Header work on the way through: hop-by-hop fields (RFC 9110 §7.6.1),
-//! `x-forwarded-for` / `x-forwarded-proto`, and the route's add/remove
-//! lists on an `http::HeaderMap`.
+//! Header work on the way through: what the proxy asks of a request's
+//! fields, read in one pass ([`HeadFacts`]), hop-by-hop fields (RFC 9110
+//! §7.6.1), `x-forwarded-for` / `x-forwarded-proto`, and the route's
+//! add/remove lists on an `http::HeaderMap`.
 
 use super::super::context::Downstream;
 use super::super::variables::variable;

@@ -537,7 +537,9 @@ fn bad_rewrite() -> ProxyError {
 
 /// The request head as every try sends it: hop-by-hop fields and
 /// `Expect` gone (the gateway answers 100-continue itself, as Envoy does),
-/// `x-forwarded-*` added, the route's header lists applied.
+/// `x-forwarded-*` added (unless the pool appends them as it writes,
+/// `Routed::appended`), the route's header lists applied. `facts` say
+/// which of the removals have anything to remove.
 fn prepare_upstream_head(
     head: &mut Parts,
     routed: &Routed<'_>,
