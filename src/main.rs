@@ -183,9 +183,10 @@ fn start(path: Option<&Path>) -> Result<ExitCode> {
     };
     // One thread: tokio's single-threaded scheduler on the main thread, so
     // the process has no other thread (but an access log's writer).
-    // Measured against one multi-threaded worker (bench/ab.sh), it spends
-    // 5-9 % less CPU per proxied HTTP/1 request, 7 % less per Dubbo
-    // request, and the same on h2c.
+    // Measured against one multi-threaded worker (bench/ab.sh), it spent
+    // 4 % less CPU per proxied HTTP/1 request on average over six runs
+    // (from 9 % less to 5 % more), 7 % less per Dubbo request, the same on
+    // h2c.
     let mut runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
