@@ -54,6 +54,11 @@ impl HeaderMutations {
             && self.response_remove.is_empty()
     }
 
+    /// True when this level adds or removes request fields.
+    pub fn changes_requests(&self) -> bool {
+        !self.request_add.is_empty() || !self.request_remove.is_empty()
+    }
+
     /// Builds the four lists outside a route table, for the gateway's
     /// header-mutation stream filter. Paths in errors and warnings are
     /// relative to the object holding the four fields.

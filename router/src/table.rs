@@ -56,10 +56,7 @@ impl RouteTable {
 
     /// Like [`RouteTable::route`], with the virtual host.
     pub fn select(&self, req: &dyn RouteRequest) -> Option<MatchedRoute<'_>> {
-        let virtual_host = self
-            .domains
-            .find(|| req.authority())
-            .map(|i| &self.virtual_hosts[i])?;
+        let virtual_host = self.virtual_host_of(|| req.authority())?;
         let route = virtual_host.route(req)?;
         Some(MatchedRoute {
             virtual_host,
@@ -71,9 +68,16 @@ impl RouteTable {
     /// The virtual host for an authority (`None` = no authority); see the
     /// domain rules in the crate docs.
     pub fn virtual_host(&self, authority: Option<&str>) -> Option<&VirtualHost> {
-        self.domains
-            .find(|| authority)
-            .map(|i| &self.virtual_hosts[i])
+        self.virtual_host_of(|| authority)
+    }
+
+    /// [`RouteTable::virtual_host`], reading the authority only when a
+    /// domain could match it.
+    fn virtual_host_of<'a>(
+        &self,
+        authority: impl FnOnce() -> Option<&'a str>,
+    ) -> Option<&VirtualHost> {
+        self.domains.find(authority).map(|i| &self.virtual_hosts[i])
     }
 
     /// Every virtual host, in config order.

@@ -101,13 +101,6 @@ pub(crate) fn forwarded_fields(peer: &HeaderValue) -> [(HeaderName, HeaderValue)
     ]
 }
 
-/// True when a level of `layers` adds or removes request fields.
-pub(crate) fn change_requests(layers: &[&HeaderMutations; 3]) -> bool {
-    layers
-        .iter()
-        .any(|l| !l.request_add.is_empty() || !l.request_remove.is_empty())
-}
-
 /// An address as a header value, as `Display` writes it. IPv4 (every
 /// request of a v4 client) is written by hand: `fmt` took about 1,500
 /// instructions per request.

@@ -89,17 +89,6 @@ struct Routed<'a> {
 }
 
 impl Routed<'_> {
-    /// True when `current`, the request's one `Host`, is already the
-    /// authority every try carries (as [`TryHead::new`] would find).
-    ///
-    /// [`TryHead::new`]: upstream::TryHead::new
-    fn keeps_host(&self, current: Option<&HeaderValue>) -> bool {
-        match (&self.authority, self.auto_host, current) {
-            (Some(authority), false, Some(current)) => current.as_bytes() == authority.as_bytes(),
-            _ => false,
-        }
-    }
-
     /// The authority a request to `host` carries.
     fn authority_for(&self, host: &Host) -> Cow<'_, str> {
         match (&self.authority, self.auto_host) {
@@ -296,7 +285,7 @@ impl ProxyCore {
         // sent no `x-forwarded-*`: the pool appends them as it writes.
         let appended = (!facts.forwarded
             && filters.is_empty()
-            && !headers::change_requests(&layers)
+            && !layers.iter().any(|layer| layer.changes_requests())
             && cx.log.is_none()
             && matched.route.mirror().is_none())
         .then(|| headers::forwarded_fields(&connection.forwarded_for));
@@ -575,12 +564,7 @@ fn try_head(
     let origin_form = head.uri.scheme().is_none()
         && head.uri.authority().is_none()
         && head.uri.path_and_query().is_some();
-    let as_requested = routed.version == HttpVersion::Http1 && origin_form;
-    if as_requested && routed.host_as_requested {
-        return Ok(upstream::TryHead::as_requested());
-    }
-    let current_host = upstream::single_host(&head.headers);
-    if as_requested && routed.keeps_host(current_host) {
+    if routed.host_as_requested && routed.version == HttpVersion::Http1 && origin_form {
         return Ok(upstream::TryHead::as_requested());
     }
     let target = head
@@ -592,7 +576,7 @@ fn try_head(
         target,
         &routed.authority_for(host),
         routed.version,
-        current_host,
+        upstream::single_host(&head.headers),
     )
     .map_err(|_| bad_authority())
 }

@@ -55,15 +55,6 @@ impl UpstreamAuthority {
             .map(|host| UpstreamAuthority::Host(host.clone()))
     }
 
-    /// The authority's bytes (a `Host` is not checked again).
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match self {
-            UpstreamAuthority::Target(target) => target.as_str().as_bytes(),
-            UpstreamAuthority::Host(host) => host.as_bytes(),
-            UpstreamAuthority::Rewritten(text) => text.as_bytes(),
-        }
-    }
-
     pub(crate) fn as_str(&self) -> &str {
         match self {
             UpstreamAuthority::Target(target) => target.as_str(),
