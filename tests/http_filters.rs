@@ -119,9 +119,15 @@ fn document(log: &Path, upstream: SocketAddr) -> Value {
 
 /// The gateway binary on [`document`], with its temporary directory.
 fn start_gateway(name: &str, upstream: &HttpUpstream) -> (GatewayProcess, TempDir) {
+    start_with(name, |log| document(log, upstream.addr()))
+}
+
+/// The gateway binary on the document `doc` makes for its access log's
+/// path.
+fn start_with(name: &str, doc: impl FnOnce(&Path) -> Value) -> (GatewayProcess, TempDir) {
     let dir = TempDir::new(name);
     let config_file = dir.path("meshgate.json");
-    let doc = document(&dir.path("access.log"), upstream.addr());
+    let doc = doc(&dir.path("access.log"));
     std::fs::write(&config_file, doc.to_string()).expect("write config");
     (GatewayProcess::start(&config_file), dir)
 }
@@ -260,6 +266,33 @@ async fn header_mutation_changes_what_upstream_and_client_see() {
             assert_eq!(answer.header("x-upstream"), Some("web"));
             assert_eq!(answer.header("x-upstream-secret"), None, "{answer:?}");
         }
+    })
+    .await;
+}
+
+/// A listener with an access log and no stream filters: the proxy keeps
+/// the chosen cluster and host for the log line alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_without_filters_logs_the_upstream_it_chose() {
+    bounded(async {
+        let up = HttpUpstream::start("web").await;
+        let (gateway, dir) = start_with("http-log-no-filters", |log| {
+            let mut doc = document(log, up.addr());
+            let listener = &mut doc["servers"][0]["listeners"][0];
+            listener
+                .as_object_mut()
+                .expect("a listener object")
+                .remove("stream_filters");
+            doc
+        });
+        let answer = curl(gateway.addr, "/api/plain", &["-H", "x-test-id: plain"]).await;
+        ok(&answer);
+        assert_eq!(answer.status, 200);
+        let text = wait_for_lines(&dir.path("access.log"), 1).await;
+        let line = &parse(&text)["plain"];
+        assert_eq!(line["response_code"], "200");
+        assert_eq!(line["upstream_host"], up.addr().to_string(), "{text}");
+        assert_eq!(line["upstream_cluster"], "web", "{text}");
     })
     .await;
 }

@@ -117,6 +117,12 @@ async fn every_request_is_copied_at_100_percent_with_its_body() {
         assert_eq!(copy.method, "GET");
         assert_eq!(copy.header("x-test"), Some("one"), "client headers copied");
         assert_eq!(copy.header("x-route"), Some("/"), "route headers copied");
+        let client_host = addr.to_string();
+        assert_eq!(
+            copy.header("host"),
+            Some(client_host.as_str()),
+            "the copy carries the client's Host, not the mirror host's address"
+        );
         assert!(copy.body.is_empty());
         let copy = shadow
             .wait_for(MIRROR_WAIT, |r| r.target == "/post?n=2")

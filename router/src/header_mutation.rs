@@ -59,6 +59,11 @@ impl HeaderMutations {
         !self.request_add.is_empty() || !self.request_remove.is_empty()
     }
 
+    /// True when this level adds or removes response fields.
+    pub fn changes_responses(&self) -> bool {
+        !self.response_add.is_empty() || !self.response_remove.is_empty()
+    }
+
     /// Builds the four lists outside a route table, for the gateway's
     /// header-mutation stream filter. Paths in errors and warnings are
     /// relative to the object holding the four fields.
@@ -202,5 +207,20 @@ mod tests {
                 "request_headers_to_remove[1]"
             ]
         );
+    }
+
+    #[test]
+    fn a_level_tells_which_direction_it_changes() {
+        let lists = |request: &[String], response: &[String]| {
+            HeaderMutations::from_config(&[], request, &[], response)
+                .unwrap()
+                .0
+        };
+        let none = lists(&[], &[]);
+        assert!(none.is_empty() && !none.changes_requests() && !none.changes_responses());
+        let requests = lists(&["x-a".into()], &[]);
+        assert!(requests.changes_requests() && !requests.changes_responses());
+        let responses = lists(&[], &["x-b".into()]);
+        assert!(!responses.changes_requests() && responses.changes_responses());
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct HeadFacts {
     pub(crate) expect: bool,
     /// How many `Host` fields (0, 1, or 2 for more).
     pub(crate) hosts: u8,
+    /// The first `Host` is text (what an authority taken from it needs).
+    pub(crate) host_is_text: bool,
     /// `x-forwarded-for` or `x-forwarded-proto`.
     pub(crate) forwarded: bool,
 }
@@ -38,6 +40,9 @@ impl HeadFacts {
         let mut content_type = None;
         for (name, value) in headers {
             if name == header::HOST {
+                if facts.hosts == 0 {
+                    facts.host_is_text = value.to_str().is_ok();
+                }
                 facts.hosts = (facts.hosts + 1).min(2);
             } else if name == header::CONTENT_TYPE {
                 // The first one, as `HeaderMap::get` reads it.
@@ -142,7 +147,25 @@ pub(crate) enum Direction {
 /// Applies the route's, virtual host's and router's lists in MOSN's order
 /// (removals before additions within a level). `append` adds a value
 /// beside existing ones; otherwise the value replaces them.
+#[inline]
 pub(crate) fn apply_layers(
+    headers: &mut HeaderMap,
+    layers: &[&HeaderMutations; 3],
+    direction: Direction,
+    downstream: &Downstream,
+    cluster: Option<&Cluster>,
+) {
+    // Inlined, so a route with no lists (the usual one) costs no call.
+    let changes = |layer: &&HeaderMutations| match direction {
+        Direction::Request => layer.changes_requests(),
+        Direction::Response => layer.changes_responses(),
+    };
+    if layers.iter().any(changes) {
+        apply_lists(headers, layers, direction, downstream, cluster);
+    }
+}
+
+fn apply_lists(
     headers: &mut HeaderMap,
     layers: &[&HeaderMutations; 3],
     direction: Direction,
@@ -212,6 +235,7 @@ mod tests {
             facts(&[("host", "a")]),
             HeadFacts {
                 hosts: 1,
+                host_is_text: true,
                 ..HeadFacts::default()
             }
         );
@@ -219,6 +243,15 @@ mod tests {
             facts(&[("host", "a"), ("host", "b"), ("host", "c")]).hosts,
             2
         );
+        // The first `Host` decides, as `HeaderMap::get` reads it.
+        let mut opaque = HeaderMap::new();
+        opaque.append(header::HOST, HeaderValue::from_bytes(b"h\xfft").unwrap());
+        opaque.append(header::HOST, HeaderValue::from_static("a"));
+        assert!(!HeadFacts::of(&opaque).host_is_text);
+        let mut text_first = HeaderMap::new();
+        text_first.append(header::HOST, HeaderValue::from_static("a"));
+        text_first.append(header::HOST, HeaderValue::from_bytes(b"h\xfft").unwrap());
+        assert!(HeadFacts::of(&text_first).host_is_text);
         let grpc = facts(&[
             ("content-type", "application/grpc+proto"),
             ("te", "trailers"),

@@ -73,9 +73,11 @@ struct Routed<'a> {
     authority: Option<UpstreamAuthority>,
     /// `auto_host_rewrite`: the chosen host's address is the authority.
     auto_host: bool,
-    /// Every try carries the request's own, single `Host` (no filters to
-    /// change it, and it is the authority): nothing to check per try.
-    host_as_requested: bool,
+    /// Every try is HTTP/1.1 with the request's own origin-form target
+    /// and single `Host`, which is its authority, and no filter can
+    /// change them: each try sends the head as it is (and `authority` is
+    /// not taken, unless a mirror needs it).
+    tries_as_requested: bool,
     /// `x-forwarded-*` for the pool to append when writing each try, when
     /// nothing reads the forwarded head in between; `None`: they are in
     /// the head already.
@@ -168,7 +170,14 @@ impl ProxyCore {
             .ok_or(ProxyError::NoRoute)?;
         let downstream = cx.downstream;
         let filters = spec.filters.as_slice();
-        cx.run_filters(filters, Stage::BeforeRoute, head).await?;
+        // Checked here as well as inside: without filters no stage's
+        // future is made at all (three per request).
+        if !filters.is_empty() {
+            cx.run_filters(filters, Stage::BeforeRoute, head).await?;
+        }
+        // Only filters and the access log read the chosen cluster and
+        // host back from the context; otherwise they are not kept there.
+        let keeps_choices = !filters.is_empty() || cx.log.is_some();
         let mut rematched = 0;
         let (matched, forward, cluster, metadata) = loop {
             let view = HttpRouteView::new(head);
@@ -216,7 +225,13 @@ impl ProxyCore {
             };
             let (cluster, metadata) = pick_cluster(config, forward, &view, cx.random)?;
             cx.stats.routed(self.stats().cluster(&cx.stats, &cluster));
+            if !keeps_choices {
+                break (matched, forward, cluster, metadata);
+            }
             cx.cluster = Some(Arc::clone(&cluster));
+            if filters.is_empty() {
+                break (matched, forward, cluster, metadata);
+            }
             match cx.run_filters(filters, Stage::AfterRoute, head).await {
                 Ok(()) => break (matched, forward, cluster, metadata),
                 Err(FilterRedo::Rematch) if rematched < MAX_REDO => rematched += 1,
@@ -234,28 +249,10 @@ impl ProxyCore {
             [] => facts,
             _ => headers::HeadFacts::of(&head.headers),
         };
-        let (authority, auto_host) = match forward.host_rewrite() {
-            Some(HostRewrite::Literal(host)) => {
-                (Some(UpstreamAuthority::Rewritten(host.clone())), false)
-            }
-            Some(HostRewrite::FromHeader(name)) => (
-                view.header(name)
-                    .or_else(|| view::authority(head))
-                    .map(|text| UpstreamAuthority::Rewritten(text.to_owned())),
-                false,
-            ),
-            Some(HostRewrite::Auto) => (None, true),
-            None => (UpstreamAuthority::of_request(head), false),
-        };
         let arrived = match head.version {
             http::Version::HTTP_2 => HttpVersion::Http2,
             _ => HttpVersion::Http1,
         };
-        // The request's one `Host` is the authority, and no filter can
-        // change the fields before a try: every try sends it as it is.
-        let host_as_requested = filters.is_empty()
-            && facts.hosts == 1
-            && matches!(authority, Some(UpstreamAuthority::Host(_)));
         // An upgrade needs `Connection`, a hop-by-hop field.
         let upgrade = facts.hop_by_hop.then(|| upgrade::requested(head)).flatten();
         let version = match upgrade {
@@ -277,6 +274,32 @@ impl ProxyCore {
             })
             .filter(|t| !t.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT);
+        // The request's one `Host` is its authority, no filter can change
+        // the fields before a try, and every try is HTTP/1.1 with the
+        // request's origin-form target: each try sends the head as it is,
+        // and nothing reads the authority (unless a mirror copies it).
+        let tries_as_requested = filters.is_empty()
+            && forward.host_rewrite().is_none()
+            && facts.hosts == 1
+            && facts.host_is_text
+            && version == HttpVersion::Http1
+            && head.uri.scheme().is_none()
+            && head.uri.authority().is_none()
+            && head.uri.path_and_query().is_some();
+        let (authority, auto_host) = match forward.host_rewrite() {
+            Some(HostRewrite::Literal(host)) => {
+                (Some(UpstreamAuthority::Rewritten(host.clone())), false)
+            }
+            Some(HostRewrite::FromHeader(name)) => (
+                view.header(name)
+                    .or_else(|| view::authority(head))
+                    .map(|text| UpstreamAuthority::Rewritten(text.to_owned())),
+                false,
+            ),
+            Some(HostRewrite::Auto) => (None, true),
+            None if tries_as_requested && matched.route.mirror().is_none() => (None, false),
+            None => (UpstreamAuthority::of_request(head), false),
+        };
         if let Some(path) = matched.route.rewrite_path(head.uri.path()) {
             rewrite_path(head, &path)?;
         }
@@ -297,7 +320,7 @@ impl ProxyCore {
             hash_key,
             authority,
             auto_host,
-            host_as_requested,
+            tries_as_requested,
             appended,
             version,
             timeout,
@@ -370,11 +393,14 @@ impl ProxyCore {
             let host = cluster
                 .choose_host(&lb)
                 .ok_or_else(|| ProxyError::NoHealthyHost(cluster.name().to_owned()))?;
-            cx.host = Some(Arc::clone(&host));
-            match cx
-                .run_filters(routed.filters, Stage::AfterChooseHost, head)
-                .await
-            {
+            if !routed.filters.is_empty() || cx.log.is_some() {
+                cx.host = Some(Arc::clone(&host));
+            }
+            let filtered = match routed.filters {
+                [] => Ok(()),
+                filters => cx.run_filters(filters, Stage::AfterChooseHost, head).await,
+            };
+            match filtered {
                 Ok(()) => {}
                 Err(FilterRedo::Rematch) if rechosen < MAX_REDO => {
                     rechosen += 1;
@@ -561,10 +587,7 @@ fn try_head(
     routed: &Routed<'_>,
     host: &Host,
 ) -> Result<upstream::TryHead, ProxyError> {
-    let origin_form = head.uri.scheme().is_none()
-        && head.uri.authority().is_none()
-        && head.uri.path_and_query().is_some();
-    if routed.host_as_requested && routed.version == HttpVersion::Http1 && origin_form {
+    if routed.tries_as_requested {
         return Ok(upstream::TryHead::as_requested());
     }
     let target = head
