@@ -73,6 +73,13 @@ impl<'d> HttpCx<'d> {
         }
     }
 
+    /// Whether anything reads the chosen cluster and host back from this
+    /// context (the listener's `filters`, or its access log); when not,
+    /// they are not kept in it.
+    pub(crate) fn reads_choices(&self, filters: &[Arc<dyn StreamFilter>]) -> bool {
+        !filters.is_empty() || self.log.is_some()
+    }
+
     /// Notes that the upstream's response head arrived (for
     /// `response_received_duration`; only when logging).
     pub(crate) fn mark_answered(&mut self) {

@@ -175,9 +175,7 @@ impl ProxyCore {
         if !filters.is_empty() {
             cx.run_filters(filters, Stage::BeforeRoute, head).await?;
         }
-        // Only filters and the access log read the chosen cluster and
-        // host back from the context; otherwise they are not kept there.
-        let keeps_choices = !filters.is_empty() || cx.log.is_some();
+        let keeps_choices = cx.reads_choices(filters);
         let mut rematched = 0;
         let (matched, forward, cluster, metadata) = loop {
             let view = HttpRouteView::new(head);
@@ -225,10 +223,9 @@ impl ProxyCore {
             };
             let (cluster, metadata) = pick_cluster(config, forward, &view, cx.random)?;
             cx.stats.routed(self.stats().cluster(&cx.stats, &cluster));
-            if !keeps_choices {
-                break (matched, forward, cluster, metadata);
+            if keeps_choices {
+                cx.cluster = Some(Arc::clone(&cluster));
             }
-            cx.cluster = Some(Arc::clone(&cluster));
             if filters.is_empty() {
                 break (matched, forward, cluster, metadata);
             }
@@ -393,7 +390,7 @@ impl ProxyCore {
             let host = cluster
                 .choose_host(&lb)
                 .ok_or_else(|| ProxyError::NoHealthyHost(cluster.name().to_owned()))?;
-            if !routed.filters.is_empty() || cx.log.is_some() {
+            if cx.reads_choices(routed.filters) {
                 cx.host = Some(Arc::clone(&host));
             }
             let filtered = match routed.filters {
