@@ -172,7 +172,7 @@ fn apply_lists(
     downstream: &Downstream,
     cluster: Option<&Cluster>,
 ) {
-    for layer in layers.iter().filter(|l| !l.is_empty()) {
+    for layer in layers {
         let (remove, add) = match direction {
             Direction::Request => (&layer.request_remove, &layer.request_add),
             Direction::Response => (&layer.response_remove, &layer.response_add),

@@ -170,8 +170,6 @@ impl ProxyCore {
             .ok_or(ProxyError::NoRoute)?;
         let downstream = cx.downstream;
         let filters = spec.filters.as_slice();
-        // Checked here as well as inside: without filters no stage's
-        // future is made at all (three per request).
         if !filters.is_empty() {
             cx.run_filters(filters, Stage::BeforeRoute, head).await?;
         }
@@ -226,10 +224,11 @@ impl ProxyCore {
             if keeps_choices {
                 cx.cluster = Some(Arc::clone(&cluster));
             }
-            if filters.is_empty() {
-                break (matched, forward, cluster, metadata);
-            }
-            match cx.run_filters(filters, Stage::AfterRoute, head).await {
+            let filtered = match filters {
+                [] => Ok(()),
+                filters => cx.run_filters(filters, Stage::AfterRoute, head).await,
+            };
+            match filtered {
                 Ok(()) => break (matched, forward, cluster, metadata),
                 Err(FilterRedo::Rematch) if rematched < MAX_REDO => rematched += 1,
                 Err(redo) => return Err(redo.into()),

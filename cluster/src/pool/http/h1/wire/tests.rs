@@ -79,6 +79,14 @@ fn parse(bytes: &[u8], method: &Method) -> Result<Option<ResponseHead>, WireErro
     parse_response(&mut BytesMut::from(bytes), method)
 }
 
+/// The framing of `bytes`, a whole and valid response head.
+fn framing(bytes: &[u8], method: &Method) -> BodyFraming {
+    parse(bytes, method)
+        .expect("valid")
+        .expect("complete")
+        .framing
+}
+
 #[test]
 fn response_heads_give_status_headers_framing_and_keep_alive() {
     let mut buf = BytesMut::from(
@@ -94,12 +102,11 @@ fn response_heads_give_status_headers_framing_and_keep_alive() {
     assert!(head.keep_alive);
     assert_eq!(&buf[..], b"hello");
 
-    let chunked = parse(
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
-        &Method::GET,
-    );
     assert_eq!(
-        chunked.expect("valid").expect("complete").framing,
+        framing(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+            &Method::GET
+        ),
         BodyFraming::Chunked
     );
     let close = parse(
@@ -116,17 +123,15 @@ fn response_heads_give_status_headers_framing_and_keep_alive() {
         (old.framing, old.keep_alive),
         (BodyFraming::UntilClose, false)
     );
-    let head_request = parse(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n",
-        &Method::HEAD,
-    );
     assert_eq!(
-        head_request.expect("valid").expect("complete").framing,
+        framing(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n",
+            &Method::HEAD
+        ),
         BodyFraming::Empty
     );
-    let no_content = parse(b"HTTP/1.1 204 No Content\r\n\r\n", &Method::GET);
     assert_eq!(
-        no_content.expect("valid").expect("complete").framing,
+        framing(b"HTTP/1.1 204 No Content\r\n\r\n", &Method::GET),
         BodyFraming::Empty
     );
     assert!(
