@@ -10,11 +10,13 @@
 mod build;
 pub mod http;
 mod issues;
+mod listener;
 pub mod raw;
 mod tcp_proxy;
 
-pub use build::{GatewayConfig, ListenerLimits, ListenerSpec, build};
+pub use build::{GatewayConfig, build};
 pub use issues::{ConfigErrors, Issue};
+pub use listener::{ListenerLimits, ListenerSpec};
 pub use tcp_proxy::{
     TcpProxyConfig, TcpProxyRole, TcpProxySpec, TcpProxyUse, TcpRoute, TcpRouteConfig,
 };
