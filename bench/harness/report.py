@@ -3,6 +3,8 @@ the chart (matplotlib's Agg backend, which ships its own DejaVu fonts)."""
 
 from __future__ import annotations
 
+import targets
+
 
 def _ms(us: float | None) -> str:
     return "—" if us is None else f"{us / 1000:.2f}"
@@ -93,6 +95,7 @@ def markdown(results: dict) -> str:
                 continue
             runs = ", ".join(f"{t:.1f}" for t in r["extra"]["runs_ms"])
             out.append(f"| {r['target']} | {r['extra']['startup_ms']:.1f} | {runs} |")
+    out += ["", *targets.markdown(results)]
     if skipped:
         out += ["", "Skipped:", *skipped]
     return "\n".join(out) + "\n"
@@ -165,3 +168,19 @@ def chart(results: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+if __name__ == "__main__":
+    # Renders results.md and results.png again from a run's results.json
+    # (for a run made before the report changed): report.py DIR
+    import json
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench/harness/report.py DIR (the directory of a run's results.json)")
+    directory = Path(sys.argv[1])
+    results = json.loads((directory / "results.json").read_text())
+    (directory / "results.md").write_text(markdown(results))
+    chart(results, directory / "results.png")
+    print(f"wrote {directory}/results.md and results.png")
