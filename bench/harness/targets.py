@@ -60,43 +60,48 @@ def _verdict(goal: str, parts: list[_Part]) -> Verdict:
     return Verdict(goal, measured, status)
 
 
-def _direct(rows: _Rows, scenario: str, at_least: float, p99_at_most: float | None = None) -> list[_Part]:
+def _against(rows: _Rows, scenario: str, peer: str, field: str, what: str) -> tuple[dict, float, float] | _Part:
+    """meshgate's row with its and `peer`'s `field`, or the part to report
+    instead: not measured, or failed on errors."""
     mine, errors = rows.meshgate(scenario)
-    direct = rows.get(scenario, "direct")
-    if mine is None or direct is None or mine.get("ratio") is None:
-        return [_Part("× direct not measured", None)]
+    theirs = rows.get(scenario, peer)
+    if mine is None or theirs is None or not mine.get(field) or not theirs.get(field):
+        return _Part(f"{what} not measured", None)
     if errors:
-        return [_Part(errors, False)]
-    ratio = mine["ratio"]
+        return _Part(errors, False)
+    return mine, mine[field], theirs[field]
+
+
+def _direct(rows: _Rows, scenario: str, at_least: float, p99_at_most: float | None = None) -> list[_Part]:
+    got = _against(rows, scenario, "direct", "rps", "× direct")
+    if isinstance(got, _Part):
+        return [got]
+    # The median of the rounds' ratios, as the table shows it.
+    ratio = got[0]["ratio"]
     parts = [_Part(f"{ratio:.2f}× direct", ratio >= at_least)]
     if p99_at_most is not None:
-        if mine.get("p99_us") and direct.get("p99_us"):
-            p99 = mine["p99_us"] / direct["p99_us"]
-            parts.append(_Part(f"p99 {p99:.2f}× direct", p99 <= p99_at_most))
+        got = _against(rows, scenario, "direct", "p99_us", "p99")
+        if isinstance(got, _Part):
+            parts.append(got)
         else:
-            parts.append(_Part("p99 not measured", None))
+            p99 = got[1] / got[2]
+            parts.append(_Part(f"p99 {p99:.2f}× direct", p99 <= p99_at_most))
     return parts
 
 
 def _peer(rows: _Rows, scenario: str, peer: str, at_least: float) -> _Part:
-    mine, errors = rows.meshgate(scenario)
-    theirs = rows.get(scenario, peer)
-    if mine is None or theirs is None or not mine.get("rps") or not theirs.get("rps"):
-        return _Part(f"× {peer} not measured", None)
-    if errors:
-        return _Part(errors, False)
-    ratio = mine["rps"] / theirs["rps"]
+    got = _against(rows, scenario, peer, "rps", f"× {peer}")
+    if isinstance(got, _Part):
+        return got
+    ratio = got[1] / got[2]
     return _Part(f"{ratio:.2f}× {peer}", ratio >= at_least)
 
 
 def _cpu_at_most(rows: _Rows, scenario: str, peer: str) -> _Part:
-    mine, errors = rows.meshgate(scenario)
-    theirs = rows.get(scenario, peer)
-    if mine is None or theirs is None or not mine.get("cpu_us_per_req") or not theirs.get("cpu_us_per_req"):
-        return _Part(f"CPU per request against {peer} not measured", None)
-    if errors:
-        return _Part(errors, False)
-    mine_us, theirs_us = mine["cpu_us_per_req"], theirs["cpu_us_per_req"]
+    got = _against(rows, scenario, peer, "cpu_us_per_req", f"CPU per request against {peer}")
+    if isinstance(got, _Part):
+        return got
+    _, mine_us, theirs_us = got
     return _Part(
         f"{mine_us / theirs_us:.2f}× {peer}'s CPU per request ({mine_us:.2f} against {theirs_us:.2f} µs)",
         mine_us <= theirs_us,
