@@ -180,7 +180,15 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: bench/harness/report.py DIR (the directory of a run's results.json)")
     directory = Path(sys.argv[1])
-    results = json.loads((directory / "results.json").read_text())
+    try:
+        results = json.loads((directory / "results.json").read_text())
+    except (OSError, ValueError) as e:
+        sys.exit(f"cannot read {directory}/results.json: {e}")
     (directory / "results.md").write_text(markdown(results))
-    chart(results, directory / "results.png")
-    print(f"wrote {directory}/results.md and results.png")
+    print(f"wrote {directory}/results.md")
+    try:
+        chart(results, directory / "results.png")
+        print(f"wrote {directory}/results.png")
+    except ImportError as e:
+        # matplotlib lives in bench/.venv (bench/run.sh installs it).
+        print(f"chart not drawn ({e}); run this with bench/.venv/bin/python", file=sys.stderr)
