@@ -97,7 +97,7 @@ pub fn build(
                 if filter.kind == "connection_manager" {
                     let path =
                         format!("servers[{i}].listeners[{j}].filter_chains[0].filters[{k}].config");
-                    if let Some(router) = read::<RouterConfig>(&filter.config, &path, &mut cx) {
+                    if let Some(router) = cx.read::<RouterConfig>(&filter.config, &path) {
                         add_router(&router, &path, &mut routers, &mut invalid_routers, &mut cx);
                         router_configs.push((path, router));
                     }
@@ -234,31 +234,6 @@ pub fn build(
     })
 }
 
-/// Reads a JSON blob Go-style at `path`, recording warnings and errors.
-/// `None` only when what is there cannot be read at all.
-pub(super) fn read<T: serde::de::DeserializeOwned>(
-    value: &serde_json::Value,
-    path: &str,
-    cx: &mut Collector,
-) -> Option<T> {
-    let value = if value.is_null() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        value.clone()
-    };
-    // Every bad value is reported; the rest is still read (bad values
-    // unset) so the checks that follow can report their problems too.
-    let collected = meshgate_gocompat::from_value_collecting_at::<T>(value, path);
-    for e in &collected.errors {
-        cx.unreadable(e);
-    }
-    let parsed = collected.parsed?;
-    for w in parsed.warnings {
-        cx.warn(Issue::new(w.path, w.message));
-    }
-    Some(parsed.value)
-}
-
 fn warn_unsupported_sections(raw: &MosnConfig, cx: &mut Collector) {
     let sections = [
         ("tracing", raw.tracing.is_some()),
@@ -299,7 +274,7 @@ fn build_registry(extends: &[TypedConfig], cx: &mut Collector) -> Registry {
             );
             continue;
         }
-        let Some(config) = read::<GenericConfig>(&extend.config, &format!("{path}.config"), cx)
+        let Some(config) = cx.read::<GenericConfig>(&extend.config, &format!("{path}.config"))
         else {
             continue;
         };

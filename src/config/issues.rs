@@ -1,6 +1,7 @@
 //! Why a configuration was refused. Each problem is a
 //! [`meshgate_gocompat::Issue`] (path, message, hint), the type every
-//! config-owning crate reports with.
+//! config-owning crate reports with. [`Collector`] gathers them while the
+//! document is built, and reads each JSON blob Go-style into its type.
 
 pub use meshgate_gocompat::Issue;
 use std::fmt;
@@ -61,5 +62,30 @@ impl Collector {
 
     pub(crate) fn warn(&mut self, issue: Issue) {
         self.warnings.push(issue);
+    }
+
+    /// Reads a JSON blob Go-style at `path`, recording its warnings and
+    /// errors. `None` only when what is there cannot be read at all.
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(
+        &mut self,
+        value: &serde_json::Value,
+        path: &str,
+    ) -> Option<T> {
+        let value = if value.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            value.clone()
+        };
+        // Every bad value is reported; the rest is still read (bad values
+        // unset) so the checks that follow can report their problems too.
+        let collected = meshgate_gocompat::from_value_collecting_at::<T>(value, path);
+        for e in &collected.errors {
+            self.unreadable(e);
+        }
+        let parsed = collected.parsed?;
+        for w in parsed.warnings {
+            self.warn(Issue::new(w.path, w.message));
+        }
+        Some(parsed.value)
     }
 }

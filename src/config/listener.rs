@@ -3,7 +3,6 @@
 //! access logs and per-connection limits, each problem reported at its
 //! JSON path.
 
-use super::build::read;
 use super::issues::{Collector, Issue};
 use super::raw::{ExtendConfig, FilterChainConfig, ListenerConfig, ProxyConfig, TypedConfig};
 use crate::proxy::StreamFilter;
@@ -145,7 +144,8 @@ pub(super) fn build_listener(
                     .hint("one proxy filter per listener"),
             ),
             "proxy" => {
-                proxy = read::<ProxyConfig>(&filter.config, &format!("{fpath}.config"), cx)
+                proxy = cx
+                    .read::<ProxyConfig>(&filter.config, &format!("{fpath}.config"))
                     .map(|p| (p, fpath))
             }
             "connection_manager" => {} // read with the routers
@@ -174,12 +174,12 @@ pub(super) fn build_listener(
         cx.error(Issue::new(format!("{path}.filter_chains[0].filters"), "no \"proxy\" filter").hint("add {\"type\": \"proxy\", \"config\": {\"downstream_protocol\": \"Auto\", \"router_config_name\": \"...\"}}"));
         return None;
     };
-    let extend = read::<ExtendConfig>(
-        &proxy.extend_config,
-        &format!("{ppath}.config.extend_config"),
-        cx,
-    )
-    .unwrap_or_default();
+    let extend = cx
+        .read::<ExtendConfig>(
+            &proxy.extend_config,
+            &format!("{ppath}.config.extend_config"),
+        )
+        .unwrap_or_default();
     let (protocols, protocol_spec) = select_protocols(&proxy, &extend, registry, &ppath, cx)?;
     check_upstream_protocol(&proxy, &extend, &protocols, &ppath, cx);
     let http = super::http::build(&proxy.upstream_protocol, &extend, &ppath, cx);

@@ -278,7 +278,7 @@ fn parse_ports(text: &str) -> Result<Vec<RangeInclusive<u16>>, String> {
 pub(crate) fn build(config: &Value, path: &str, cx: &mut Collector) -> Option<TcpProxySpec> {
     let cpath = format!("{path}.config");
     let errors_before = cx.errors.len();
-    let raw: TcpProxyConfig = super::build::read(config, &cpath, cx)?;
+    let raw: TcpProxyConfig = cx.read(config, &cpath)?;
     if raw.transparent_proxy {
         cx.warn(Issue::new(
             format!("{cpath}.transparent_proxy"),
