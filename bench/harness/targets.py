@@ -41,13 +41,6 @@ class _Rows:
     def get(self, scenario: str, target: str) -> dict | None:
         return self.rows.get((scenario, target))
 
-    def meshgate(self, scenario: str) -> tuple[dict | None, str]:
-        """meshgate's row, and why it cannot be judged (errors) if so."""
-        row = self.get(scenario, "meshgate")
-        if row is not None and row.get("errors"):
-            return row, f"{row['errors']:,} errors"
-        return row, ""
-
 
 def _verdict(goal: str, parts: list[_Part]) -> Verdict:
     measured = "; ".join(p.text for p in parts)
@@ -63,12 +56,12 @@ def _verdict(goal: str, parts: list[_Part]) -> Verdict:
 def _against(rows: _Rows, scenario: str, peer: str, field: str, what: str) -> tuple[dict, float, float] | _Part:
     """meshgate's row with its and `peer`'s `field`, or the part to report
     instead: not measured, or failed on errors."""
-    mine, errors = rows.meshgate(scenario)
-    theirs = rows.get(scenario, peer)
+    mine, theirs = rows.get(scenario, "meshgate"), rows.get(scenario, peer)
+    # Errors first: a run whose every request failed has no figure either.
+    if mine is not None and mine.get("errors"):
+        return _Part(f"{mine['errors']:,} errors", False)
     if mine is None or theirs is None or not mine.get(field) or not theirs.get(field):
         return _Part(f"{what} not measured", None)
-    if errors:
-        return _Part(errors, False)
     return mine, mine[field], theirs[field]
 
 

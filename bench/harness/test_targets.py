@@ -115,6 +115,12 @@ class Targets(unittest.TestCase):
             self.assertEqual(verdicts[goal].status, targets.NOT_MET)
             self.assertIn("3 errors", verdicts[goal].measured)
 
+    def test_a_run_whose_every_request_failed_is_not_met(self):
+        failed = _with(PASSING, "http1", "meshgate", rps=0.0, ratio=0.0, cpu_us_per_req=None, errors=64)
+        statuses = _status(failed)
+        for goal in ("HTTP/1 ≥ 0.95× direct", "HTTP/1 ≥ 3× Envoy", "HTTP/1 CPU per request ≤ nginx's"):
+            self.assertEqual(statuses[goal], targets.NOT_MET)
+
     def test_a_skipped_peer_is_not_measured_unless_another_part_failed(self):
         skipped = _with(PASSING, "h2c", "envoy", skipped="envoy not installed")
         self.assertEqual(_status(skipped)["h2c ≥ 0.5× direct, ≥ 2.5× Envoy"], targets.NOT_MEASURED)
